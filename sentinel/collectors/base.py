@@ -1,0 +1,83 @@
+"""The collector protocol: poll one target, return what was read.
+
+A collector owns one configured target. ``read()`` returns a ``Reading``: the samples it got
+and, if the target is not healthy, why. ``poll()`` wraps every read the same way for all
+kinds: a timeout, exceptions turned into reasons, and the two series every target yields,
+``up`` (1/0) and ``scrape_duration_seconds``, so that a dead target is itself a signal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar, Protocol
+
+from pydantic import Field
+
+from sentinel.model import SampleBatch, Series
+from sentinel.registry import Registry
+from sentinel.schema import Duration, StrictModel
+
+
+class TargetConfig(StrictModel):
+    """What every target has; each kind extends it with its own keys."""
+
+    name: str
+    kind: str
+    interval: Duration = 15.0
+    timeout: Duration = 10.0
+    jitter: Duration = 0.0
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Reading:
+    """Samples as (metric, extra labels, value), plus a failure reason if the check failed."""
+
+    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+    failure: str | None = None
+
+    def add(self, metric: str, value: float, **labels: str) -> None:
+        self.samples.append((metric, labels, float(value)))
+
+
+class Collector(Protocol):
+    """One target of one kind. Plugins register under ``collectors`` by kind."""
+
+    Config: ClassVar[type[TargetConfig]]
+    config: TargetConfig
+
+    async def read(self) -> Reading: ...
+
+    async def close(self) -> None: ...
+
+
+collectors: Registry[type[Collector]] = Registry("collector")
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    batch: SampleBatch
+    failure: str | None
+
+
+async def poll(collector: Collector, now: float) -> PollResult:
+    """Read a target within its timeout; never raises, a failure becomes ``up 0``."""
+    config = collector.config
+    base_labels = {"target": config.name, **config.labels}
+    started = time.perf_counter()
+    try:
+        reading = await asyncio.wait_for(collector.read(), timeout=config.timeout)
+    except TimeoutError:
+        reading = Reading(failure=f"timed out after {config.timeout:g}s")
+    except Exception as exc:  # any plugin fault is a target failure, not a daemon crash
+        reading = Reading(failure=f"{type(exc).__name__}: {exc}")
+    elapsed = time.perf_counter() - started
+    rows = [
+        (Series.of(metric, {**base_labels, **extra}), now, value)
+        for metric, extra, value in reading.samples
+    ]
+    rows.append((Series.of("up", base_labels), now, 0.0 if reading.failure else 1.0))
+    rows.append((Series.of("scrape_duration_seconds", base_labels), now, elapsed))
+    return PollResult(SampleBatch.from_rows(rows), reading.failure)

@@ -1,0 +1,85 @@
+"""The service topology: services, their business tier and what each depends on.
+
+Edges point from a service to what it depends on (``api -> db``). Trouble flows against the
+edges, from a dependency to its dependants, so the likeliest root cause among alerting
+services is one that has no alerting dependency of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import networkx as nx
+from pydantic import Field
+
+from sentinel.schema import Duration, StrictModel
+
+
+class ServiceConfig(StrictModel):
+    name: str
+    tier: int = Field(2, ge=1, le=3, description="business tier: 1 = business critical")
+    depends_on: list[str] = Field(default_factory=list)
+    owner: str = ""
+    escalation_policy: str = "default"
+
+
+class CorrelationConfig(StrictModel):
+    strategy: str = "topology"
+    window: Duration = 300.0
+    max_distance: int = Field(2, ge=0)
+    group_by: list[str] = Field(default_factory=lambda: ["alertname", "target"])
+
+
+class Topology:
+    """A networkx DiGraph of services, with the questions correlation asks of it.
+
+    >>> topo = Topology.from_services([ServiceConfig(name="api", depends_on=["db"]),
+    ...                                ServiceConfig(name="db", tier=1)])
+    >>> topo.depends_on("api", "db"), topo.distance("db", "api"), topo.tier("db")
+    (True, 1, 1)
+    """
+
+    def __init__(self, graph: nx.DiGraph) -> None:
+        self.graph = graph
+        self._undirected = graph.to_undirected(as_view=True)
+
+    @classmethod
+    def from_services(cls, services: Iterable[ServiceConfig]) -> Topology:
+        graph = nx.DiGraph()
+        for service in services:
+            graph.add_node(
+                service.name,
+                tier=service.tier,
+                owner=service.owner,
+                escalation_policy=service.escalation_policy,
+            )
+            for dependency in service.depends_on:
+                graph.add_edge(service.name, dependency)
+        return cls(graph)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self.graph
+
+    def tier(self, node: str, default: int = 2) -> int:
+        return int(self.graph.nodes[node].get("tier", default)) if node in self.graph else default
+
+    def policy(self, node: str) -> str:
+        if node in self.graph:
+            return str(self.graph.nodes[node].get("escalation_policy", "default"))
+        return "default"
+
+    def depends_on(self, node: str, other: str) -> bool:
+        """Whether ``node`` depends on ``other``, directly or through others."""
+        return node in self.graph and other in self.graph and nx.has_path(self.graph, node, other)
+
+    def distance(self, a: str, b: str) -> int | None:
+        """Hops between two services, ignoring direction; None if unconnected."""
+        if a not in self.graph or b not in self.graph:
+            return None
+        try:
+            return int(nx.shortest_path_length(self._undirected, a, b))
+        except nx.NetworkXNoPath:
+            return None
+
+    def cycles(self) -> list[list[str]]:
+        return list(nx.simple_cycles(self.graph))

@@ -1,0 +1,158 @@
+"""One asyncio loop: schedule collectors, feed the pipeline, run the desk's timers, serve HTTP.
+
+The daemon only wires; decisions live in the stages. Its state is the store, so stopping it
+(even with SIGKILL) and starting it again resumes open incidents, their escalation timers
+and pending deliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from sentinel.api import build_app
+from sentinel.collectors import Collector, collectors, poll
+from sentinel.config import Config
+from sentinel.correlate import correlators
+from sentinel.detect import detectors
+from sentinel.metrics import Metrics
+from sentinel.pipeline import Pipeline
+from sentinel.store import Store
+from sentinel.tickets import Desk, Outbox, sinks
+
+log = logging.getLogger("sentinel.daemon")
+
+
+class Daemon:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.metrics = metrics or Metrics()
+        topology = config.topology
+        by_kind: dict[str, list] = {}
+        for rule in config.rules:
+            by_kind.setdefault(rule.kind, []).append(rule)
+        self.desk = Desk(store, config.desk, self.metrics)
+        strategy = correlators.get(config.correlation.strategy)
+        self.pipeline = Pipeline(
+            [detectors.get(kind).from_configs(rules) for kind, rules in by_kind.items()],
+            strategy(topology, config.correlation),
+            topology,
+            self.desk,
+            self.metrics,
+        )
+        self.outbox = Outbox(store, {name: sink() for name, sink in sinks}, clock, self.metrics)
+        self.collectors: list[Collector] = [collectors.get(t.kind)(t) for t in config.targets]
+        self._down: dict[str, str] = {}
+        self._started = clock()
+        self._last_tick = 0.0
+
+    def health(self) -> dict[str, Any]:
+        now = self.clock()
+        return {
+            "status": "ok"
+            if now - self._last_tick < 10 * self.config.server.tick + 5
+            else "stalled",
+            "uptime_seconds": round(now - self._started, 3),
+            "last_tick": self._last_tick,
+            "targets": len(self.collectors),
+            "targets_down": sorted(self._down),
+            "unresolved_incidents": self.store.open_counts_by_priority(),
+            "outbox_pending": self.store.pending_count(),
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.pipeline.restore()
+        host, port = self.config.server.host_port
+        runner = web.AppRunner(build_app(self.store, self.metrics, self.health), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        log.info(
+            "sentinel started listen=%s:%s targets=%d rules=%d services=%d state=%s",
+            host,
+            port,
+            len(self.collectors),
+            len(self.config.rules),
+            len(self.config.services),
+            self.store.path,
+        )
+        tasks = [asyncio.create_task(self._poll_forever(c)) for c in self.collectors]
+        tasks.append(asyncio.create_task(self._timers(stop)))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for collector in self.collectors:
+                await collector.close()
+            await runner.cleanup()
+            log.info("sentinel stopped")
+
+    async def _poll_forever(self, collector: Collector) -> None:
+        """Poll on a fixed schedule (not drifting with poll time), spread by jitter."""
+        config = collector.config
+        due = time.monotonic() + random.uniform(0, config.jitter)
+        while True:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            self.metrics.poll_lag.observe(max(0.0, time.monotonic() - due))
+            result = await poll(collector, self.clock())
+            self.metrics.samples.labels(config.kind).inc(len(result.batch))
+            self._note_health(config.name, result.failure)
+            try:
+                self.pipeline.samples(result.batch, self.clock())
+            except Exception:  # one bad batch must not stop this target's polling
+                log.exception("pipeline failed on a batch from target=%s", config.name)
+            due += config.interval
+            if due < time.monotonic():  # fell behind (suspended, overloaded): skip, don't burst
+                due = time.monotonic() + config.interval
+
+    def _note_health(self, target: str, failure: str | None) -> None:
+        if failure is not None:
+            self.metrics.poll_failures.labels(target).inc()
+            if target not in self._down:
+                log.warning("target down target=%s reason=%r", target, failure)
+            self._down[target] = failure
+        elif self._down.pop(target, None) is not None:
+            log.info("target up target=%s", target)
+
+    async def _timers(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._last_tick = self.clock()
+            try:
+                self.desk.tick(self.clock())
+                await self.outbox.flush()
+                self.metrics.incidents_open.set(sum(self.store.open_counts_by_priority().values()))
+            except Exception:
+                log.exception("desk timers failed; retrying next tick")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.config.server.tick)
+
+
+def serve(config: Config, store: Store) -> None:
+    """Run until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await Daemon(config, store).run(stop)
+
+    asyncio.run(main())

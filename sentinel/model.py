@@ -1,0 +1,193 @@
+"""The few frozen types that cross stage boundaries.
+
+Stages talk only through these: collectors emit ``SampleBatch``, detectors turn samples into
+``Alert`` transitions, correlation groups alerts into ``Incident`` records, and the desk keeps a
+``Ticket`` per incident. Timestamps are unix seconds (float); the API renders RFC 3339.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+
+def freeze_labels(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """Labels as a sorted tuple: hashable, and equal for equal label sets."""
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One time series: a metric name plus labels.
+
+    >>> Series.of("up", {"target": "web"}).label("target")
+    'web'
+    """
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, name: str, labels: Mapping[str, str] | None = None) -> Series:
+        return cls(name, freeze_labels(labels or {}))
+
+    def label(self, key: str, default: str = "") -> str:
+        for k, v in self.labels:
+            if k == key:
+                return v
+        return default
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class SampleBatch:
+    """Samples moved in columns: ``series[i]`` had ``values[i]`` at ``ts[i]``."""
+
+    series: tuple[Series, ...]
+    ts: np.ndarray
+    values: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[tuple[Series, float, float]]) -> SampleBatch:
+        rows = list(rows)
+        return cls(
+            series=tuple(r[0] for r in rows),
+            ts=np.fromiter((r[1] for r in rows), dtype=np.float64, count=len(rows)),
+            values=np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+        )
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+class AlertStatus(StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Stable identity of an alert, derived from its labels alone (as Alertmanager does).
+
+    >>> fingerprint({"b": "2", "a": "1"}) == fingerprint({"a": "1", "b": "2"})
+    True
+    """
+    digest = hashlib.sha256()
+    for k, v in freeze_labels(labels):
+        digest.update(k.encode() + b"\xff" + v.encode() + b"\xff")
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A firing or resolved condition on one series or check."""
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    status: AlertStatus
+    starts_at: float
+    ends_at: float | None = None
+    source: str = "rule"
+    score: float = 1.0
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> Severity:
+        try:
+            return Severity(self.labels.get("severity", "warning"))
+        except ValueError:
+            return Severity.WARNING
+
+    @property
+    def summary(self) -> str:
+        return self.annotations.get("summary") or self.name
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True, slots=True)
+class RootCause:
+    """A ranked root-cause candidate and the evidence a person can check."""
+
+    node: str
+    score: float
+    evidence: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    id: int
+    title: str
+    status: IncidentStatus
+    priority: str
+    impact: int
+    urgency: int
+    services: tuple[str, ...]
+    root_causes: tuple[RootCause, ...]
+    policy: str
+    created_at: float
+    updated_at: float
+    acknowledged_at: float | None = None
+    resolved_at: float | None = None
+    escalation_level: int = 0
+    escalation_cycle: int = 0
+    next_escalation_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """The desk's view of an incident: where it lives and when its SLA falls due."""
+
+    id: int
+    incident_id: int
+    sink: str
+    acknowledge_due: float
+    resolve_due: float
+    external_ref: str | None = None
+    ack_breached: bool = False
+    resolve_breached: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    incident_id: int
+    at: float
+    kind: str
+    text: str
+    actor: str = "sentinel"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    id: int
+    signature: str
+    status: str
+    occurrences: int
+    first_seen: float
+    last_seen: float
+    services: tuple[str, ...] = ()
+    workaround: str = ""
+    incident_ids: tuple[int, ...] = field(default=())

@@ -1,0 +1,82 @@
+"""detect → correlate → desk: what happens to one batch of samples or alerts.
+
+Synchronous on purpose: each alert is handled in store transactions that never wait on the
+network, so the daemon's loop and the API can both feed it without interleaving.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from sentinel.correlate import OpenIncident, Topology
+from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.detect import Detector
+from sentinel.metrics import Metrics
+from sentinel.model import Alert, AlertStatus, SampleBatch
+from sentinel.tickets import Desk
+
+log = logging.getLogger("sentinel.pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        correlator: TopologyCorrelator,
+        topology: Topology,
+        desk: Desk,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.detectors = tuple(detectors)
+        self.correlator = correlator
+        self.topology = topology
+        self.desk = desk
+        self.store = desk.store
+        self.metrics = metrics
+
+    def restore(self) -> None:
+        """Give detectors the alerts still firing in the store, so they resume, not refire."""
+        active = self.store.firing_alerts()
+        for detector in self.detectors:
+            detector.restore(active)
+
+    def samples(self, batch: SampleBatch, now: float) -> None:
+        changes = [alert for d in self.detectors for alert in d.observe(batch, now)]
+        self.alerts(changes, now)
+
+    def alerts(self, alerts: Sequence[Alert], now: float) -> None:
+        for alert in alerts:
+            if self.metrics:
+                self.metrics.alerts.labels(alert.status.value).inc()
+            if alert.status == AlertStatus.FIRING:
+                self._fire(alert, now)
+            else:
+                log.info("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
+                self.desk.alert_resolved(alert, self.correlator.rank, now)
+
+    def _fire(self, alert: Alert, now: float) -> None:
+        if self.store.firing_alert_incident(alert.fingerprint) is not None:
+            self.store.refresh_alert(alert, now)
+            return
+        log.info("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
+        candidates = [
+            OpenIncident(incident, tuple(self.store.firing_alerts(incident.id)))
+            for incident in self.store.unresolved_incidents()
+        ]
+        chosen = self.correlator.place(alert, candidates, now)
+        if chosen is None:
+            services = self.correlator.services([alert])
+            causes = self.correlator.rank([alert])
+            policy = self.topology.policy(causes[0].node if causes else services[0])
+            self.desk.open_incident(alert, services, self._tiers(services), causes, policy, now)
+            return
+        incident = next(c for c in candidates if c.incident.id == chosen)
+        together = [*incident.alerts, alert]
+        services = tuple(sorted({*incident.incident.services, *self.correlator.services([alert])}))
+        self.desk.attach(
+            chosen, alert, services, self._tiers(services), self.correlator.rank(together), now
+        )
+
+    def _tiers(self, services: Sequence[str]) -> list[int]:
+        return [self.topology.tier(s) for s in services]

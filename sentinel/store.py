@@ -1,0 +1,557 @@
+"""All durable state, in one SQLite file (WAL mode, full sync).
+
+The daemon and the CLI share the file: the CLI acknowledges or resolves an incident by
+writing here, and the daemon sees it on its next tick. Every state change that leads to an
+external action is committed together with an outbox row before the action runs, so a crash
+can repeat a delivery but never lose one. The schema carries a version (``user_version``)
+and is brought up to date by ``MIGRATIONS`` on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sentinel.model import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentStatus,
+    Problem,
+    RootCause,
+    Ticket,
+    TimelineEntry,
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        impact INTEGER NOT NULL,
+        urgency INTEGER NOT NULL,
+        services TEXT NOT NULL,
+        root_causes TEXT NOT NULL,
+        policy TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        acknowledged_at REAL,
+        resolved_at REAL,
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        escalation_cycle INTEGER NOT NULL DEFAULT 0,
+        next_escalation_at REAL
+    );
+    CREATE INDEX incidents_status ON incidents (status);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        labels TEXT NOT NULL,
+        annotations TEXT NOT NULL,
+        status TEXT NOT NULL,
+        starts_at REAL NOT NULL,
+        ends_at REAL,
+        source TEXT NOT NULL,
+        score REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX alerts_one_firing ON alerts (fingerprint) WHERE status = 'firing';
+    CREATE INDEX alerts_incident ON alerts (incident_id);
+    CREATE TABLE tickets (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL UNIQUE REFERENCES incidents (id),
+        sink TEXT NOT NULL,
+        acknowledge_due REAL NOT NULL,
+        resolve_due REAL NOT NULL,
+        external_ref TEXT,
+        ack_breached INTEGER NOT NULL DEFAULT 0,
+        resolve_breached INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE timeline (
+        id INTEGER PRIMARY KEY,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX timeline_incident ON timeline (incident_id);
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        dedup_key TEXT NOT NULL UNIQUE,
+        incident_id INTEGER REFERENCES incidents (id),
+        event TEXT NOT NULL,
+        sink TEXT NOT NULL,
+        target TEXT NOT NULL,
+        title TEXT NOT NULL,
+        body TEXT NOT NULL,
+        notify_type TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        sent_at REAL
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+    CREATE TABLE problems (
+        id INTEGER PRIMARY KEY,
+        signature TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        occurrences INTEGER NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        services TEXT NOT NULL,
+        workaround TEXT NOT NULL DEFAULT ''
+    );
+    CREATE TABLE problem_incidents (
+        problem_id INTEGER NOT NULL REFERENCES problems (id),
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        PRIMARY KEY (problem_id, incident_id)
+    );
+    """,
+)
+
+_PRIORITY_ORDER = "CAST(substr(priority, 2) AS INTEGER)"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    dedup_key: str
+    incident_id: int | None
+    event: str
+    sink: str
+    target: str
+    title: str
+    body: str
+    notify_type: str
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    created_at: float
+    sent_at: float | None
+
+
+class StoreError(RuntimeError):
+    """The state file cannot be opened or is from a newer sentinel."""
+
+
+class Store:
+    """SQLite-backed state; one instance per process, used from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open state file {path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._depth = 0
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- schema -----------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        version = self.schema_version
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path} has schema version {version}; this sentinel knows "
+                f"{len(MIGRATIONS)}: upgrade sentinel"
+            )
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self.transaction():
+                for statement in filter(str.strip, script.split(";")):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit; nested calls join the outer transaction."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _exec(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, params)
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._exec("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # -- alerts -----------------------------------------------------------------------------
+
+    def firing_alert_incident(self, fingerprint: str) -> int | None:
+        """The incident holding the firing alert with this fingerprint, if any."""
+        row = self._exec(
+            "SELECT incident_id FROM alerts WHERE fingerprint = ? AND status = 'firing'",
+            (fingerprint,),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def add_alert(self, alert: Alert, incident_id: int, now: float) -> None:
+        self._exec(
+            "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
+            "starts_at, ends_at, source, score, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                alert.fingerprint,
+                incident_id,
+                json.dumps(dict(alert.labels), sort_keys=True),
+                json.dumps(dict(alert.annotations), sort_keys=True),
+                AlertStatus.FIRING.value,
+                alert.starts_at,
+                None,
+                alert.source,
+                alert.score,
+                now,
+            ),
+        )
+
+    def refresh_alert(self, alert: Alert, now: float) -> None:
+        self._exec(
+            "UPDATE alerts SET annotations = ?, score = ?, updated_at = ? "
+            "WHERE fingerprint = ? AND status = 'firing'",
+            (
+                json.dumps(dict(alert.annotations), sort_keys=True),
+                alert.score,
+                now,
+                alert.fingerprint,
+            ),
+        )
+
+    def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
+        """Mark the firing alert resolved; returns its incident id, or None if none fired."""
+        incident_id = self.firing_alert_incident(fingerprint)
+        if incident_id is not None:
+            self._exec(
+                "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? "
+                "WHERE fingerprint = ? AND status = 'firing'",
+                (ends_at, now, fingerprint),
+            )
+        return incident_id
+
+    def firing_alerts(self, incident_id: int | None = None) -> list[Alert]:
+        sql = "SELECT * FROM alerts WHERE status = 'firing'"
+        params: tuple[Any, ...] = ()
+        if incident_id is not None:
+            sql += " AND incident_id = ?"
+            params = (incident_id,)
+        return [_alert(r) for r in self._exec(sql + " ORDER BY starts_at, id", params)]
+
+    def incident_alerts(self, incident_id: int) -> list[Alert]:
+        rows = self._exec(
+            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at, id", (incident_id,)
+        )
+        return [_alert(r) for r in rows]
+
+    # -- incidents and tickets --------------------------------------------------------------
+
+    def add_incident(self, incident: Incident) -> int:
+        cursor = self._exec(
+            "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
+            "root_causes, policy, created_at, updated_at, escalation_level, escalation_cycle, "
+            "next_escalation_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                incident.title,
+                incident.status.value,
+                incident.priority,
+                incident.impact,
+                incident.urgency,
+                json.dumps(list(incident.services)),
+                _dump_root_causes(incident.root_causes),
+                incident.policy,
+                incident.created_at,
+                incident.updated_at,
+                incident.escalation_level,
+                incident.escalation_cycle,
+                incident.next_escalation_at,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def update_incident(self, incident_id: int, **fields: Any) -> None:
+        encoders = {
+            "services": lambda v: json.dumps(list(v)),
+            "root_causes": _dump_root_causes,
+            "status": lambda v: IncidentStatus(v).value,
+        }
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        values = [encoders.get(name, lambda v: v)(value) for name, value in fields.items()]
+        self._exec(f"UPDATE incidents SET {columns} WHERE id = ?", (*values, incident_id))
+
+    def incident(self, incident_id: int) -> Incident | None:
+        row = self._exec("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return None if row is None else _incident(row)
+
+    def incidents(
+        self, statuses: Sequence[str] = (), priorities: Sequence[str] = (), limit: int = 500
+    ) -> list[Incident]:
+        """The queue: highest priority first, then oldest first."""
+        sql, params = "SELECT * FROM incidents WHERE 1=1", []
+        if statuses:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        if priorities:
+            sql += f" AND priority IN ({','.join('?' * len(priorities))})"
+            params += list(priorities)
+        sql += f" ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ?"
+        return [_incident(r) for r in self._exec(sql, (*params, limit))]
+
+    def unresolved_incidents(self) -> list[Incident]:
+        return self.incidents(statuses=(IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED))
+
+    def due_escalations(self, now: float) -> list[Incident]:
+        rows = self._exec(
+            "SELECT * FROM incidents WHERE status = 'open' AND next_escalation_at <= ? "
+            "ORDER BY next_escalation_at, id",
+            (now,),
+        )
+        return [_incident(r) for r in rows]
+
+    def open_counts_by_priority(self) -> dict[str, int]:
+        rows = self._exec(
+            "SELECT priority, count(*) FROM incidents WHERE status != 'resolved' "
+            f"GROUP BY priority ORDER BY {_PRIORITY_ORDER}"
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def add_ticket(self, ticket: Ticket) -> int:
+        cursor = self._exec(
+            "INSERT INTO tickets (incident_id, sink, acknowledge_due, resolve_due, external_ref)"
+            " VALUES (?,?,?,?,?)",
+            (
+                ticket.incident_id,
+                ticket.sink,
+                ticket.acknowledge_due,
+                ticket.resolve_due,
+                ticket.external_ref,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def ticket(self, incident_id: int) -> Ticket | None:
+        row = self._exec("SELECT * FROM tickets WHERE incident_id = ?", (incident_id,)).fetchone()
+        return None if row is None else _ticket(row)
+
+    def sla_due(self, now: float) -> list[tuple[Incident, Ticket]]:
+        """Unresolved incidents whose acknowledge or resolve deadline passed unflagged."""
+        rows = self._exec(
+            "SELECT t.* FROM tickets t JOIN incidents i ON i.id = t.incident_id "
+            "WHERE (i.status = 'open' AND t.ack_breached = 0 AND t.acknowledge_due <= ?) "
+            "OR (i.status != 'resolved' AND t.resolve_breached = 0 AND t.resolve_due <= ?)",
+            (now, now),
+        ).fetchall()
+        pairs = []
+        for row in rows:
+            incident = self.incident(int(row["incident_id"]))
+            if incident is not None:
+                pairs.append((incident, _ticket(row)))
+        return pairs
+
+    def update_ticket(self, incident_id: int, **fields: Any) -> None:
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        self._exec(
+            f"UPDATE tickets SET {columns} WHERE incident_id = ?", (*fields.values(), incident_id)
+        )
+
+    # -- timeline ---------------------------------------------------------------------------
+
+    def add_timeline(self, entry: TimelineEntry) -> None:
+        self._exec(
+            "INSERT INTO timeline (incident_id, at, kind, text, actor) VALUES (?,?,?,?,?)",
+            (entry.incident_id, entry.at, entry.kind, entry.text, entry.actor),
+        )
+
+    def timeline(self, incident_id: int) -> list[TimelineEntry]:
+        rows = self._exec(
+            "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
+        )
+        return [
+            TimelineEntry(r["incident_id"], r["at"], r["kind"], r["text"], r["actor"]) for r in rows
+        ]
+
+    # -- outbox -----------------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        *,
+        dedup_key: str,
+        incident_id: int | None,
+        event: str,
+        target: str,
+        title: str,
+        body: str,
+        notify_type: str,
+        now: float,
+        sink: str = "apprise",
+    ) -> bool:
+        """Queue one delivery; a dedup key seen before queues nothing (returns False)."""
+        cursor = self._exec(
+            "INSERT OR IGNORE INTO outbox (dedup_key, incident_id, event, sink, target, title, "
+            "body, notify_type, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (dedup_key, incident_id, event, sink, target, title, body, notify_type, now, now),
+        )
+        return cursor.rowcount == 1
+
+    def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        rows = self._exec(
+            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY id LIMIT ?",
+            (now, limit),
+        )
+        return [OutboxRow(**dict(r)) for r in rows]
+
+    def mark_sent(self, row_id: int, now: float) -> None:
+        self._exec(
+            "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+            "last_error = NULL WHERE id = ?",
+            (now, row_id),
+        )
+
+    def mark_failed(self, row_id: int, error: str, retry_at: float | None) -> None:
+        """Record a failed attempt; ``retry_at=None`` gives up (dead letter)."""
+        status = "pending" if retry_at is not None else "dead"
+        self._exec(
+            "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = COALESCE(?, next_attempt_at) WHERE id = ?",
+            (status, error, retry_at, row_id),
+        )
+
+    def outbox(
+        self, incident_id: int | None = None, statuses: Sequence[str] = ()
+    ) -> list[OutboxRow]:
+        sql, params = "SELECT * FROM outbox WHERE 1=1", []
+        if incident_id is not None:
+            sql += " AND incident_id = ?"
+            params.append(incident_id)
+        if statuses:
+            sql += f" AND status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        return [OutboxRow(**dict(r)) for r in self._exec(sql + " ORDER BY id", params)]
+
+    def pending_count(self) -> int:
+        return int(self._exec("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
+
+    # -- problems ---------------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        rows = self._exec("SELECT * FROM problems ORDER BY last_seen DESC").fetchall()
+        problems = []
+        for row in rows:
+            linked = self._exec(
+                "SELECT incident_id FROM problem_incidents WHERE problem_id = ? ORDER BY 1",
+                (row["id"],),
+            )
+            problems.append(
+                Problem(
+                    id=row["id"],
+                    signature=row["signature"],
+                    status=row["status"],
+                    occurrences=row["occurrences"],
+                    first_seen=row["first_seen"],
+                    last_seen=row["last_seen"],
+                    services=tuple(json.loads(row["services"])),
+                    workaround=row["workaround"],
+                    incident_ids=tuple(int(r[0]) for r in linked),
+                )
+            )
+        return problems
+
+
+def _dump_root_causes(causes: Sequence[RootCause]) -> str:
+    return json.dumps(
+        [{"node": c.node, "score": c.score, "evidence": list(c.evidence)} for c in causes]
+    )
+
+
+def _alert(row: sqlite3.Row) -> Alert:
+    return Alert(
+        labels=json.loads(row["labels"]),
+        annotations=json.loads(row["annotations"]),
+        status=AlertStatus(row["status"]),
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        source=row["source"],
+        score=row["score"],
+    )
+
+
+def _incident(row: sqlite3.Row) -> Incident:
+    return Incident(
+        id=row["id"],
+        title=row["title"],
+        status=IncidentStatus(row["status"]),
+        priority=row["priority"],
+        impact=row["impact"],
+        urgency=row["urgency"],
+        services=tuple(json.loads(row["services"])),
+        root_causes=tuple(
+            RootCause(c["node"], c["score"], tuple(c["evidence"]))
+            for c in json.loads(row["root_causes"])
+        ),
+        policy=row["policy"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        acknowledged_at=row["acknowledged_at"],
+        resolved_at=row["resolved_at"],
+        escalation_level=row["escalation_level"],
+        escalation_cycle=row["escalation_cycle"],
+        next_escalation_at=row["next_escalation_at"],
+    )
+
+
+def _ticket(row: sqlite3.Row) -> Ticket:
+    return Ticket(
+        id=row["id"],
+        incident_id=row["incident_id"],
+        sink=row["sink"],
+        acknowledge_due=row["acknowledge_due"],
+        resolve_due=row["resolve_due"],
+        external_ref=row["external_ref"],
+        ack_breached=bool(row["ack_breached"]),
+        resolve_breached=bool(row["resolve_breached"]),
+    )

@@ -1,0 +1,345 @@
+"""The built-in desk: incident lifecycle, tickets, SLA timers and escalation.
+
+Every method takes ``now`` and does all its writes (state, timeline, outbox) in one store
+transaction, so a decision and the notifications it implies are committed together. The
+desk never talks to the outside world: the outbox delivers what it queued. Escalation and
+SLA deadlines are columns in the store, so a restarted daemon resumes them where they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from sentinel.metrics import Metrics
+from sentinel.model import (
+    Alert,
+    Incident,
+    IncidentStatus,
+    RootCause,
+    Ticket,
+    TimelineEntry,
+)
+from sentinel.store import Store
+from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
+
+log = logging.getLogger("sentinel.desk")
+
+# Re-ranks root causes for the alerts still firing in an incident.
+RankFn = Callable[[Sequence[Alert]], tuple[RootCause, ...]]
+
+NOTIFY_TYPE = {
+    "opened": "failure",
+    "escalated": "failure",
+    "sla_breach": "warning",
+    "acknowledged": "info",
+    "resolved": "success",
+}
+
+
+def _when(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
+
+
+def _next_step(policy: EscalationPolicyConfig, level: int, cycle: int) -> tuple[int, int] | None:
+    """The (level, cycle) after this one, or None when the policy is exhausted."""
+    if level + 1 < len(policy.levels):
+        return level + 1, cycle
+    if cycle < policy.repeat:
+        return 0, cycle + 1
+    return None
+
+
+class Desk:
+    """Opens, updates, escalates and closes incidents in the store.
+
+    >>> import tempfile, pathlib
+    >>> from sentinel.model import AlertStatus
+    >>> store = Store(pathlib.Path(tempfile.mkdtemp()) / "s.db")
+    >>> desk = Desk(store, DeskSettings())
+    >>> alert = Alert({"alertname": "Down", "severity": "critical"}, {}, AlertStatus.FIRING, 0)
+    >>> incident = desk.open_incident(alert, ("web",), [1], (), "default", now=0)
+    >>> incident.priority, store.ticket(incident.id).acknowledge_due
+    ('P1', 900.0)
+    """
+
+    def __init__(self, store: Store, settings: DeskSettings, metrics: Metrics | None = None):
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def open_incident(
+        self,
+        alert: Alert,
+        services: Sequence[str],
+        tiers: Sequence[int],
+        root_causes: Sequence[RootCause],
+        policy_name: str,
+        now: float,
+    ) -> Incident:
+        settings = self.settings
+        impact, urgency = settings.impact(list(tiers)), settings.urgency(alert.severity)
+        priority = settings.priority_of(impact, urgency)
+        policy = settings.policy(policy_name)
+        first = policy.levels[0]
+        draft = Incident(
+            id=0,
+            title=alert.summary,
+            status=IncidentStatus.OPEN,
+            priority=priority,
+            impact=impact,
+            urgency=urgency,
+            services=tuple(services),
+            root_causes=tuple(root_causes),
+            policy=policy.name,
+            created_at=now,
+            updated_at=now,
+            next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
+        )
+        sla = settings.sla_for(priority)
+        with self.store.transaction():
+            incident_id = self.store.add_incident(draft)
+            self.store.add_alert(alert, incident_id, now)
+            self.store.add_ticket(
+                Ticket(0, incident_id, "desk", now + sla.acknowledge, now + sla.resolve)
+            )
+            self._record(incident_id, now, "opened", f"{alert.name}: {alert.summary}")
+            self._record(
+                incident_id,
+                now,
+                "priority",
+                f"{priority} (impact {impact} × urgency {urgency}); acknowledge by "
+                f"{_when(now + sla.acknowledge)}, resolve by {_when(now + sla.resolve)}",
+            )
+            incident = self._get(incident_id)
+            self._notify(incident, "opened", first.notify, now, step="0.0")
+        log.info("incident opened id=%s priority=%s title=%r", incident_id, priority, draft.title)
+        if self.metrics:
+            self.metrics.incidents.labels(priority).inc()
+        return incident
+
+    def attach(
+        self,
+        incident_id: int,
+        alert: Alert,
+        services: Sequence[str],
+        tiers: Sequence[int],
+        root_causes: Sequence[RootCause],
+        now: float,
+    ) -> None:
+        """Add a related alert to an incident: no page of its own, priority may rise."""
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            self.store.add_alert(alert, incident_id, now)
+            impact = min(incident.impact, self.settings.impact(list(tiers)))
+            urgency = min(incident.urgency, self.settings.urgency(alert.severity))
+            priority = self.settings.priority_of(impact, urgency)
+            self.store.update_incident(
+                incident_id,
+                services=services,
+                root_causes=root_causes,
+                impact=impact,
+                urgency=urgency,
+                priority=priority,
+                updated_at=now,
+            )
+            self._record(incident_id, now, "alert", f"{alert.name} joined: {alert.summary}")
+            if priority != incident.priority:
+                self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
+        log.info("alert joined incident id=%s alert=%s", incident_id, alert.name)
+
+    def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
+        """A firing alert ended; the incident resolves when its last alert does."""
+        with self.store.transaction():
+            incident_id = self.store.resolve_alert(alert.fingerprint, alert.ends_at or now, now)
+            if incident_id is None:
+                return
+            self._record(incident_id, now, "alert", f"{alert.name} resolved")
+            still_firing = self.store.firing_alerts(incident_id)
+            incident = self._get(incident_id)
+            if still_firing:
+                self.store.update_incident(
+                    incident_id, root_causes=root_causes_of(still_firing), updated_at=now
+                )
+            elif incident.status != IncidentStatus.RESOLVED:
+                self._resolve(incident, "sentinel", "all alerts resolved", now)
+
+    def acknowledge(self, incident_id: int, actor: str, now: float) -> Incident:
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            if incident.status != IncidentStatus.OPEN:
+                raise DeskError(f"incident {incident_id} is {incident.status}, not open")
+            self.store.update_incident(
+                incident_id,
+                status=IncidentStatus.ACKNOWLEDGED,
+                acknowledged_at=now,
+                next_escalation_at=None,
+                updated_at=now,
+            )
+            self._record(incident_id, now, "acknowledged", "escalation stopped", actor)
+            self._notify_notified(self._get(incident_id), "acknowledged", now, actor)
+        log.info("incident acknowledged id=%s by=%s", incident_id, actor)
+        return self._get(incident_id)
+
+    def resolve(self, incident_id: int, actor: str, now: float, reason: str = "") -> Incident:
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            if incident.status == IncidentStatus.RESOLVED:
+                raise DeskError(f"incident {incident_id} is already resolved")
+            for alert in self.store.firing_alerts(incident_id):
+                self.store.resolve_alert(alert.fingerprint, now, now)
+            self._resolve(incident, actor, reason or "resolved by hand", now)
+        return self._get(incident_id)
+
+    def _resolve(self, incident: Incident, actor: str, reason: str, now: float) -> None:
+        self.store.update_incident(
+            incident.id,
+            status=IncidentStatus.RESOLVED,
+            resolved_at=now,
+            next_escalation_at=None,
+            updated_at=now,
+        )
+        self._record(incident.id, now, "resolved", reason, actor)
+        self._notify_notified(self._get(incident.id), "resolved", now, actor)
+        log.info("incident resolved id=%s by=%s reason=%r", incident.id, actor, reason)
+
+    # -- timers -----------------------------------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        """Take every escalation step and flag every SLA breach that is due."""
+        for incident in self.store.due_escalations(now):
+            self._escalate(incident, now)
+        for incident, ticket in self.store.sla_due(now):
+            self._breach(incident, ticket, now)
+
+    def _escalate(self, incident: Incident, now: float) -> None:
+        policy = self.settings.policy(incident.policy)
+        step = _next_step(policy, incident.escalation_level, incident.escalation_cycle)
+        with self.store.transaction():
+            if step is None:  # policy changed under a waiting incident: nothing more to do
+                self.store.update_incident(incident.id, next_escalation_at=None)
+                return
+            level, cycle = step
+            after = _next_step(policy, level, cycle)
+            self.store.update_incident(
+                incident.id,
+                escalation_level=level,
+                escalation_cycle=cycle,
+                next_escalation_at=now + policy.levels[level].escalate_after if after else None,
+                updated_at=now,
+            )
+            self._record(
+                incident.id,
+                now,
+                "escalated",
+                f"not acknowledged: escalated to level {level + 1}"
+                + (f" (cycle {cycle + 1})" if cycle else ""),
+            )
+            self._notify(
+                self._get(incident.id),
+                "escalated",
+                policy.levels[level].notify,
+                now,
+                step=f"{level}.{cycle}",
+            )
+        log.info("incident escalated id=%s level=%s cycle=%s", incident.id, level + 1, cycle)
+        if self.metrics:
+            self.metrics.escalations.inc()
+
+    def _breach(self, incident: Incident, ticket: Ticket, now: float) -> None:
+        kind = (
+            "acknowledge"
+            if (
+                incident.status == IncidentStatus.OPEN
+                and not ticket.ack_breached
+                and ticket.acknowledge_due <= now
+            )
+            else "resolve"
+        )
+        due = ticket.acknowledge_due if kind == "acknowledge" else ticket.resolve_due
+        with self.store.transaction():
+            flag = "ack_breached" if kind == "acknowledge" else "resolve_breached"
+            self.store.update_ticket(incident.id, **{flag: 1})
+            self._record(incident.id, now, "sla_breach", f"not {kind}d by {_when(due)}")
+            policy = self.settings.policy(incident.policy)
+            level = min(incident.escalation_level, len(policy.levels) - 1)
+            self._notify(incident, "sla_breach", policy.levels[level].notify, now, step=kind)
+        log.warning("sla breach id=%s kind=%s", incident.id, kind)
+        if self.metrics:
+            self.metrics.sla_breaches.labels(kind).inc()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _get(self, incident_id: int) -> Incident:
+        incident = self.store.incident(incident_id)
+        if incident is None:
+            raise DeskError(f"no incident {incident_id}")
+        return incident
+
+    def _record(
+        self, incident_id: int, now: float, kind: str, text: str, actor: str = "sentinel"
+    ) -> None:
+        self.store.add_timeline(TimelineEntry(incident_id, now, kind, text, actor))
+
+    def _notify(
+        self,
+        incident: Incident,
+        event: str,
+        targets: Sequence[str],
+        now: float,
+        step: str,
+        actor: str = "sentinel",
+    ) -> None:
+        """Queue one delivery per target; ``step`` makes the dedup key unique per occasion."""
+        title, body = render_message(incident, event, actor)
+        queued = 0
+        for target in targets:
+            digest = hashlib.sha256(target.encode()).hexdigest()[:12]
+            queued += self.store.enqueue(
+                dedup_key=f"incident:{incident.id}:{event}:{step}:{digest}",
+                incident_id=incident.id,
+                event=event,
+                target=target,
+                title=title,
+                body=body,
+                notify_type=NOTIFY_TYPE[event],
+                now=now,
+            )
+        if queued:
+            self._record(incident.id, now, "notification", f"{event}: {queued} queued", actor)
+
+    def _notify_notified(self, incident: Incident, event: str, now: float, actor: str) -> None:
+        """Tell everyone already paged for this incident how it ended or who took it."""
+        targets = list(dict.fromkeys(r.target for r in self.store.outbox(incident.id)))
+        self._notify(incident, event, targets, now, step=f"{now:.3f}", actor=actor)
+
+
+class DeskError(ValueError):
+    """A desk action that does not apply to the incident as it is."""
+
+
+def render_message(incident: Incident, event: str, actor: str = "sentinel") -> tuple[str, str]:
+    """Title and body of a notification: priority, root cause, evidence, what to run next."""
+    headline = {
+        "opened": "OPENED",
+        "escalated": f"ESCALATED (level {incident.escalation_level + 1})",
+        "acknowledged": f"ACKNOWLEDGED by {actor}",
+        "resolved": "RESOLVED",
+    }.get(event, event.upper().replace("_", " "))
+    title = f"[{incident.priority}] {headline} #{incident.id}: {incident.title}"
+    lines = [
+        f"Priority {incident.priority} (impact {incident.impact}, urgency {incident.urgency})"
+        f" · services: {', '.join(incident.services) or '-'}",
+    ]
+    if incident.root_causes:
+        top = incident.root_causes[0]
+        lines.append(f"Likely root cause: {top.node} (score {top.score:.2f})")
+        lines.extend(f"  - {e}" for e in top.evidence)
+    lines.append(f"Details: sentinel incidents show {incident.id}")
+    if incident.status == IncidentStatus.OPEN:
+        lines.append(f"Acknowledge: sentinel ack {incident.id}")
+    return title, "\n".join(lines)

@@ -1,0 +1,134 @@
+"""The desk's rules: priority matrix, SLA targets and escalation policies.
+
+Priority follows ITIL: impact (from the affected services' business tier and how many are
+hit) crossed with urgency (from alert severity) gives P1..P5 through a 3×3 matrix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import apprise
+from pydantic import Field, field_validator
+
+from sentinel.model import Severity
+from sentinel.schema import Duration, StrictModel
+
+ITIL_MATRIX = (("P1", "P2", "P3"), ("P2", "P3", "P4"), ("P3", "P4", "P5"))
+PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
+
+
+def apprise_url_problem(url: str) -> str | None:
+    """Why apprise cannot use this URL, or None if it can."""
+    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
+        return "not a notification URL apprise understands"
+    return None
+
+
+def masked(url: str) -> str:
+    """The URL as apprise prints it with secrets hidden; the only form we ever log.
+
+    >>> masked("json://user:hunter2@127.0.0.1:8080/hook").startswith("json://user:****@")
+    True
+    """
+    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    return plugin.url(privacy=True) if plugin is not None else "<invalid notification URL>"
+
+
+class PriorityConfig(StrictModel):
+    matrix: list[list[str]] = Field(default_factory=lambda: [list(r) for r in ITIL_MATRIX])
+    urgency: dict[Severity, int] = Field(
+        default_factory=lambda: {Severity.CRITICAL: 1, Severity.WARNING: 2, Severity.INFO: 3}
+    )
+    breadth: int = Field(3, ge=1, description="services hit at which impact rises one step")
+
+    @field_validator("matrix")
+    @classmethod
+    def _three_by_three(cls, matrix: list[list[str]]) -> list[list[str]]:
+        if len(matrix) != 3 or any(len(row) != 3 for row in matrix):
+            raise ValueError("matrix must be 3 rows (impact 1-3) of 3 columns (urgency 1-3)")
+        bad = sorted({p for row in matrix for p in row if p not in PRIORITIES})
+        if bad:
+            raise ValueError(f"unknown priorities {bad}; use {', '.join(PRIORITIES)}")
+        return matrix
+
+    @field_validator("urgency")
+    @classmethod
+    def _urgency_range(cls, urgency: dict[Severity, int]) -> dict[Severity, int]:
+        if any(not 1 <= u <= 3 for u in urgency.values()):
+            raise ValueError("urgency values must be 1, 2 or 3")
+        return urgency
+
+
+class SlaTarget(StrictModel):
+    acknowledge: Duration
+    resolve: Duration
+
+
+DEFAULT_SLA = {
+    "P1": SlaTarget(acknowledge=15 * 60, resolve=4 * 3600),
+    "P2": SlaTarget(acknowledge=30 * 60, resolve=8 * 3600),
+    "P3": SlaTarget(acknowledge=4 * 3600, resolve=24 * 3600),
+    "P4": SlaTarget(acknowledge=8 * 3600, resolve=72 * 3600),
+    "P5": SlaTarget(acknowledge=24 * 3600, resolve=7 * 86400),
+}
+
+
+class LevelConfig(StrictModel):
+    notify: list[str] = Field(default_factory=list, description="apprise URLs")
+    escalate_after: Duration = 15 * 60.0
+
+    @field_validator("notify")
+    @classmethod
+    def _apprise_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            problem = apprise_url_problem(url)
+            if problem:
+                raise ValueError(f"{masked(url)}: {problem}")
+        return urls
+
+
+class EscalationPolicyConfig(StrictModel):
+    name: str
+    levels: list[LevelConfig] = Field(min_length=1)
+    repeat: int = Field(0, ge=0, description="times to start over after the last level")
+
+
+DEFAULT_POLICY = EscalationPolicyConfig(name="default", levels=[LevelConfig()])
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    """Everything the desk decides by, resolved from configuration."""
+
+    priority: PriorityConfig = field(default_factory=PriorityConfig)
+    sla: dict[str, SlaTarget] = field(default_factory=lambda: dict(DEFAULT_SLA))
+    policies: dict[str, EscalationPolicyConfig] = field(
+        default_factory=lambda: {"default": DEFAULT_POLICY}
+    )
+
+    def urgency(self, severity: Severity) -> int:
+        return self.priority.urgency.get(severity, 2)
+
+    def impact(self, tiers: list[int]) -> int:
+        """Most critical tier hit, one step worse when many services are hit.
+
+        >>> DeskSettings().impact([2, 3]), DeskSettings().impact([2, 2, 3])
+        (2, 1)
+        """
+        impact = min(tiers, default=3)
+        if len(tiers) >= self.priority.breadth:
+            impact = max(1, impact - 1)
+        return impact
+
+    def priority_of(self, impact: int, urgency: int) -> str:
+        """>>> DeskSettings().priority_of(2, 3)
+        'P4'
+        """
+        return self.priority.matrix[impact - 1][urgency - 1]
+
+    def policy(self, name: str) -> EscalationPolicyConfig:
+        return self.policies.get(name) or self.policies.get("default") or DEFAULT_POLICY
+
+    def sla_for(self, priority: str) -> SlaTarget:
+        return self.sla.get(priority) or DEFAULT_SLA[priority]
