@@ -6,10 +6,12 @@ hit) crossed with urgency (from alert severity) gives P1..P5 through a 3×3 matr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import apprise
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from sentinel.model import Severity
 from sentinel.schema import Duration, StrictModel
@@ -18,11 +20,20 @@ ITIL_MATRIX = (("P1", "P2", "P3"), ("P2", "P3", "P4"), ("P3", "P4", "P5"))
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 
 
+def _parse(url: str) -> apprise.plugins.NotifyBase | None:
+    """Apprise's plugin for a URL; apprise's own log line would print the URL unmasked."""
+    logger = logging.getLogger("apprise")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        return apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    finally:
+        logger.setLevel(level)
+
+
 def apprise_url_problem(url: str) -> str | None:
     """Why apprise cannot use this URL, or None if it can."""
-    if apprise.Apprise.instantiate(url, suppress_exceptions=True) is None:
-        return "not a notification URL apprise understands"
-    return None
+    return None if _parse(url) is not None else "not a notification URL apprise understands"
 
 
 def masked(url: str) -> str:
@@ -31,13 +42,13 @@ def masked(url: str) -> str:
     >>> masked("json://user:hunter2@127.0.0.1:8080/hook").startswith("json://user:****@")
     True
     """
-    plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
+    plugin = _parse(url)
     return plugin.url(privacy=True) if plugin is not None else "<invalid notification URL>"
 
 
 class PriorityConfig(StrictModel):
     matrix: list[list[str]] = Field(default_factory=lambda: [list(r) for r in ITIL_MATRIX])
-    urgency: dict[Severity, int] = Field(
+    urgency: dict[Severity, Annotated[int, Field(ge=1, le=3)]] = Field(
         default_factory=lambda: {Severity.CRITICAL: 1, Severity.WARNING: 2, Severity.INFO: 3}
     )
     breadth: int = Field(3, ge=1, description="services hit at which impact rises one step")
@@ -51,13 +62,6 @@ class PriorityConfig(StrictModel):
         if bad:
             raise ValueError(f"unknown priorities {bad}; use {', '.join(PRIORITIES)}")
         return matrix
-
-    @field_validator("urgency")
-    @classmethod
-    def _urgency_range(cls, urgency: dict[Severity, int]) -> dict[Severity, int]:
-        if any(not 1 <= u <= 3 for u in urgency.values()):
-            raise ValueError("urgency values must be 1, 2 or 3")
-        return urgency
 
 
 class SlaTarget(StrictModel):
@@ -74,18 +78,19 @@ DEFAULT_SLA = {
 }
 
 
-class LevelConfig(StrictModel):
-    notify: list[str] = Field(default_factory=list, description="apprise URLs")
-    escalate_after: Duration = 15 * 60.0
+def _notification_url(url: str) -> str:
+    problem = apprise_url_problem(url)
+    if problem:
+        raise ValueError(f"{masked(url)}: {problem}")
+    return url
 
-    @field_validator("notify")
-    @classmethod
-    def _apprise_urls(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            problem = apprise_url_problem(url)
-            if problem:
-                raise ValueError(f"{masked(url)}: {problem}")
-        return urls
+
+NotifyUrl = Annotated[str, AfterValidator(_notification_url)]
+
+
+class LevelConfig(StrictModel):
+    notify: list[NotifyUrl] = Field(default_factory=list, description="apprise URLs")
+    escalate_after: Duration = 15 * 60.0
 
 
 class EscalationPolicyConfig(StrictModel):
