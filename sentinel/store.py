@@ -438,10 +438,13 @@ class Store:
         return cursor.rowcount == 1
 
     def due_deliveries(self, now: float, limit: int = 100) -> list[OutboxRow]:
+        # A row waits while an older row for the same target waits: deliveries keep order.
         rows = self._exec(
-            "SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? "
+            "SELECT * FROM outbox o WHERE status = 'pending' AND next_attempt_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.target = o.target "
+            "AND p.status = 'pending' AND p.id < o.id AND p.next_attempt_at > ?) "
             "ORDER BY id LIMIT ?",
-            (now, limit),
+            (now, now, limit),
         )
         return [OutboxRow(**dict(r)) for r in rows]
 

@@ -71,7 +71,9 @@ def test_cli_exits_2_with_the_errors_and_no_traceback(tmp_path, command):
     args = [bad] if command == "check-config" else ["--rules", bad, "--state", tmp_path]
     result = subprocess.run(
         [sys.executable, "-m", "sentinel", command, *map(str, args)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert expected_errors(bad)[0] in result.stderr

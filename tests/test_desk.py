@@ -1,0 +1,177 @@
+"""The desk's decisions over an injected clock, and the outbox against a real receiver."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sentinel.model import Alert, AlertStatus, IncidentStatus
+from sentinel.store import Store
+from sentinel.tickets import Desk, DeskError, DeskSettings, Outbox, sinks
+from sentinel.tickets.policy import EscalationPolicyConfig, LevelConfig
+
+
+class Clock:
+    def __init__(self, now: float = 0.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def alert(severity: str = "critical", service: str = "web", name: str = "Down") -> Alert:
+    return Alert(
+        {"alertname": name, "severity": severity, "service": service},
+        {"summary": f"{service} is down"},
+        AlertStatus.FIRING,
+        0.0,
+    )
+
+
+def settings(urls: list[list[str]], repeat: int = 0) -> DeskSettings:
+    levels = [LevelConfig(notify=u, escalate_after=600) for u in urls]
+    policy = EscalationPolicyConfig(name="default", levels=levels, repeat=repeat)
+    return DeskSettings(policies={"default": policy})
+
+
+@pytest.fixture
+def store(tmp_path):
+    return Store(tmp_path / "s.db")
+
+
+@pytest.mark.parametrize(
+    ("impact", "urgency", "priority"),
+    [
+        (1, 1, "P1"),
+        (1, 2, "P2"),
+        (1, 3, "P3"),
+        (2, 1, "P2"),
+        (2, 2, "P3"),
+        (2, 3, "P4"),
+        (3, 1, "P3"),
+        (3, 2, "P4"),
+        (3, 3, "P5"),
+    ],
+)
+def test_itil_priority_matrix(impact, urgency, priority):
+    assert DeskSettings().priority_of(impact, urgency) == priority
+
+
+def test_escalation_walks_levels_then_repeats_then_stops(store):
+    desk = Desk(store, settings([["json://127.0.0.1:1/a"], ["json://127.0.0.1:1/b"]], repeat=1))
+    incident = desk.open_incident(alert(), ["web"], [3], (), "default", now=0)  # P3: ack in 4h
+    assert incident.next_escalation_at == 600
+    desk.tick(599)
+    assert store.incident(incident.id).escalation_level == 0
+    steps = []
+    for now in (600, 1200, 1800):
+        desk.tick(now)
+        current = store.incident(incident.id)
+        steps.append(
+            (current.escalation_level, current.escalation_cycle, current.next_escalation_at)
+        )
+    assert steps == [(1, 0, 1200), (0, 1, 1800), (1, 1, None)]
+    events = [(r.event, r.target[-1]) for r in store.outbox(incident.id)]
+    assert events == [("opened", "a"), ("escalated", "b"), ("escalated", "a"), ("escalated", "b")]
+
+
+def test_acknowledge_stops_escalation_and_cannot_repeat(store):
+    desk = Desk(store, settings([["json://127.0.0.1:1/a"], ["json://127.0.0.1:1/b"]]))
+    incident = desk.open_incident(alert(), ["web"], [2], (), "default", now=0)
+    desk.acknowledge(incident.id, "alice", now=100)
+    desk.tick(10_000)
+    assert store.incident(incident.id).escalation_level == 0
+    assert [r.event for r in store.outbox(incident.id)] == ["opened", "acknowledged"]
+    with pytest.raises(DeskError, match="not open"):
+        desk.acknowledge(incident.id, "bob", now=200)
+
+
+def test_sla_breach_is_recorded_and_notified_once(store):
+    desk = Desk(store, settings([["json://127.0.0.1:1/a"]]))
+    incident = desk.open_incident(alert(), ["web"], [1], (), "default", now=0)  # P1: ack in 15m
+    desk.tick(15 * 60 - 1)
+    assert not store.ticket(incident.id).ack_breached
+    desk.tick(15 * 60)
+    desk.tick(15 * 60 + 5)
+    assert store.ticket(incident.id).ack_breached
+    assert [r.event for r in store.outbox(incident.id)].count("sla_breach") == 1
+    assert any(e.kind == "sla_breach" for e in store.timeline(incident.id))
+
+
+def test_related_alert_raises_priority_without_paging(store):
+    desk = Desk(store, settings([["json://127.0.0.1:1/a"]]))
+    incident = desk.open_incident(alert("warning"), ["web"], [3], (), "default", now=0)
+    assert incident.priority == "P4"
+    desk.attach(incident.id, alert("critical", "db"), ["db", "web"], [1, 3], (), now=5)
+    assert store.incident(incident.id).priority == "P1"
+    assert [r.event for r in store.outbox(incident.id)] == ["opened"]
+
+
+def test_incident_resolves_when_its_last_alert_does(store):
+    desk = Desk(store, DeskSettings())
+    first, second = alert(name="A"), alert(name="B")
+    incident = desk.open_incident(first, ["web"], [2], (), "default", now=0)
+    desk.attach(incident.id, second, ["web"], [2], (), now=1)
+    resolved = lambda a: Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)  # noqa: E731
+    desk.alert_resolved(resolved(first), lambda alerts: (), now=10)
+    assert store.incident(incident.id).status == IncidentStatus.OPEN
+    desk.alert_resolved(resolved(second), lambda alerts: (), now=11)
+    assert store.incident(incident.id).status == IncidentStatus.RESOLVED
+
+
+def test_outbox_delivers_in_order_after_an_outage_without_duplicates(store, receiver):
+    clock = Clock()
+    desk = Desk(store, settings([[receiver.url("oncall")]]))
+    outbox = Outbox(store, {name: sink() for name, sink in sinks}, clock)
+    receiver.status = 503
+    first = desk.open_incident(alert(name="A", service="a"), ["a"], [2], (), "default", now=0)
+    second = desk.open_incident(alert(name="B", service="b"), ["b"], [2], (), "default", now=0)
+    assert asyncio.run(outbox.flush()) == 0
+    [failed, waiting] = store.outbox()
+    assert (failed.attempts, failed.status, waiting.attempts) == (1, "pending", 0)
+    assert failed.next_attempt_at == 2.0  # first backoff step
+    receiver.status = 200
+    assert asyncio.run(outbox.flush()) == 0  # not due yet
+    clock.now = 2.0
+    assert asyncio.run(outbox.flush()) == 2
+    assert asyncio.run(outbox.flush()) == 0
+    assert receiver.titles() == [
+        f"[P2] OPENED #{first.id}: a is down",
+        f"[P2] OPENED #{second.id}: b is down",
+    ]
+
+
+def test_unusable_target_goes_to_dead_letters_at_once(store):
+    store.enqueue(
+        dedup_key="k",
+        incident_id=None,
+        event="opened",
+        target="nosuch://x",
+        title="t",
+        body="b",
+        notify_type="info",
+        now=0,
+    )
+    outbox = Outbox(store, {name: sink() for name, sink in sinks}, Clock())
+    asyncio.run(outbox.flush())
+    [row] = store.outbox()
+    assert row.status == "dead" and "apprise" in (row.last_error or "")
+
+
+def test_refused_connection_is_retried_with_a_reason(store):
+    store.enqueue(
+        dedup_key="k",
+        incident_id=None,
+        event="opened",
+        target="json://127.0.0.1:9/x",
+        title="t",
+        body="b",
+        notify_type="info",
+        now=0,
+    )
+    outbox = Outbox(store, {name: sink() for name, sink in sinks}, Clock())
+    asyncio.run(outbox.flush())
+    [row] = store.outbox()
+    assert row.status == "pending" and row.attempts == 1
+    assert "Connection error" in (row.last_error or "")

@@ -1,0 +1,71 @@
+"""Threshold rules over an injected clock: for:, hysteresis, keep_firing_for, restore."""
+
+from __future__ import annotations
+
+from sentinel.detect.threshold import ThresholdRuleConfig, ThresholdRules
+from sentinel.model import AlertStatus, SampleBatch, Series
+
+
+def rules(**overrides) -> ThresholdRules:
+    spec = {"name": "HighCpu", "metric": "cpu", "op": ">", "threshold": 90, **overrides}
+    return ThresholdRules.from_configs([ThresholdRuleConfig.model_validate(spec)])
+
+
+def feed(detector: ThresholdRules, values: list[float], host: str = "a", step: float = 10):
+    """Feed one value per step; returns [(time, status)] of every transition."""
+    series = Series.of("cpu", {"host": host})
+    out = []
+    for i, value in enumerate(values):
+        batch = SampleBatch.from_rows([(series, i * step, value)])
+        out += [(i * step, a.status.value) for a in detector.observe(batch, now=i * step)]
+    return out
+
+
+def test_fires_only_after_holding_for_the_duration():
+    assert feed(rules(**{"for": "30s"}), [95, 95, 95, 50]) == []
+    assert feed(rules(**{"for": "30s"}), [95, 95, 95, 95]) == [(30, "firing")]
+
+
+def test_a_dip_resets_the_pending_timer():
+    assert feed(rules(**{"for": "20s"}), [95, 95, 50, 95, 95, 95]) == [(50, "firing")]
+
+
+def test_hysteresis_holds_until_value_crosses_recover():
+    transitions = feed(rules(recover=80), [95, 85, 89, 79])
+    assert transitions == [(0, "firing"), (30, "resolved")]
+
+
+def test_keep_firing_for_bridges_short_recoveries():
+    detector = rules(keep_firing_for="25s")
+    assert feed(detector, [95, 50, 50, 95, 50, 50, 50]) == [(0, "firing"), (60, "resolved")]
+
+
+def test_each_series_is_judged_on_its_own_and_labels_carry_over():
+    detector = rules(labels={"team": "ops"}, annotations={"summary": "{host} at {value}%"})
+    rows = [(Series.of("cpu", {"host": h}), 0, v) for h, v in (("a", 99), ("b", 10))]
+    [alert] = detector.observe(SampleBatch.from_rows(rows), now=0)
+    assert dict(alert.labels) == {
+        "host": "a",
+        "alertname": "HighCpu",
+        "severity": "warning",
+        "team": "ops",
+    }
+    assert alert.annotations == {"summary": "a at 99%"}
+
+
+def test_match_selects_series_by_label():
+    detector = rules(match={"host": "b"})
+    assert feed(detector, [99], host="a") == []
+    assert feed(detector, [99], host="b") == [(0, "firing")]
+
+
+def test_restored_alert_is_not_fired_again_and_resolves_later():
+    first = rules()
+    series = Series.of("cpu", {"host": "a"})
+    [alert] = first.observe(SampleBatch.from_rows([(series, 0, 99)]), now=0)
+    restarted = rules()
+    restarted.restore([alert])
+    assert restarted.observe(SampleBatch.from_rows([(series, 10, 99)]), now=10) == []
+    [resolved] = restarted.observe(SampleBatch.from_rows([(series, 20, 1)]), now=20)
+    assert resolved.status == AlertStatus.RESOLVED
+    assert resolved.fingerprint == alert.fingerprint and resolved.starts_at == 0
