@@ -37,8 +37,15 @@ problems_app = typer.Typer(
 )
 app.add_typer(problems_app, name="problems")
 
-out = Console()
-err = Console(stderr=True)
+
+def out() -> Console:
+    """A console per call, so width follows the terminal (or COLUMNS) at that moment."""
+    return Console()
+
+
+def err() -> Console:
+    return Console(stderr=True)
+
 
 StateOpt = Annotated[
     Path | None,
@@ -65,7 +72,7 @@ def open_store(state: Path | None) -> Store:
     try:
         return Store(state_dir(state) / "sentinel.db")
     except StoreError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err().print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
 
 
@@ -74,11 +81,11 @@ def load_or_exit(rules: list[Path] | None) -> Config:
         config = load_config(rules or None)
     except ConfigError as exc:
         for issue in exc.issues:
-            err.print(str(issue), markup=False, highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.issues)} configuration error(s)", style="red")
+            err().print(str(issue), markup=False, highlight=False, soft_wrap=True)
+        err().print(f"{len(exc.issues)} configuration error(s)", style="red")
         raise typer.Exit(2) from None
     for warning in config.warnings:
-        err.print(f"warning: {warning}", markup=False)
+        err().print(f"warning: {warning}", markup=False)
     return config
 
 
@@ -120,7 +127,7 @@ def run(
     try:
         serve(config, store)
     except OSError as exc:
-        err.print(f"[red]error:[/] cannot listen on {config.server.listen}: {exc.strerror}")
+        err().print(f"[red]error:[/] cannot listen on {config.server.listen}: {exc.strerror}")
         raise typer.Exit(1) from None
     finally:
         store.close()
@@ -133,7 +140,7 @@ def check_config(
     """Check a configuration; print every error as path:line and exit 2 if any."""
     config = load_or_exit(paths)
     policies = config.desk.policies
-    out.print(
+    out().print(
         f"configuration OK: {len(config.sources)} file(s), {len(config.targets)} target(s), "
         f"{len(config.rules)} rule(s), {len(config.services)} service(s), "
         f"{len(policies)} escalation polic{'y' if len(policies) == 1 else 'ies'}"
@@ -141,9 +148,9 @@ def check_config(
     for policy in policies.values():
         for number, level in enumerate(policy.levels, start=1):
             for url in level.notify:
-                out.print(f"  {policy.name} level {number}: {masked(url)}", markup=False)
+                out().print(f"  {policy.name} level {number}: {masked(url)}", markup=False)
     if not paths:
-        out.print(f"(embedded defaults from {default_rules_dir()})")
+        out().print(f"(embedded defaults from {default_rules_dir()})")
 
 
 def _incident_table(rows: list[Incident], store: Store) -> Table:
@@ -190,11 +197,11 @@ def incidents(
     store = open_store(state)
     rows = store.incidents(statuses=statuses, priorities=priority or [])
     if as_json:
-        out.print_json(json.dumps([asdict(i) for i in rows]))
+        out().print_json(json.dumps([asdict(i) for i in rows]))
     elif rows:
-        out.print(_incident_table(rows, store))
+        out().print(_incident_table(rows, store))
     else:
-        out.print("no incidents match")
+        out().print("no incidents match")
 
 
 @incidents_app.command("show")
@@ -207,32 +214,32 @@ def incidents_show(
     store = open_store(state)
     incident = store.incident(incident_id)
     if incident is None:
-        err.print(f"[red]error:[/] no incident {incident_id}")
+        err().print(f"[red]error:[/] no incident {incident_id}")
         raise typer.Exit(1)
     ticket = store.ticket(incident_id)
-    out.print(f"[bold]#{incident.id} [{incident.priority}] {incident.title}[/]")
-    out.print(
+    out().print(f"[bold]#{incident.id} [{incident.priority}] {incident.title}[/]")
+    out().print(
         f"status {incident.status} · impact {incident.impact} × urgency {incident.urgency} · "
         f"services {', '.join(incident.services)} · policy {incident.policy} "
         f"(level {incident.escalation_level + 1})"
     )
-    out.print(
+    out().print(
         f"opened {_when(incident.created_at)} · acknowledged "
         f"{_when(incident.acknowledged_at)} · resolved {_when(incident.resolved_at)}"
     )
     if ticket:
-        out.print(
+        out().print(
             f"SLA: acknowledge by {_when(ticket.acknowledge_due)}"
             f"{' [red](breached)[/]' if ticket.ack_breached else ''}, resolve by "
             f"{_when(ticket.resolve_due)}{' [red](breached)[/]' if ticket.resolve_breached else ''}"
         )
     if incident.next_escalation_at:
-        out.print(f"next escalation {_when(incident.next_escalation_at)}")
+        out().print(f"next escalation {_when(incident.next_escalation_at)}")
     causes = incident.root_causes if why else incident.root_causes[:1]
     for rank, cause in enumerate(causes, start=1):
-        out.print(f"root cause #{rank}: [bold]{cause.node}[/] (score {cause.score:.2f})")
+        out().print(f"root cause #{rank}: [bold]{cause.node}[/] (score {cause.score:.2f})")
         for line in cause.evidence:
-            out.print(f"   - {line}", markup=False)
+            out().print(f"   - {line}", markup=False)
     alerts = Table(title="Alerts")
     for column in ("Alert", "Status", "Since", "Until", "Summary"):
         alerts.add_column(column, overflow="fold")
@@ -240,13 +247,13 @@ def incidents_show(
         alerts.add_row(
             alert.name, alert.status, _when(alert.starts_at), _when(alert.ends_at), alert.summary
         )
-    out.print(alerts)
+    out().print(alerts)
     timeline = Table(title="Timeline")
     for column in ("When", "What", "Who", "Detail"):
         timeline.add_column(column, overflow="fold")
     for entry in store.timeline(incident_id):
         timeline.add_row(_when(entry.at), entry.kind, entry.actor, entry.text)
-    out.print(timeline)
+    out().print(timeline)
     deliveries = store.outbox(incident_id)
     if deliveries:
         table = Table(title="Notifications")
@@ -256,7 +263,7 @@ def incidents_show(
             table.add_row(
                 row.event, masked(row.target), row.status, str(row.attempts), row.last_error or ""
             )
-        out.print(table)
+        out().print(table)
 
 
 def _desk_action(state: Path | None, action: str, incident_id: int, actor: str, reason: str = ""):
@@ -268,9 +275,9 @@ def _desk_action(state: Path | None, action: str, incident_id: int, actor: str, 
         else:
             incident = desk.resolve(incident_id, actor, time.time(), reason)
     except DeskError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err().print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
-    out.print(f"incident {incident.id} is now {incident.status}")
+    out().print(f"incident {incident.id} is now {incident.status}")
 
 
 ActorOpt = Annotated[str, typer.Option("--by", help="Who is acting (default: your user name).")]
@@ -304,7 +311,7 @@ def problems(ctx: typer.Context, state: StateOpt = None) -> None:
         return
     rows = open_store(state).problems()
     if not rows:
-        out.print("no problem records yet")
+        out().print("no problem records yet")
         return
     table = Table(title="Problems")
     for column in ("ID", "Signature", "Occurrences", "Last seen", "Services", "Status"):
@@ -318,7 +325,7 @@ def problems(ctx: typer.Context, state: StateOpt = None) -> None:
             ", ".join(problem.services),
             problem.status,
         )
-    out.print(table)
+    out().print(table)
 
 
 @app.command()
@@ -333,13 +340,13 @@ def status(
     try:
         with urllib.request.urlopen(f"{base}/healthz", timeout=3) as response:
             health = json.load(response)
-        out.print(
+        out().print(
             f"daemon: [green]{health['status']}[/] at {base} · up "
             f"{health['uptime_seconds']:.0f}s · {health['targets']} target(s), "
             f"down: {', '.join(health['targets_down']) or 'none'}"
         )
     except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
-        out.print(f"daemon: [red]not reachable[/] at {base} ({exc})")
+        out().print(f"daemon: [red]not reachable[/] at {base} ({exc})")
     store = open_store(state)
     counts = store.open_counts_by_priority()
     table = Table(title=f"Open incidents ({state_dir(state)})")
@@ -347,6 +354,6 @@ def status(
     table.add_column("Open", justify="right")
     for priority in ("P1", "P2", "P3", "P4", "P5"):
         table.add_row(priority, str(counts.get(priority, 0)))
-    out.print(table)
+    out().print(table)
     dead = len(store.outbox(statuses=["dead"]))
-    out.print(f"outbox: {store.pending_count()} pending, {dead} dead letter(s)")
+    out().print(f"outbox: {store.pending_count()} pending, {dead} dead letter(s)")

@@ -60,7 +60,7 @@ class ThresholdRules:
     ...     {"name": "Down", "metric": "up", "op": "==", "threshold": 0, "for": "10s"})
     >>> rules = ThresholdRules.from_configs([rule])
     >>> down = lambda t: SampleBatch.from_rows([(Series.of("up", {"target": "web"}), t, 0)])
-    >>> rules.observe(down(0), now=0), [a.status for a in rules.observe(down(10), now=10)]
+    >>> rules.observe(down(0), now=0), [a.status.value for a in rules.observe(down(10), now=10)]
     ([], ['firing'])
     """
 

@@ -127,7 +127,9 @@ class DeskSettings:
         return impact
 
     def priority_of(self, impact: int, urgency: int) -> str:
-        """>>> DeskSettings().priority_of(2, 3)
+        """Look up the matrix: impact row, urgency column.
+
+        >>> DeskSettings().priority_of(2, 3)
         'P4'
         """
         return self.priority.matrix[impact - 1][urgency - 1]

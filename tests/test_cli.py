@@ -1,0 +1,83 @@
+"""Working the desk from the CLI: the queue, show, ack, resolve, status, problems."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sentinel.cli import app
+from sentinel.model import Alert, AlertStatus
+from sentinel.store import Store
+from sentinel.tickets import Desk, DeskSettings
+
+cli = CliRunner()
+
+
+def seed(state) -> None:
+    desk = Desk(Store(state / "sentinel.db"), DeskSettings())
+    for n, (severity, tier) in enumerate([("info", 3), ("critical", 1), ("warning", 2)]):
+        labels = {"alertname": f"Check{n}", "severity": severity, "service": f"svc{n}"}
+        fired = Alert(labels, {"summary": f"svc{n} broken"}, AlertStatus.FIRING, n)
+        desk.open_incident(fired, [f"svc{n}"], [tier], (), "default", now=1000.0 + n)
+
+
+def invoke(*args: str, state=None):
+    extra = ["--state", str(state)] if state is not None else []
+    return cli.invoke(app, [*args, *extra], env={"COLUMNS": "200"})
+
+
+def test_help_lists_the_desk_commands():
+    result = invoke("--help")
+    for command in ("run", "incidents", "ack", "resolve", "problems", "status", "check-config"):
+        assert command in result.output
+
+
+def test_queue_is_priority_then_age_and_filters(tmp_path):
+    seed(tmp_path)
+    listed = json.loads(invoke("incidents", "--json", state=tmp_path).output)
+    assert [(i["id"], i["priority"]) for i in listed] == [(2, "P1"), (3, "P3"), (1, "P5")]
+    p1 = json.loads(invoke("incidents", "--json", "--priority", "P1", state=tmp_path).output)
+    assert [i["id"] for i in p1] == [2]
+    table = invoke("incidents", state=tmp_path).output
+    assert table.index("svc1 broken") < table.index("svc2 broken") < table.index("svc0 broken")
+
+
+def test_ack_then_resolve_moves_the_incident_through_its_states(tmp_path):
+    seed(tmp_path)
+    assert "now acknowledged" in invoke("ack", "2", "--by", "alice", state=tmp_path).output
+    assert invoke("ack", "2", state=tmp_path).exit_code == 1
+    resolved = invoke("resolve", "2", "--reason", "restarted db", state=tmp_path)
+    assert "now resolved" in resolved.output
+    shown = invoke("incidents", "show", "2", state=tmp_path).output
+    assert "alice" in shown and "restarted db" in shown
+    still_open = json.loads(invoke("incidents", "--json", state=tmp_path).output)
+    assert [i["id"] for i in still_open] == [3, 1]
+
+
+def test_unknown_incident_is_a_clear_error(tmp_path):
+    result = invoke("ack", "42", state=tmp_path)
+    assert result.exit_code == 1 and "no incident 42" in result.output
+
+
+def test_status_reports_an_unreachable_daemon_and_open_counts(tmp_path):
+    seed(tmp_path)
+    result = invoke("status", "--url", "http://127.0.0.1:9", state=tmp_path)
+    assert result.exit_code == 0
+    assert "not reachable" in result.output
+    assert "P1" in result.output and "outbox: 0 pending" in result.output
+
+
+def test_problems_list_is_empty_before_any_recurrence(tmp_path):
+    assert "no problem records yet" in invoke("problems", state=tmp_path).output
+
+
+def test_check_config_masks_secrets(tmp_path):
+    (tmp_path / "desk.yaml").write_text(
+        "escalation_policies:\n  - name: default\n    levels:\n"
+        "      - notify: ['json://ops:hunter2@127.0.0.1:8080/hook']\n"
+    )
+    result = invoke("check-config", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "json://ops:****@127.0.0.1:8080/hook" in result.output
+    assert "hunter2" not in result.output
