@@ -82,4 +82,9 @@ class Topology:
             return None
 
     def cycles(self) -> list[list[str]]:
-        return list(nx.simple_cycles(self.graph))
+        """Dependency cycles, each starting at its smallest name, so reports are stable."""
+        rotated = []
+        for cycle in nx.simple_cycles(self.graph):
+            start = cycle.index(min(cycle))
+            rotated.append(cycle[start:] + cycle[:start])
+        return sorted(rotated)
