@@ -30,7 +30,7 @@ def incidents_json(state) -> list[dict]:
 def test_down_target_pages_escalates_and_resolves(tmp_path, target, receiver):
     rules = pipeline_rules(tmp_path / "rules", target, receiver, escalate_after="1500ms")
     state = tmp_path / "state"
-    with DaemonProcess(rules, state):
+    with DaemonProcess(rules, state) as daemon:
         target.healthy = False
         opened = wait_until(lambda: titles_at(receiver, "level1"), what="first page")
         assert opened == ["[P1] OPENED #1: web is down"]
@@ -47,6 +47,7 @@ def test_down_target_pages_escalates_and_resolves(tmp_path, target, receiver):
         wait_until(lambda: len(titles_at(receiver, "level1")) == 2, what="resolve notice")
         assert titles_at(receiver, "level1")[-1] == "[P1] RESOLVED #1: web is down"
         assert titles_at(receiver, "level2")[-1] == "[P1] RESOLVED #1: web is down"
+        assert daemon.stop() == 0  # SIGTERM: a clean stop
 
     [incident] = incidents_json(state)
     assert incident["status"] == "resolved"

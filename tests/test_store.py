@@ -49,3 +49,9 @@ def test_failed_transaction_leaves_nothing_behind(tmp_path):
         store.set_meta("half", "done")
         raise RuntimeError("crash in the middle")
     assert store.get_meta("half") is None
+
+
+def test_state_file_is_private_to_its_owner(tmp_path):
+    Store(tmp_path / "state" / "s.db").close()
+    assert (tmp_path / "state" / "s.db").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "state").stat().st_mode & 0o077 == 0
