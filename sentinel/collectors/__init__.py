@@ -3,7 +3,7 @@
 Importing this package registers every built-in kind in ``collectors``.
 """
 
-from sentinel.collectors import host, http
+from sentinel.collectors import dns, host, http, nagios, prometheus, promql, replay, tcp
 from sentinel.collectors.base import Collector, PollResult, Reading, TargetConfig, collectors, poll
 
 __all__ = [
@@ -12,7 +12,13 @@ __all__ = [
     "Reading",
     "TargetConfig",
     "collectors",
+    "dns",
     "host",
     "http",
+    "nagios",
     "poll",
+    "prometheus",
+    "promql",
+    "replay",
+    "tcp",
 ]

@@ -33,13 +33,25 @@ class TargetConfig(StrictModel):
 
 @dataclass(slots=True)
 class Reading:
-    """Samples as (metric, extra labels, value), plus a failure reason if the check failed."""
+    """Samples as (metric, extra labels, value, time or None for "now"), plus, if the check
+    failed, why (``failure``) and a short class of reason for counting (``failure_kind``)."""
 
-    samples: list[tuple[str, dict[str, str], float]] = field(default_factory=list)
+    samples: list[tuple[str, dict[str, str], float, float | None]] = field(default_factory=list)
     failure: str | None = None
+    failure_kind: str = "check"
 
-    def add(self, metric: str, value: float, **labels: str) -> None:
-        self.samples.append((metric, labels, float(value)))
+    def add(
+        self,
+        metric: str,
+        value: float,
+        labels: dict[str, str] | None = None,
+        ts: float | None = None,
+    ) -> None:
+        self.samples.append((metric, labels or {}, float(value), ts))
+
+    def fail(self, kind: str, reason: str) -> Reading:
+        self.failure_kind, self.failure = kind, reason
+        return self
 
 
 class Collector(Protocol):
@@ -60,6 +72,7 @@ collectors: Registry[type[Collector]] = Registry("collector")
 class PollResult:
     batch: SampleBatch
     failure: str | None
+    failure_kind: str = ""
 
 
 async def poll(collector: Collector, now: float) -> PollResult:
@@ -70,14 +83,15 @@ async def poll(collector: Collector, now: float) -> PollResult:
     try:
         reading = await asyncio.wait_for(collector.read(), timeout=config.timeout)
     except TimeoutError:
-        reading = Reading(failure=f"timed out after {config.timeout:g}s")
+        reading = Reading().fail("timeout", f"timed out after {config.timeout:g}s")
     except Exception as exc:  # any plugin fault is a target failure, not a daemon crash
-        reading = Reading(failure=f"{type(exc).__name__}: {exc}")
+        reading = Reading().fail("error", f"{type(exc).__name__}: {exc}")
     elapsed = time.perf_counter() - started
     rows = [
-        (Series.of(metric, {**base_labels, **extra}), now, value)
-        for metric, extra, value in reading.samples
+        (Series.of(metric, {**extra, **base_labels}), now if ts is None else ts, value)
+        for metric, extra, value, ts in reading.samples
     ]
     rows.append((Series.of("up", base_labels), now, 0.0 if reading.failure else 1.0))
     rows.append((Series.of("scrape_duration_seconds", base_labels), now, elapsed))
-    return PollResult(SampleBatch.from_rows(rows), reading.failure)
+    kind = reading.failure_kind if reading.failure else ""
+    return PollResult(SampleBatch.from_rows(rows), reading.failure, kind)

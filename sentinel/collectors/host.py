@@ -38,26 +38,26 @@ class HostCollector:
         reading = Reading()
         cpu = psutil.cpu_times_percent(interval=None)
         for mode, value in cpu._asdict().items():
-            reading.add("host_cpu_percent", value, mode=mode)
+            reading.add("host_cpu_percent", value, {"mode": mode})
         reading.add("host_cpu_busy_percent", 100.0 - cpu.idle)
         reading.add("host_memory_used_percent", psutil.virtual_memory().percent)
         reading.add("host_swap_used_percent", psutil.swap_memory().percent)
         for load, value in zip(("1", "5", "15"), os.getloadavg(), strict=True):
-            reading.add("host_load", value, period=load)
-            reading.add("host_load_per_cpu", value / (psutil.cpu_count() or 1), period=load)
+            reading.add("host_load", value, {"period": load})
+            reading.add("host_load_per_cpu", value / (psutil.cpu_count() or 1), {"period": load})
         self._read_filesystems(reading)
         for disk, io in psutil.disk_io_counters(perdisk=True).items():
-            reading.add("host_disk_read_bytes_total", io.read_bytes, device=disk)
-            reading.add("host_disk_written_bytes_total", io.write_bytes, device=disk)
+            reading.add("host_disk_read_bytes_total", io.read_bytes, {"device": disk})
+            reading.add("host_disk_written_bytes_total", io.write_bytes, {"device": disk})
         for nic, io in psutil.net_io_counters(pernic=True).items():
-            reading.add("host_network_receive_bytes_total", io.bytes_recv, interface=nic)
-            reading.add("host_network_transmit_bytes_total", io.bytes_sent, interface=nic)
-            reading.add("host_network_errors_total", io.errin + io.errout, interface=nic)
-            reading.add("host_network_drops_total", io.dropin + io.dropout, interface=nic)
+            reading.add("host_network_receive_bytes_total", io.bytes_recv, {"interface": nic})
+            reading.add("host_network_transmit_bytes_total", io.bytes_sent, {"interface": nic})
+            reading.add("host_network_errors_total", io.errin + io.errout, {"interface": nic})
+            reading.add("host_network_drops_total", io.dropin + io.dropout, {"interface": nic})
         names = [p.info["name"] for p in psutil.process_iter(["name"])]
         reading.add("host_processes", len(names))
         for wanted in self.config.processes:
-            reading.add("host_process_up", float(wanted in names), process=wanted)
+            reading.add("host_process_up", float(wanted in names), {"process": wanted})
         return reading
 
     @staticmethod
@@ -70,10 +70,14 @@ class HostCollector:
                 stat = os.statvfs(part.mountpoint)
             except OSError:
                 continue  # unmounted between listing and reading
-            reading.add("host_filesystem_used_percent", usage.percent, mountpoint=part.mountpoint)
+            reading.add(
+                "host_filesystem_used_percent", usage.percent, {"mountpoint": part.mountpoint}
+            )
             if stat.f_files:
                 used = 100.0 * (stat.f_files - stat.f_ffree) / stat.f_files
-                reading.add("host_filesystem_inodes_used_percent", used, mountpoint=part.mountpoint)
+                reading.add(
+                    "host_filesystem_inodes_used_percent", used, {"mountpoint": part.mountpoint}
+                )
 
     async def close(self) -> None:
         return None

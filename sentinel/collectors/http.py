@@ -1,12 +1,14 @@
-"""HTTP(S) endpoints: status, latency, body match and redirects, over one aiohttp session."""
+"""HTTP(S) endpoints: status, latency, body match, redirects and TLS certificate expiry."""
 
 from __future__ import annotations
 
 import re
+import ssl
 import time
 from typing import Literal
 
 import aiohttp
+from cryptography import x509
 from pydantic import Field, field_validator
 
 from sentinel.collectors.base import Reading, TargetConfig, collectors
@@ -39,6 +41,17 @@ class HttpConfig(TargetConfig):
         return pattern
 
 
+def certificate_days_left(ssl_object: ssl.SSLObject | None, now: float) -> float | None:
+    """Days until the peer certificate expires (read even when verification is off)."""
+    if ssl_object is None:
+        return None
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
+        return None
+    expires = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+    return (expires - now) / 86400
+
+
 @collectors.register("http")
 class HttpCollector:
     Config = HttpConfig
@@ -61,20 +74,25 @@ class HttpCollector:
                 allow_redirects=self.config.follow_redirects,
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
             ) as response:
+                transport = response.connection.transport if response.connection else None
+                days = certificate_days_left(
+                    transport.get_extra_info("ssl_object") if transport else None, time.time()
+                )
                 body = await response.text(errors="replace") if self._body else ""
         except aiohttp.ClientError as exc:
-            reading.failure = f"request failed: {exc}"
-            return reading
+            return reading.fail("connect", f"request failed: {exc}")
         reading.add("http_duration_seconds", time.perf_counter() - started)
         reading.add("http_status_code", response.status)
         reading.add("http_redirects", len(response.history))
+        if days is not None:
+            reading.add("http_tls_cert_days_left", days)
         if response.status not in self.config.expect_status:
-            reading.failure = f"HTTP status {response.status}"
+            reading.fail("status", f"HTTP status {response.status}")
         if self._body is not None:
             matched = bool(self._body.search(body))
             reading.add("http_body_match", float(matched))
             if not matched and reading.failure is None:
-                reading.failure = f"body does not match {self.config.body_regex!r}"
+                reading.fail("content", f"body does not match {self.config.body_regex!r}")
         return reading
 
     async def close(self) -> None:
