@@ -19,7 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from sentinel.api import build_app
-from sentinel.collectors import Collector, collectors, poll
+from sentinel.collectors import Collector, PollResult, collectors, poll
 from sentinel.config import Config
 from sentinel.correlate import correlators
 from sentinel.detect import detectors
@@ -114,7 +114,7 @@ class Daemon:
             self.metrics.poll_lag.observe(max(0.0, time.monotonic() - due))
             result = await poll(collector, self.clock())
             self.metrics.samples.labels(config.kind).inc(len(result.batch))
-            self._note_health(config.name, result.failure)
+            self._note_health(config.name, result)
             try:
                 self.pipeline.samples(result.batch, self.clock())
             except Exception:  # one bad batch must not stop this target's polling
@@ -123,9 +123,10 @@ class Daemon:
             if due < time.monotonic():  # fell behind (suspended, overloaded): skip, don't burst
                 due = time.monotonic() + config.interval
 
-    def _note_health(self, target: str, failure: str | None) -> None:
+    def _note_health(self, target: str, result: PollResult) -> None:
+        failure = result.failure
         if failure is not None:
-            self.metrics.poll_failures.labels(target).inc()
+            self.metrics.poll_failures.labels(target, result.failure_kind).inc()
             if target not in self._down:
                 log.warning("target down target=%s reason=%r", target, failure)
             self._down[target] = failure

@@ -15,7 +15,10 @@ class Metrics:
             "sentinel_samples_collected", "Samples read from targets", ["kind"], registry=r
         )
         self.poll_failures = Counter(
-            "sentinel_poll_failures", "Polls that left a target down", ["target"], registry=r
+            "sentinel_poll_failures",
+            "Polls that left a target down, by class of reason",
+            ["target", "reason"],
+            registry=r,
         )
         self.poll_lag = Histogram(
             "sentinel_poll_lag_seconds",

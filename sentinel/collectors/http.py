@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import ssl
 import time
@@ -10,6 +11,7 @@ from typing import Literal
 import aiohttp
 from cryptography import x509
 from pydantic import Field, field_validator
+from yarl import URL
 
 from sentinel.collectors.base import Reading, TargetConfig, collectors
 
@@ -41,15 +43,23 @@ class HttpConfig(TargetConfig):
         return pattern
 
 
-def certificate_days_left(ssl_object: ssl.SSLObject | None, now: float) -> float | None:
-    """Days until the peer certificate expires (read even when verification is off)."""
-    if ssl_object is None:
-        return None
-    der = ssl_object.getpeercert(binary_form=True)
-    if not der:
-        return None
-    expires = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
-    return (expires - now) / 86400
+CERT_RECHECK = 3600.0  # a certificate's expiry date rarely changes: look once an hour
+
+
+async def certificate_expiry(url: URL, timeout: float) -> float:
+    """Unix time the server's certificate expires, read without verifying it (verification,
+    when on, is the request's job; this only reports the date)."""
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    _, writer = await asyncio.wait_for(
+        asyncio.open_connection(url.host, url.port, ssl=context, server_hostname=url.host),
+        timeout,
+    )
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
 
 
 @collectors.register("http")
@@ -60,6 +70,8 @@ class HttpCollector:
         self.config = config
         self._body = re.compile(config.body_regex) if config.body_regex else None
         self._session: aiohttp.ClientSession | None = None
+        self._cert_expires: float | None = None
+        self._cert_checked_at = float("-inf")
 
     async def read(self) -> Reading:
         if self._session is None:
@@ -74,13 +86,10 @@ class HttpCollector:
                 allow_redirects=self.config.follow_redirects,
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
             ) as response:
-                transport = response.connection.transport if response.connection else None
-                days = certificate_days_left(
-                    transport.get_extra_info("ssl_object") if transport else None, time.time()
-                )
                 body = await response.text(errors="replace") if self._body else ""
         except aiohttp.ClientError as exc:
             return reading.fail("connect", f"request failed: {exc}")
+        days = await self._certificate_days_left()
         reading.add("http_duration_seconds", time.perf_counter() - started)
         reading.add("http_status_code", response.status)
         reading.add("http_redirects", len(response.history))
@@ -94,6 +103,19 @@ class HttpCollector:
             if not matched and reading.failure is None:
                 reading.fail("content", f"body does not match {self.config.body_regex!r}")
         return reading
+
+    async def _certificate_days_left(self) -> float | None:
+        url = URL(self.config.url)
+        if url.scheme != "https":
+            return None
+        now = time.time()
+        if now - self._cert_checked_at >= CERT_RECHECK:
+            try:
+                self._cert_expires = await certificate_expiry(url, self.config.timeout)
+            except (OSError, TimeoutError, ValueError):
+                self._cert_expires = None
+            self._cert_checked_at = now
+        return None if self._cert_expires is None else (self._cert_expires - now) / 86400
 
     async def close(self) -> None:
         if self._session is not None:

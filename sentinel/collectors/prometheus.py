@@ -65,11 +65,13 @@ class PrometheusCollector:
             ) as response:
                 if response.status != 200:
                     return reading.fail("status", f"HTTP status {response.status}")
-                raw = await response.content.read(MAX_BODY + 1)
+                raw = bytearray()
+                async for chunk in response.content.iter_chunked(1 << 16):
+                    raw += chunk
+                    if len(raw) > MAX_BODY:
+                        return reading.fail("parse", f"exposition over {MAX_BODY >> 20} MiB")
         except aiohttp.ClientError as exc:
             return reading.fail("connect", f"scrape failed: {exc}")
-        if len(raw) > MAX_BODY:
-            return reading.fail("parse", f"exposition larger than {MAX_BODY >> 20} MiB")
         try:
             self.parse(raw.decode("utf-8", errors="replace"), reading)
         except (ValueError, TypeError, IndexError) as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -66,14 +67,15 @@ class ReplayConfig(TargetConfig):
 class ReplayCollector:
     Config = ReplayConfig
 
-    def __init__(self, config: ReplayConfig) -> None:
+    def __init__(self, config: ReplayConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        self.clock = clock
         self._rows: list[tuple[float, float]] | None = None
         self._cursor = 0
         self._started = 0.0
 
     async def read(self) -> Reading:
-        now = time.time()
+        now = self.clock()
         if self._rows is None:
             self._rows = read_series(self.config.path)
             self._started = now
