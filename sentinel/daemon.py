@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import random
 import signal
 import time
 from collections.abc import Callable
@@ -19,7 +19,8 @@ from typing import Any
 from aiohttp import web
 
 from sentinel.api import build_app
-from sentinel.collectors import Collector, PollResult, collectors, poll
+from sentinel.collectors import Collector, PollResult, collectors
+from sentinel.collectors.schedule import poll_forever
 from sentinel.config import Config
 from sentinel.correlate import correlators
 from sentinel.detect import detectors
@@ -92,7 +93,12 @@ class Daemon:
             len(self.config.services),
             self.store.path,
         )
-        tasks = [asyncio.create_task(self._poll_forever(c)) for c in self.collectors]
+        tasks = [
+            asyncio.create_task(
+                poll_forever(c, functools.partial(self._on_poll, c), clock=self.clock)
+            )
+            for c in self.collectors
+        ]
         tasks.append(asyncio.create_task(self._timers(stop)))
         try:
             await stop.wait()
@@ -105,23 +111,15 @@ class Daemon:
             await runner.cleanup()
             log.info("sentinel stopped")
 
-    async def _poll_forever(self, collector: Collector) -> None:
-        """Poll on a fixed schedule (not drifting with poll time), spread by jitter."""
+    def _on_poll(self, collector: Collector, result: PollResult, lag: float) -> None:
         config = collector.config
-        due = time.monotonic() + random.uniform(0, config.jitter)
-        while True:
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-            self.metrics.poll_lag.observe(max(0.0, time.monotonic() - due))
-            result = await poll(collector, self.clock())
-            self.metrics.samples.labels(config.kind).inc(len(result.batch))
-            self._note_health(config.name, result)
-            try:
-                self.pipeline.samples(result.batch, self.clock())
-            except Exception:  # one bad batch must not stop this target's polling
-                log.exception("pipeline failed on a batch from target=%s", config.name)
-            due += config.interval
-            if due < time.monotonic():  # fell behind (suspended, overloaded): skip, don't burst
-                due = time.monotonic() + config.interval
+        self.metrics.poll_lag.observe(lag)
+        self.metrics.samples.labels(config.kind).inc(len(result.batch))
+        self._note_health(config.name, result)
+        try:
+            self.pipeline.samples(result.batch, self.clock())
+        except Exception:  # one bad batch must not stop this target's polling
+            log.exception("pipeline failed on a batch from target=%s", config.name)
 
     def _note_health(self, target: str, result: PollResult) -> None:
         failure = result.failure
