@@ -63,8 +63,11 @@ def exposition_payload(workdir: Path) -> tuple[bytes, str]:
     binary = shutil.which("prometheus-node-exporter")
     if binary:
         port = free_port()
-        proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [binary, f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             return wait_http(f"http://127.0.0.1:{port}/metrics"), "node_exporter (real)"
         finally:
@@ -74,8 +77,10 @@ def exposition_payload(workdir: Path) -> tuple[bytes, str]:
     lines = []
     for family in range(50):
         lines += [f"# HELP synth_{family} synthetic", f"# TYPE synth_{family} gauge"]
-        lines += [f'synth_{family}{{cpu="{i}",mode="m{i % 7}"}} {rng.random() * 1e6:.6g}'
-                  for i in range(10)]
+        lines += [
+            f'synth_{family}{{cpu="{i}",mode="m{i % 7}"}} {rng.random() * 1e6:.6g}'
+            for i in range(10)
+        ]
     return ("\n".join(lines) + "\n").encode(), "synthetic (500 samples)"
 
 
@@ -86,13 +91,26 @@ def cpu_seconds() -> float:
 
 async def run_sentinel(base: str, args: argparse.Namespace) -> dict[str, float]:
     collectors = [
-        HttpCollector(HttpConfig(name=f"h{i}", url=f"{base}/t/{i}", interval=args.interval,
-                                 jitter=args.interval, timeout=5))
+        HttpCollector(
+            HttpConfig(
+                name=f"h{i}",
+                url=f"{base}/t/{i}",
+                interval=args.interval,
+                jitter=args.interval,
+                timeout=5,
+            )
+        )
         for i in range(args.http_targets)
     ] + [
-        PrometheusCollector(PrometheusConfig(name=f"p{i}", url=f"{base}/metrics/{i}",
-                                             interval=args.interval, jitter=args.interval,
-                                             timeout=5))
+        PrometheusCollector(
+            PrometheusConfig(
+                name=f"p{i}",
+                url=f"{base}/metrics/{i}",
+                interval=args.interval,
+                jitter=args.interval,
+                timeout=5,
+            )
+        )
         for i in range(args.scrapes)
     ]
     lags: list[float] = []
@@ -195,13 +213,20 @@ def main() -> None:
         payload_file.write_bytes(payload)
         port = free_port()
         server = subprocess.Popen(
-            [sys.executable, str(Path(__file__).parent / "target_server.py"), str(port),
-             str(payload_file)])
+            [
+                sys.executable,
+                str(Path(__file__).parent / "target_server.py"),
+                str(port),
+                str(payload_file),
+            ]
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_http(f"{base}/t/0")
-            console.print(f"{args.http_targets} HTTP targets + {args.scrapes} scrapes of "
-                          f"{origin}, every {args.interval:g}s, for {args.seconds:g}s each run")
+            console.print(
+                f"{args.http_targets} HTTP targets + {args.scrapes} scrapes of "
+                f"{origin}, every {args.interval:g}s, for {args.seconds:g}s each run"
+            )
             ours = asyncio.run(run_sentinel(base, args))
             bare = asyncio.run(run_bare(base, args))
         finally:
@@ -211,9 +236,17 @@ def main() -> None:
     table.add_column("figure")
     table.add_column("sentinel", justify="right")
     table.add_column("bare aiohttp GETs", justify="right")
-    rows = [("polls", "{:.0f}"), ("failures", "{:.0f}"), ("samples", "{:.0f}"),
-            ("samples_per_s", "{:,.0f}"), ("cpu_s", "{:.2f}"), ("cpu_per_1000", "{:.4f}"),
-            ("lag_p50", "{:.4f}"), ("lag_p99", "{:.4f}"), ("lag_max", "{:.4f}")]
+    rows = [
+        ("polls", "{:.0f}"),
+        ("failures", "{:.0f}"),
+        ("samples", "{:.0f}"),
+        ("samples_per_s", "{:,.0f}"),
+        ("cpu_s", "{:.2f}"),
+        ("cpu_per_1000", "{:.4f}"),
+        ("lag_p50", "{:.4f}"),
+        ("lag_p99", "{:.4f}"),
+        ("lag_max", "{:.4f}"),
+    ]
     for key, fmt in rows:
         table.add_row(key.replace("_", " "), fmt.format(ours[key]), fmt.format(bare[key]))
     console.print(table)

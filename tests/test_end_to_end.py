@@ -103,3 +103,22 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path, target, receiver
         assert store.ticket(1) is not None and store.ticket(2) is None
     finally:
         daemon.stop(signal.SIGKILL)
+
+
+def test_embedded_defaults_collect_this_machine(tmp_path):
+    """`sentinel run` with no configuration watches the host it runs on."""
+    import urllib.request
+
+    def host_samples(daemon) -> float:
+        url = f"http://127.0.0.1:{daemon.port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            page = response.read().decode()
+        for line in page.splitlines():
+            if line.startswith('sentinel_samples_collected_total{kind="host"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    with DaemonProcess(None, tmp_path / "state") as daemon:
+        count = wait_until(lambda: host_samples(daemon), timeout=30, what="host samples")
+        assert count > 20
+        assert daemon.healthy()["targets"] == 1

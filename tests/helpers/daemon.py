@@ -21,7 +21,8 @@ def free_port() -> int:
 
 
 class DaemonProcess:
-    def __init__(self, rules: Path, state: Path, port: int | None = None) -> None:
+    def __init__(self, rules: Path | None, state: Path, port: int | None = None) -> None:
+        """``rules=None`` runs on the embedded defaults, as a bare ``sentinel run`` does."""
         self.rules, self.state = rules, state
         self.port = port or free_port()
         self.log = state / "daemon.log"
@@ -33,16 +34,9 @@ class DaemonProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable,
-                    "-m",
-                    "sentinel",
-                    "run",
-                    "--rules",
-                    str(self.rules),
-                    "--state",
-                    str(self.state),
-                    "--listen",
-                    f"127.0.0.1:{self.port}",
+                    *(sys.executable, "-m", "sentinel", "run"),
+                    *(["--rules", str(self.rules)] if self.rules else []),
+                    *("--state", str(self.state), "--listen", f"127.0.0.1:{self.port}"),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
