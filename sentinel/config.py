@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from sentinel.collectors import TargetConfig, collectors
 from sentinel.correlate import CorrelationConfig, ServiceConfig, Topology, correlators
@@ -38,6 +38,23 @@ PathKey = tuple[str | int, ...]
 class ServerConfig(StrictModel):
     listen: str = "127.0.0.1:9464"
     tick: Duration = 1.0
+    token: SecretStr | None = Field(
+        None, description="bearer token for writes; default: generated into the state dir"
+    )
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    max_body: int = Field(8 << 20, ge=1024, description="largest request body, in bytes")
+    request_timeout: Duration = 30.0
+    resolve_timeout: Duration = Field(300.0, description="life of a pushed alert without endsAt")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> ServerConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        for path in (self.tls_cert, self.tls_key):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path} is not a file")
+        return self
 
     @property
     def host_port(self) -> tuple[str, int]:

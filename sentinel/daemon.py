@@ -11,14 +11,18 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
+import secrets
 import signal
+import ssl
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from sentinel.api import build_app
+from sentinel.api import ApiContext, build_app
 from sentinel.collectors import Collector, PollResult, collectors
 from sentinel.collectors.schedule import poll_forever
 from sentinel.config import Config
@@ -77,12 +81,37 @@ class Daemon:
             "outbox_pending": self.store.pending_count(),
         }
 
+    def api(self, token: str) -> web.Application:
+        server = self.config.server
+        context = ApiContext(
+            store=self.store,
+            pipeline=self.pipeline,
+            metrics=self.metrics,
+            clock=self.clock,
+            health=self.health,
+            token=token,
+            resolve_timeout=server.resolve_timeout,
+            started_at=self._started,
+            config_summary="# sentinel configuration from:\n"
+            + "".join(f"# {p}\n" for p in self.config.sources),
+        )
+        return build_app(context, max_body=server.max_body, timeout=server.request_timeout)
+
     async def run(self, stop: asyncio.Event) -> None:
         self.pipeline.restore()
-        host, port = self.config.server.host_port
-        runner = web.AppRunner(build_app(self.store, self.metrics, self.health), access_log=None)
+        server = self.config.server
+        host, port = server.host_port
+        if server.token is not None:
+            token = server.token.get_secret_value()
+        else:
+            token = api_token(self.store.path.parent)
+        tls = None
+        if server.tls_cert and server.tls_key:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(server.tls_cert, server.tls_key)
+        runner = web.AppRunner(self.api(token), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_address=True)
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=tls)
         await site.start()
         log.info(
             "sentinel started listen=%s:%s targets=%d rules=%d services=%d state=%s",
@@ -135,6 +164,7 @@ class Daemon:
         while not stop.is_set():
             self._last_tick = self.clock()
             try:
+                self.pipeline.expire(self.clock())
                 self.desk.tick(self.clock())
                 await self.outbox.flush()
                 self.metrics.incidents_open.set(sum(self.store.open_counts_by_priority().values()))
@@ -142,6 +172,18 @@ class Daemon:
                 log.exception("desk timers failed; retrying next tick")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.config.server.tick)
+
+
+def api_token(state_dir: Path) -> str:
+    """The write token: read from ``state_dir/token``, made (mode 0600) on first start."""
+    path = state_dir / "token"
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32) + "\n")
+            log.info("API token created in %s", path)
+    return path.read_text().strip()
 
 
 def serve(config: Config, store: Store) -> None:

@@ -101,6 +101,7 @@ class Alert:
     ends_at: float | None = None
     source: str = "rule"
     score: float = 1.0
+    generator_url: str = ""
 
     @property
     def fingerprint(self) -> str:
@@ -178,6 +179,19 @@ class TimelineEntry:
     kind: str
     text: str
     actor: str = "sentinel"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A deploy or configuration change: a suspect when trouble follows it."""
+
+    id: int
+    service: str
+    kind: str
+    summary: str
+    at: float
+    version: str = ""
+    author: str = ""
 
 
 @dataclass(frozen=True, slots=True)

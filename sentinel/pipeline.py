@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sentinel.correlate import OpenIncident, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
@@ -40,6 +41,12 @@ class Pipeline:
         active = self.store.firing_alerts()
         for detector in self.detectors:
             detector.restore(active)
+
+    def expire(self, now: float) -> None:
+        """Resolve pushed alerts whose sender stopped re-sending them (Alertmanager's
+        ``resolve_timeout`` semantics: a firing alert's ``ends_at`` is its expiry)."""
+        expired = self.store.expired_alerts(now)
+        self.alerts([replace(a, status=AlertStatus.RESOLVED) for a in expired], now)
 
     def samples(self, batch: SampleBatch, now: float) -> None:
         changes = [alert for d in self.detectors for alert in d.observe(batch, now)]

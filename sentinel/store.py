@@ -9,6 +9,7 @@ and is brought up to date by ``MIGRATIONS`` on open.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +21,7 @@ from typing import Any
 from sentinel.model import (
     Alert,
     AlertStatus,
+    Change,
     Incident,
     IncidentStatus,
     Problem,
@@ -27,6 +29,7 @@ from sentinel.model import (
     Ticket,
     TimelineEntry,
 )
+from sentinel.silences import Matcher, Silence
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -118,9 +121,42 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (problem_id, incident_id)
     );
     """,
+    """
+    CREATE INDEX alerts_expiry ON alerts (status, ends_at);
+    ALTER TABLE alerts ADD COLUMN generator_url TEXT NOT NULL DEFAULT '';
+    CREATE TABLE silences (
+        id TEXT PRIMARY KEY,
+        matchers TEXT NOT NULL,
+        starts_at REAL NOT NULL,
+        ends_at REAL NOT NULL,
+        created_by TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY,
+        service TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        version TEXT NOT NULL DEFAULT '',
+        author TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL
+    );
+    CREATE INDEX changes_service_at ON changes (service, at);
+    """,
 )
 
 _PRIORITY_ORDER = "CAST(substr(priority, 2) AS INTEGER)"
+_TABLES = (
+    "incidents",
+    "alerts",
+    "tickets",
+    "timeline",
+    "outbox",
+    "problems",
+    "silences",
+    "changes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +273,8 @@ class Store:
     def add_alert(self, alert: Alert, incident_id: int, now: float) -> None:
         self._exec(
             "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
-            "starts_at, ends_at, source, score, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "starts_at, ends_at, source, score, updated_at, generator_url) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 alert.fingerprint,
                 incident_id,
@@ -245,24 +282,50 @@ class Store:
                 json.dumps(dict(alert.annotations), sort_keys=True),
                 AlertStatus.FIRING.value,
                 alert.starts_at,
-                None,
+                alert.ends_at,
                 alert.source,
                 alert.score,
                 now,
+                alert.generator_url,
             ),
         )
 
     def refresh_alert(self, alert: Alert, now: float) -> None:
+        """A firing alert seen again: new annotations, score and expiry (``ends_at``)."""
         self._exec(
-            "UPDATE alerts SET annotations = ?, score = ?, updated_at = ? "
+            "UPDATE alerts SET annotations = ?, score = ?, ends_at = ?, updated_at = ? "
             "WHERE fingerprint = ? AND status = 'firing'",
             (
                 json.dumps(dict(alert.annotations), sort_keys=True),
                 alert.score,
+                alert.ends_at,
                 now,
                 alert.fingerprint,
             ),
         )
+
+    def expired_alerts(self, now: float) -> list[Alert]:
+        """Firing alerts whose sender stopped re-sending them before their ``ends_at``."""
+        rows = self._exec(
+            "SELECT * FROM alerts WHERE status = 'firing' AND ends_at IS NOT NULL "
+            "AND ends_at <= ? ORDER BY ends_at, id",
+            (now,),
+        )
+        return [_alert(r) for r in rows]
+
+    def firing_alert_with_label(self, name: str, value: str) -> Alert | None:
+        row = self._exec(
+            "SELECT * FROM alerts WHERE status = 'firing' AND json_extract(labels, ?) = ? LIMIT 1",
+            (f'$."{name}"', value),
+        ).fetchone()
+        return None if row is None else _alert(row)
+
+    def alert_updated_at(self, fingerprint: str) -> float | None:
+        row = self._exec(
+            "SELECT updated_at FROM alerts WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
+            (fingerprint,),
+        ).fetchone()
+        return None if row is None else float(row[0])
 
     def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
         """Mark the firing alert resolved; returns its incident id, or None if none fired."""
@@ -480,6 +543,72 @@ class Store:
     def pending_count(self) -> int:
         return int(self._exec("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
 
+    # -- silences ---------------------------------------------------------------------------
+
+    def save_silence(self, silence: Silence) -> None:
+        self._exec(
+            "INSERT INTO silences (id, matchers, starts_at, ends_at, created_by, comment, "
+            "updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET "
+            "matchers = excluded.matchers, starts_at = excluded.starts_at, "
+            "ends_at = excluded.ends_at, created_by = excluded.created_by, "
+            "comment = excluded.comment, updated_at = excluded.updated_at",
+            (
+                silence.id,
+                json.dumps([dataclasses.asdict(m) for m in silence.matchers]),
+                silence.starts_at,
+                silence.ends_at,
+                silence.created_by,
+                silence.comment,
+                silence.updated_at,
+            ),
+        )
+
+    def silence(self, silence_id: str) -> Silence | None:
+        row = self._exec("SELECT * FROM silences WHERE id = ?", (silence_id,)).fetchone()
+        return None if row is None else _silence(row)
+
+    def silences(self) -> list[Silence]:
+        return [_silence(r) for r in self._exec("SELECT * FROM silences ORDER BY starts_at, id")]
+
+    def active_silences(self, now: float) -> list[Silence]:
+        rows = self._exec("SELECT * FROM silences WHERE starts_at <= ? AND ends_at > ?", (now, now))
+        return [_silence(r) for r in rows]
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def add_change(self, change: Change) -> int:
+        cursor = self._exec(
+            "INSERT INTO changes (service, kind, summary, version, author, at) "
+            "VALUES (?,?,?,?,?,?)",
+            (change.service, change.kind, change.summary, change.version, change.author, change.at),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def changes(
+        self,
+        services: Sequence[str] = (),
+        since: float = 0.0,
+        until: float = float("inf"),
+        limit: int = 500,
+    ) -> list[Change]:
+        sql, params = "SELECT * FROM changes WHERE at >= ? AND at <= ?", [since, until]
+        if services:
+            sql += f" AND service IN ({','.join('?' * len(services))})"
+            params += list(services)
+        rows = self._exec(sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
+        return [
+            Change(
+                r["id"], r["service"], r["kind"], r["summary"], r["at"], r["version"], r["author"]
+            )
+            for r in rows
+        ]
+
+    def count(self, table: str) -> int:
+        """Rows in one of the store's tables (for status pages and tests)."""
+        if table not in _TABLES:
+            raise ValueError(f"no table {table!r}")
+        return int(self._exec(f"SELECT count(*) FROM {table}").fetchone()[0])
+
     # -- problems ---------------------------------------------------------------------------
 
     def problems(self) -> list[Problem]:
@@ -506,6 +635,18 @@ class Store:
         return problems
 
 
+def _silence(row: sqlite3.Row) -> Silence:
+    return Silence(
+        id=row["id"],
+        matchers=tuple(Matcher(**m) for m in json.loads(row["matchers"])),
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        created_by=row["created_by"],
+        comment=row["comment"],
+        updated_at=row["updated_at"],
+    )
+
+
 def _dump_root_causes(causes: Sequence[RootCause]) -> str:
     return json.dumps(
         [{"node": c.node, "score": c.score, "evidence": list(c.evidence)} for c in causes]
@@ -521,6 +662,7 @@ def _alert(row: sqlite3.Row) -> Alert:
         ends_at=row["ends_at"],
         source=row["source"],
         score=row["score"],
+        generator_url=row["generator_url"],
     )
 
 

@@ -1,38 +1,48 @@
-"""The daemon's HTTP face over a real socket: health, metrics, read API, counted 4xx."""
+"""The HTTP API over a real socket: desk reads, Alertmanager v2, webhook, PagerDuty events,
+changes, and the guard (token, body limit, counted 4xx)."""
 
 from __future__ import annotations
 
-import asyncio
+import pytest
 
-from aiohttp.test_utils import TestClient, TestServer
-
-from sentinel.api import build_app
-from sentinel.metrics import Metrics
 from sentinel.model import Alert, AlertStatus
-from sentinel.store import Store
-from sentinel.tickets import Desk, DeskSettings
+from tests.conftest import write_rules
+from tests.helpers.api import AUTH, Clock, make_daemon, run_client
+
+T0 = "2023-11-14T22:13:20Z"  # = Clock's default start
 
 
-def run_against(store: Store, metrics: Metrics, requests):
-    async def go():
-        app = build_app(store, metrics, lambda: {"status": "ok"})
-        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
-            return await requests(client)
+def am_alert(name: str = "DiskFull", **extra) -> dict:
+    return {
+        "labels": {"alertname": name, "service": "db", "severity": "critical"},
+        "annotations": {"summary": f"{name} on db"},
+        **extra,
+    }
 
-    return asyncio.run(go())
+
+@pytest.fixture
+def clock():
+    return Clock()
 
 
-def seeded(tmp_path) -> Store:
-    store = Store(tmp_path / "s.db")
-    desk = Desk(store, DeskSettings())
+@pytest.fixture
+def daemon(tmp_path, clock):
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[{"name": "db", "tier": 1}],
+        server={"max_body": 4096},
+        escalation_policies=[
+            {"name": "default", "levels": [{"notify": ["json://127.0.0.1:9/oncall"]}]}
+        ],
+    )
+    return make_daemon(tmp_path, rules, clock)
+
+
+def test_incidents_come_in_queue_order_and_paginate(daemon):
+    desk = daemon.desk
     for n, severity in enumerate(["info", "critical", "warning"]):
         fired = Alert({"alertname": f"A{n}", "severity": severity}, {}, AlertStatus.FIRING, n)
         desk.open_incident(fired, [f"svc{n}"], [2], (), "default", now=float(n))
-    return store
-
-
-def test_incidents_come_in_queue_order_and_paginate(tmp_path):
-    store, metrics = seeded(tmp_path), Metrics()
 
     async def requests(client):
         everything = await (await client.get("/api/v1/incidents")).json()
@@ -40,24 +50,268 @@ def test_incidents_come_in_queue_order_and_paginate(tmp_path):
         one = await (await client.get("/api/v1/incidents/2")).json()
         return everything, page, one
 
-    everything, page, one = run_against(store, metrics, requests)
+    everything, page, one = run_client(daemon, requests)
     assert [i["priority"] for i in everything["incidents"]] == ["P2", "P3", "P4"]
     assert [i["id"] for i in page["incidents"]] == [3]
     assert one["incident"]["id"] == 2 and one["ticket"]["sink"] == "desk"
     assert [e["kind"] for e in one["timeline"]][:2] == ["opened", "priority"]
 
 
-def test_bad_requests_get_a_reason_and_are_counted(tmp_path):
-    store, metrics = seeded(tmp_path), Metrics()
+def test_pushed_alert_opens_incident_refreshes_and_expires(daemon, clock):
+    async def post(client, body):
+        response = await client.post("/api/v2/alerts", json=body, headers=AUTH)
+        return response.status
+
+    assert run_client(daemon, lambda c: post(c, [am_alert()])) == 200
+    [incident] = daemon.store.unresolved_incidents()
+    assert incident.priority == "P1" and incident.services == ("db",)
+
+    clock.now += 240  # re-sent before resolve_timeout (5 min): refreshed, no second incident
+    assert run_client(daemon, lambda c: post(c, [am_alert()])) == 200
+    daemon.pipeline.expire(clock.now + 299)
+    assert len(daemon.store.unresolved_incidents()) == 1
+
+    daemon.pipeline.expire(clock.now + 300)  # not re-sent any more: resolved
+    assert daemon.store.unresolved_incidents() == []
+    assert daemon.store.count("incidents") == 1
+
+
+def test_alert_with_past_end_resolves_its_incident(daemon, clock):
+    async def requests(client):
+        await client.post("/api/v2/alerts", json=[am_alert()], headers=AUTH)
+        await client.post("/api/v2/alerts", json=[am_alert(startsAt=T0, endsAt=T0)], headers=AUTH)
+        return await (await client.get("/api/v2/alerts")).json()
+
+    assert run_client(daemon, requests) == []
+    assert daemon.store.unresolved_incidents() == []
+
+
+def test_get_alerts_has_alertmanager_shape_and_filters(daemon):
+    async def requests(client):
+        await client.post(
+            "/api/v2/alerts",
+            headers=AUTH,
+            json=[am_alert("A", generatorURL="http://prom/graph"), am_alert("B")],
+        )
+        everything = await (await client.get("/api/v2/alerts")).json()
+        only_b = await (
+            await client.get("/api/v2/alerts", params={"filter": 'alertname="B"'})
+        ).json()
+        return everything, only_b
+
+    everything, only_b = run_client(daemon, requests)
+    first = everything[0]
+    assert set(first) == {
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "updatedAt",
+        "generatorURL",
+        "fingerprint",
+        "receivers",
+        "status",
+    }
+    assert first["status"] == {"state": "active", "silencedBy": [], "inhibitedBy": []}
+    assert first["generatorURL"] == "http://prom/graph"
+    assert [a["labels"]["alertname"] for a in only_b] == ["B"]
+
+
+def test_silence_suppresses_pages_and_expires(daemon, clock):
+    silence = {
+        "matchers": [{"name": "service", "value": "db", "isRegex": False}],
+        "startsAt": T0,
+        "endsAt": "2023-11-15T22:13:20Z",
+        "createdBy": "alice",
+        "comment": "maintenance",
+    }
 
     async def requests(client):
-        bad = await client.get("/api/v1/incidents?limit=lots")
-        missing = await client.get("/api/v1/incidents/999")
-        metrics_page = await (await client.get("/metrics")).text()
-        return bad.status, await bad.json(), missing.status, metrics_page
+        created = await (await client.post("/api/v2/silences", json=silence, headers=AUTH)).json()
+        sid = created["silenceID"]
+        listed = await (await client.get("/api/v2/silences")).json()
+        await client.post("/api/v2/alerts", json=[am_alert()], headers=AUTH)
+        alerts = await (await client.get("/api/v2/alerts")).json()
+        hidden = await (await client.get("/api/v2/alerts?silenced=false")).json()
+        expired = await client.delete(f"/api/v2/silence/{sid}", headers=AUTH)
+        after = await (await client.get(f"/api/v2/silence/{sid}")).json()
+        return sid, listed, alerts, hidden, expired.status, after
 
-    status, body, missing, page = run_against(store, metrics, requests)
-    assert status == 400 and "whole numbers" in body["error"]
-    assert missing == 404
-    assert 'sentinel_api_rejected_requests_total{reason="bad_query"} 1.0' in page
-    assert 'sentinel_api_rejected_requests_total{reason="not_found"} 1.0' in page
+    sid, listed, alerts, hidden, expired, after = run_client(daemon, requests)
+    assert listed[0]["id"] == sid and listed[0]["status"] == {"state": "active"}
+    assert alerts[0]["status"] == {"state": "suppressed", "silencedBy": [sid], "inhibitedBy": []}
+    assert hidden == []
+    assert expired == 200 and after["status"] == {"state": "expired"}
+    [incident] = daemon.store.unresolved_incidents()
+    notes = [e.text for e in daemon.store.timeline(incident.id) if e.kind == "notification"]
+    assert notes == [f"opened: suppressed, silenced by {sid}"]
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([{"labels": {}}], "at least one label pair required"),
+        ([{"labels": {"bad-name": "x"}}], "invalid label name 'bad-name'"),
+        ([{"labels": {"a": 1}}], "Input should be a valid string"),
+        ([{"labels": {"a": "b"}, "startsAt": "yesterday"}], "is not an RFC 3339 time"),
+        (
+            [
+                {
+                    "labels": {"a": "b"},
+                    "startsAt": "2024-01-02T00:00:00Z",
+                    "endsAt": "2024-01-01T00:00:00Z",
+                }
+            ],
+            "start time must be before end time",
+        ),
+        ({"labels": {"a": "b"}}, "Input should be a valid list"),
+    ],
+)
+def test_invalid_alerts_are_refused_whole_with_a_reason(daemon, body, reason):
+    async def requests(client):
+        batch = [am_alert("Valid"), *body] if isinstance(body, list) else body
+        response = await client.post("/api/v2/alerts", json=batch, headers=AUTH)
+        return response.status, await response.json()
+
+    status, detail = run_client(daemon, requests)
+    assert status == 400 and reason in detail
+    assert daemon.store.count("alerts") == 0  # the valid one was not stored either
+
+
+def test_guard_refuses_and_counts(daemon):
+    async def requests(client):
+        statuses = [
+            (await client.post("/api/v2/alerts", json=[am_alert()])).status,
+            (
+                await client.post(
+                    "/api/v2/alerts", json=[am_alert()], headers={"Authorization": "Bearer wrong"}
+                )
+            ).status,
+            (await client.post("/api/v2/alerts", data=b"[{", headers=AUTH)).status,
+            (await client.post("/api/v2/alerts", data=b"x" * 5000, headers=AUTH)).status,
+            (await client.get("/api/v1/nothing-here")).status,
+            (await client.get("/api/v1/incidents?limit=lots")).status,
+        ]
+        page = await (await client.get("/metrics")).text()
+        return statuses, page
+
+    statuses, page = run_client(daemon, requests)
+    assert statuses == [401, 401, 400, 413, 404, 400]
+    for reason, count in [
+        ("unauthorized", 2),
+        ("invalid_json", 1),
+        ("too_large", 1),
+        ("not_found", 1),
+        ("bad_query", 1),
+    ]:
+        assert f'sentinel_api_rejected_requests_total{{reason="{reason}"}} {count}.0' in page
+    assert daemon.store.count("alerts") == 0
+
+
+def test_alertmanager_webhook_forwards_firing_and_resolved(daemon):
+    def payload(status: str) -> dict:
+        alert = {
+            "status": status,
+            "labels": {"alertname": "Down", "service": "db"},
+            "annotations": {},
+            "startsAt": T0,
+            "endsAt": T0 if status == "resolved" else "0001-01-01T00:00:00Z",
+            "generatorURL": "",
+            "fingerprint": "abc",
+        }
+        return {
+            "version": "4",
+            "groupKey": "{}:{}",
+            "truncatedAlerts": 0,
+            "status": status,
+            "receiver": "sentinel",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://am",
+            "alerts": [alert],
+        }
+
+    async def requests(client):
+        first = await client.post(
+            "/api/v1/webhook/alertmanager", json=payload("firing"), headers=AUTH
+        )
+        open_now = len(daemon.store.unresolved_incidents())
+        daemon.pipeline.expire(daemon.clock() + 10**6)  # forwarded alerts never expire
+        still = len(daemon.store.unresolved_incidents())
+        await client.post("/api/v1/webhook/alertmanager", json=payload("resolved"), headers=AUTH)
+        bad = await client.post("/api/v1/webhook/alertmanager", json={"version": "3"}, headers=AUTH)
+        return first.status, open_now, still, bad.status
+
+    assert run_client(daemon, requests) == (200, 1, 1, 400)
+    assert daemon.store.unresolved_incidents() == []
+
+
+def test_pagerduty_events_trigger_acknowledge_resolve(daemon):
+    def event(action: str, **extra) -> dict:
+        return {"routing_key": "test-token-1234", "event_action": action, **extra}
+
+    trigger = event(
+        "trigger",
+        dedup_key="db-1",
+        payload={
+            "summary": "db-1 is down",
+            "source": "db-1",
+            "severity": "error",
+            "component": "db",
+        },
+    )
+
+    async def requests(client):
+        created = await client.post("/v2/enqueue", json=trigger)
+        body = await created.json()
+        await client.post("/v2/enqueue", json=event("acknowledge", dedup_key="db-1"))
+        acked = daemon.store.unresolved_incidents()[0].status
+        await client.post("/v2/enqueue", json=event("resolve", dedup_key="db-1"))
+        wrong_key = await client.post("/v2/enqueue", json={**trigger, "routing_key": "nope"})
+        invalid = await client.post("/v2/enqueue", json=event("trigger"))
+        return created.status, body, acked, wrong_key.status, invalid.status, await invalid.json()
+
+    status, body, acked, wrong_key, invalid, detail = run_client(daemon, requests)
+    assert status == 202 and body == {
+        "status": "success",
+        "message": "Event processed",
+        "dedup_key": "db-1",
+    }
+    assert acked == "acknowledged"
+    assert daemon.store.unresolved_incidents() == []
+    assert wrong_key == 401
+    assert invalid == 400 and detail["errors"] == ["body: payload is required for trigger events"]
+
+
+def test_changes_are_recorded_and_listed(daemon):
+    async def requests(client):
+        made = await client.post(
+            "/api/v1/changes",
+            headers=AUTH,
+            json={
+                "service": "db",
+                "kind": "deploy",
+                "summary": "v1.4.2",
+                "version": "1.4.2",
+                "at": T0,
+            },
+        )
+        bad = await client.post("/api/v1/changes", headers=AUTH, json={"service": "db"})
+        listed = await (await client.get("/api/v1/changes?service=db")).json()
+        return made.status, bad.status, listed
+
+    made, bad, listed = run_client(daemon, requests)
+    assert (made, bad) == (201, 400)
+    assert [(c["service"], c["summary"], c["at"]) for c in listed["changes"]] == [
+        ("db", "v1.4.2", "2023-11-14T22:13:20.000Z")
+    ]
+
+
+def test_status_has_alertmanager_shape(daemon):
+    async def requests(client):
+        return await (await client.get("/api/v2/status")).json()
+
+    status = run_client(daemon, requests)
+    assert set(status) == {"cluster", "versionInfo", "config", "uptime"}
+    assert status["cluster"]["status"] == "disabled"

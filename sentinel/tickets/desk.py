@@ -219,6 +219,15 @@ class Desk:
     def _escalate(self, incident: Incident, now: float) -> None:
         policy = self.settings.policy(incident.policy)
         step = _next_step(policy, incident.escalation_level, incident.escalation_cycle)
+        silenced_by = self._silenced_by(incident.id, now)
+        if silenced_by:  # hold the level while silenced; look again after one more delay
+            held_until = now + policy.levels[incident.escalation_level].escalate_after
+            with self.store.transaction():
+                self.store.update_incident(incident.id, next_escalation_at=held_until)
+                self._record(
+                    incident.id, now, "escalation_held", f"silenced by {', '.join(silenced_by)}"
+                )
+            return
         with self.store.transaction():
             if step is None:  # policy changed under a waiting incident: nothing more to do
                 self.store.update_incident(incident.id, next_escalation_at=None)
@@ -295,6 +304,16 @@ class Desk:
         actor: str = "sentinel",
     ) -> None:
         """Queue one delivery per target; ``step`` makes the dedup key unique per occasion."""
+        silenced_by = self._silenced_by(incident.id, now) if targets else []
+        if silenced_by:
+            self._record(
+                incident.id,
+                now,
+                "notification",
+                f"{event}: suppressed, silenced by {', '.join(silenced_by)}",
+                actor,
+            )
+            return
         title, body = render_message(incident, event, actor)
         queued = 0
         for target in targets:
@@ -311,6 +330,21 @@ class Desk:
             )
         if queued:
             self._record(incident.id, now, "notification", f"{event}: {queued} queued", actor)
+
+    def _silenced_by(self, incident_id: int, now: float) -> list[str]:
+        """Ids of active silences, if together they cover every alert of the incident."""
+        silences = self.store.active_silences(now)
+        if not silences:
+            return []
+        used: list[str] = []
+        for alert in self.store.incident_alerts(incident_id):
+            labels = dict(alert.labels)
+            hit = next((s.id for s in silences if s.silences(labels, now)), None)
+            if hit is None:
+                return []
+            if hit not in used:
+                used.append(hit)
+        return used
 
     def _notify_notified(self, incident: Incident, event: str, now: float, actor: str) -> None:
         """Tell everyone already paged for this incident how it ended or who took it."""

@@ -1,0 +1,121 @@
+"""What every endpoint shares: its context, strict body parsing and counted rejections.
+
+A handler either returns a response or raises ``Rejected``; the middleware in
+``sentinel.api`` turns that (and aiohttp's own 4xx, such as an oversized body) into the
+right status with a reason, and counts it. Bodies are validated completely before anything
+is written, and writes happen in one store transaction, so a rejected request stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from sentinel.metrics import Metrics
+from sentinel.pipeline import Pipeline
+from sentinel.store import Store
+
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+Model = TypeVar("Model", bound=BaseModel)
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    pipeline: Pipeline
+    metrics: Metrics
+    clock: Callable[[], float]
+    health: Callable[[], dict[str, Any]]
+    token: str
+    resolve_timeout: float
+    started_at: float
+    config_summary: str = ""
+
+
+CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)
+
+
+class Rejected(Exception):
+    """A request refused with a 4xx status, a short reason class (for counting) and detail."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def context(request: web.Request) -> ApiContext:
+    return request.app[CONTEXT]
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    """The JSON body validated against ``model``, or ``Rejected`` saying what is wrong."""
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(400, "invalid_body", describe(exc)) from None
+
+
+def describe(error: ValidationError, limit: int = 5) -> str:
+    """Pydantic's errors as ``path: message`` lines, the first few only."""
+    parts = []
+    for item in error.errors()[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "body"
+        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
+    more = len(error.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_time(text: str | None, field: str) -> float | None:
+    """RFC 3339 to unix seconds; missing or Go's zero time (year 1) is None.
+
+    >>> parse_time("2024-01-01T00:00:00.123456789Z", "startsAt")
+    1704067200.123456
+    >>> parse_time("0001-01-01T00:00:00Z", "endsAt") is None
+    True
+    """
+    if text is None or text == "":
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{field}: {text!r} is not an RFC 3339 time") from None
+    if moment.tzinfo is None or "T" not in text.upper():
+        raise ValueError(f"{field}: {text!r} needs a date, a time and a time zone")
+    return None if moment.year == 1 else moment.timestamp()
+
+
+def format_time(ts: float | None) -> str:
+    """Unix seconds to RFC 3339 (UTC, milliseconds); None as Go's zero time."""
+    if ts is None:
+        return "0001-01-01T00:00:00.000Z"
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_labels(labels: dict[str, str], what: str) -> dict[str, str]:
+    bad = [name for name in labels if not LABEL_NAME.match(name)]
+    if bad:
+        raise ValueError(f"{what}: invalid label name {bad[0]!r}")
+    return labels
+
+
+def page_params(request: web.Request, default: int = 100, most: int = 500) -> tuple[int, int]:
+    try:
+        limit = int(request.query.get("limit", default))
+        offset = int(request.query.get("offset", 0))
+    except ValueError:
+        raise Rejected(400, "bad_query", "limit and offset must be whole numbers") from None
+    if not 1 <= limit <= most or offset < 0:
+        raise Rejected(400, "bad_query", f"limit must be 1..{most} and offset at least 0")
+    return limit, offset
