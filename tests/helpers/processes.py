@@ -135,3 +135,26 @@ def dnsmasq(tmp: Path, records: dict[str, str]) -> tuple[Service, int]:
 
 def plugin(name: str) -> str:
     return require(str(PLUGINS / name), "monitoring-plugins-basic")
+
+
+def alertmanager(tmp: Path, webhook_url: str, token: str) -> tuple[Service, str]:
+    """A real Alertmanager routing everything at once to a webhook (sentinel's receiver)."""
+    binary = require("prometheus-alertmanager", "prometheus-alertmanager")
+    port = free_port()
+    config = tmp / "alertmanager.yml"
+    config.write_text(
+        "route:\n  receiver: sentinel\n  group_by: ['...']\n  group_wait: 0s\n"
+        "  group_interval: 1s\n  repeat_interval: 1h\n"
+        "receivers:\n  - name: sentinel\n    webhook_configs:\n"
+        f"      - url: '{webhook_url}'\n        send_resolved: true\n"
+        f"        http_config:\n          authorization:\n            credentials: '{token}'\n"
+    )
+    base = f"http://127.0.0.1:{port}"
+    argv = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={tmp / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
+    return Service(argv, tmp / "alertmanager.log", http_ok(f"{base}/-/ready")), base
