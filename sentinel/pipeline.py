@@ -67,22 +67,30 @@ class Pipeline:
             self.store.refresh_alert(alert, now)
             return
         log.info("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
+        correlator = self.correlator
+        node, scope = correlator.node(alert), correlator.scope(correlator.node(alert))
+        group_key = correlator.group_key(alert)
         candidates = [
-            OpenIncident(incident, tuple(self.store.firing_alerts(incident.id)))
-            for incident in self.store.unresolved_incidents()
+            OpenIncident(incident, firing)
+            for incident, firing in self.store.open_incidents_in_scope(
+                scope, "" if scope else group_key
+            )
         ]
-        chosen = self.correlator.place(alert, candidates, now)
+        chosen = correlator.place(alert, candidates, now)
         if chosen is None:
-            services = self.correlator.services([alert])
-            causes = self.correlator.rank([alert])
-            policy = self.topology.policy(causes[0].node if causes else services[0])
-            self.desk.open_incident(alert, services, self._tiers(services), causes, policy, now)
+            causes = correlator.rank([alert])
+            policy = self.topology.policy(causes[0].node if causes else node)
+            self.desk.open_incident(
+                alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
+            )
             return
-        incident = next(c for c in candidates if c.incident.id == chosen)
-        together = [*incident.alerts, alert]
-        services = tuple(sorted({*incident.incident.services, *self.correlator.services([alert])}))
+        incident = next(c.incident for c in candidates if c.incident.id == chosen)
+        causes = incident.root_causes
+        if node not in incident.services:  # a new node can change the ranking
+            causes = correlator.rank([*self.store.node_representatives(chosen), alert])
+        services = tuple(sorted({*incident.services, node}))
         self.desk.attach(
-            chosen, alert, services, self._tiers(services), self.correlator.rank(together), now
+            chosen, alert, services, self._tiers(services), causes, now, node, group_key
         )
 
     def _tiers(self, services: Sequence[str]) -> list[int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +124,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX alerts_expiry ON alerts (status, ends_at);
     ALTER TABLE alerts ADD COLUMN generator_url TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN node TEXT NOT NULL DEFAULT '';
+    ALTER TABLE alerts ADD COLUMN group_key TEXT NOT NULL DEFAULT '';
+    CREATE INDEX alerts_group ON alerts (group_key, status);
+    CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node);
     CREATE TABLE silences (
         id TEXT PRIMARY KEY,
         matchers TEXT NOT NULL,
@@ -270,11 +274,15 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def add_alert(self, alert: Alert, incident_id: int, now: float) -> None:
+    def add_alert(
+        self, alert: Alert, incident_id: int, now: float, node: str = "", group_key: str = ""
+    ) -> None:
+        """Record a firing alert in its incident; ``node`` and ``group_key`` are what
+        correlation looks alerts up by."""
         self._exec(
             "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
-            "starts_at, ends_at, source, score, updated_at, generator_url) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "starts_at, ends_at, source, score, updated_at, generator_url, node, group_key) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 alert.fingerprint,
                 incident_id,
@@ -287,6 +295,8 @@ class Store:
                 alert.score,
                 now,
                 alert.generator_url,
+                node,
+                group_key,
             ),
         )
 
@@ -346,6 +356,15 @@ class Store:
             params = (incident_id,)
         return [_alert(r) for r in self._exec(sql + " ORDER BY starts_at, id", params)]
 
+    def node_representatives(self, incident_id: int) -> list[Alert]:
+        """The earliest firing alert of each node of an incident: what ranking needs."""
+        rows = self._exec(
+            "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? AND status = 'firing' "
+            "GROUP BY node ORDER BY starts_at",
+            (incident_id,),
+        )
+        return [_alert(r) for r in rows]
+
     def incident_alerts(self, incident_id: int) -> list[Alert]:
         rows = self._exec(
             "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at, id", (incident_id,)
@@ -404,6 +423,21 @@ class Store:
             params += list(priorities)
         sql += f" ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ?"
         return [_incident(r) for r in self._exec(sql, (*params, limit))]
+
+    def open_incidents_in_scope(
+        self, nodes: Collection[str], group_key: str
+    ) -> list[tuple[Incident, int]]:
+        """Unresolved incidents whose likeliest root cause is one of ``nodes``, or holding a
+        firing alert with ``group_key``; each with its count of firing alerts."""
+        rows = self._exec(
+            "SELECT i.*, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id "
+            "AND a.status = 'firing') AS firing FROM incidents i WHERE i.status != 'resolved' "
+            "AND (json_extract(i.root_causes, '$[0].node') IN (SELECT value FROM json_each(?)) "
+            "OR i.id IN (SELECT incident_id FROM alerts WHERE group_key = ? "
+            "AND status = 'firing'))",
+            (json.dumps(sorted(nodes)), group_key),
+        )
+        return [(_incident(r), int(r["firing"])) for r in rows]
 
     def unresolved_incidents(self) -> list[Incident]:
         return self.incidents(statuses=(IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED))

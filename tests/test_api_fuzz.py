@@ -45,14 +45,16 @@ class Harness:
             Path(self.tmp.name) / "rules",
             server={"max_body": 65536},
             services=[{"name": "db", "tier": 1}, {"name": "api", "depends_on": ["db"]}],
-            escalation_policies=[{"name": "default",
-                                  "levels": [{"notify": ["json://127.0.0.1:9/x"]}]}],
+            escalation_policies=[
+                {"name": "default", "levels": [{"notify": ["json://127.0.0.1:9/x"]}]}
+            ],
         )
         self.clock = Clock()
         self.daemon = make_daemon(Path(self.tmp.name), rules, self.clock)
         self.loop = asyncio.new_event_loop()
-        self.client = TestClient(TestServer(self.daemon.api(TOKEN), host="127.0.0.1"),
-                                 loop=self.loop)
+        self.client = TestClient(
+            TestServer(self.daemon.api(TOKEN), host="127.0.0.1"), loop=self.loop
+        )
         self.loop.run_until_complete(self.client.start_server())
         self.cases = 0
 
@@ -92,23 +94,38 @@ def harness():
 
 # -- building blocks ------------------------------------------------------------------------
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(
-    max_size=30)
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=12,
 )
-label_names = st.sampled_from(["alertname", "service", "severity", "env", "bad-name", "",
-                               "0x", "__name__"]) | st.text(string.ascii_letters + "_", max_size=8)
+label_names = st.sampled_from(
+    ["alertname", "service", "severity", "env", "bad-name", "", "0x", "__name__"]
+) | st.text(string.ascii_letters + "_", max_size=8)
 label_values = st.sampled_from(["db", "api", "critical", "warning", ""]) | st.text(max_size=20)
 labels = st.dictionaries(label_names, label_values | json_scalars, max_size=5)
-times = st.sampled_from([
-    "2023-11-14T22:13:20Z", "2023-11-14T23:13:20.123456789Z", "2099-01-01T00:00:00+02:00",
-    "2000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "2024-13-45T99:99:99Z", "2024-01-01",
-    "yesterday", "",
-]) | st.text(max_size=25) | st.integers()
+times = (
+    st.sampled_from(
+        [
+            "2023-11-14T22:13:20Z",
+            "2023-11-14T23:13:20.123456789Z",
+            "2099-01-01T00:00:00+02:00",
+            "2000-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "2024-13-45T99:99:99Z",
+            "2024-01-01",
+            "yesterday",
+            "",
+        ]
+    )
+    | st.text(max_size=25)
+    | st.integers()
+)
 
 
 def maybe(key: str, values: st.SearchStrategy) -> st.SearchStrategy:
@@ -123,51 +140,122 @@ def record(required: dict, optional: dict) -> st.SearchStrategy:
     )
 
 
-am_alerts = st.lists(record({"labels": labels}, {
-    "annotations": labels, "startsAt": times, "endsAt": times,
-    "generatorURL": st.text(max_size=20) | json_scalars}), max_size=6)
-matchers = st.lists(record({"name": label_names, "value": st.text(max_size=10) | json_scalars,
-                            "isRegex": st.booleans() | json_scalars},
-                           {"isEqual": st.booleans() | json_scalars}), max_size=4)
-silences = record({"matchers": matchers, "startsAt": times, "endsAt": times,
-                   "createdBy": st.text(max_size=10), "comment": st.text(max_size=10)},
-                  {"id": st.uuids().map(str) | st.text(max_size=8)})
-webhook_alerts = st.lists(record({"status": st.sampled_from(["firing", "resolved", "x"]),
-                                  "labels": labels, "startsAt": times},
-                                 {"annotations": labels, "endsAt": times,
-                                  "fingerprint": st.text(max_size=8)}), max_size=4)
-webhooks = record({"version": st.sampled_from(["4", "3", 4]), "groupKey": st.text(max_size=8),
-                   "status": st.sampled_from(["firing", "resolved", "?"]),
-                   "receiver": st.text(max_size=8), "alerts": webhook_alerts},
-                  {"truncatedAlerts": st.integers(-2, 5), "groupLabels": labels,
-                   "commonLabels": labels, "externalURL": st.text(max_size=10)})
-pd_payloads = record({"summary": st.text(max_size=40) | st.text(min_size=1020, max_size=1030),
-                      "source": st.text(max_size=10),
-                      "severity": st.sampled_from(["critical", "error", "warning", "info", "x"])},
-                     {"timestamp": times, "component": st.sampled_from(["db", "api"]),
-                      "group": st.text(max_size=5), "class": st.text(max_size=5),
-                      "custom_details": json_values})
-pd_events = record({"routing_key": st.sampled_from([TOKEN, "wrong", ""]),
-                    "event_action": st.sampled_from(["trigger", "acknowledge", "resolve", "x"])},
-                   {"dedup_key": st.sampled_from(["k1", "k2", ""]) | st.text(max_size=300),
-                    "payload": pd_payloads})
-changes = record({"service": st.sampled_from(["db", "api", ""]) | json_scalars,
-                  "summary": st.text(max_size=20) | json_scalars},
-                 {"kind": st.sampled_from(["deploy", "config", "oops"]), "at": times,
-                  "version": st.text(max_size=8), "author": st.text(max_size=8)})
-auth_headers = st.sampled_from([AUTH, AUTH, AUTH, {}, {"Authorization": "Bearer nope"},
-                                {"Authorization": "Basic dXNlcjpwYXNz"}])
+am_alerts = st.lists(
+    record(
+        {"labels": labels},
+        {
+            "annotations": labels,
+            "startsAt": times,
+            "endsAt": times,
+            "generatorURL": st.text(max_size=20) | json_scalars,
+        },
+    ),
+    max_size=6,
+)
+matchers = st.lists(
+    record(
+        {
+            "name": label_names,
+            "value": st.text(max_size=10) | json_scalars,
+            "isRegex": st.booleans() | json_scalars,
+        },
+        {"isEqual": st.booleans() | json_scalars},
+    ),
+    max_size=4,
+)
+silences = record(
+    {
+        "matchers": matchers,
+        "startsAt": times,
+        "endsAt": times,
+        "createdBy": st.text(max_size=10),
+        "comment": st.text(max_size=10),
+    },
+    {"id": st.uuids().map(str) | st.text(max_size=8)},
+)
+webhook_alerts = st.lists(
+    record(
+        {
+            "status": st.sampled_from(["firing", "resolved", "x"]),
+            "labels": labels,
+            "startsAt": times,
+        },
+        {"annotations": labels, "endsAt": times, "fingerprint": st.text(max_size=8)},
+    ),
+    max_size=4,
+)
+webhooks = record(
+    {
+        "version": st.sampled_from(["4", "3", 4]),
+        "groupKey": st.text(max_size=8),
+        "status": st.sampled_from(["firing", "resolved", "?"]),
+        "receiver": st.text(max_size=8),
+        "alerts": webhook_alerts,
+    },
+    {
+        "truncatedAlerts": st.integers(-2, 5),
+        "groupLabels": labels,
+        "commonLabels": labels,
+        "externalURL": st.text(max_size=10),
+    },
+)
+pd_payloads = record(
+    {
+        "summary": st.text(max_size=40) | st.text(min_size=1020, max_size=1030),
+        "source": st.text(max_size=10),
+        "severity": st.sampled_from(["critical", "error", "warning", "info", "x"]),
+    },
+    {
+        "timestamp": times,
+        "component": st.sampled_from(["db", "api"]),
+        "group": st.text(max_size=5),
+        "class": st.text(max_size=5),
+        "custom_details": json_values,
+    },
+)
+pd_events = record(
+    {
+        "routing_key": st.sampled_from([TOKEN, "wrong", ""]),
+        "event_action": st.sampled_from(["trigger", "acknowledge", "resolve", "x"]),
+    },
+    {
+        "dedup_key": st.sampled_from(["k1", "k2", ""]) | st.text(max_size=300),
+        "payload": pd_payloads,
+    },
+)
+changes = record(
+    {
+        "service": st.sampled_from(["db", "api", ""]) | json_scalars,
+        "summary": st.text(max_size=20) | json_scalars,
+    },
+    {
+        "kind": st.sampled_from(["deploy", "config", "oops"]),
+        "at": times,
+        "version": st.text(max_size=8),
+        "author": st.text(max_size=8),
+    },
+)
+auth_headers = st.sampled_from(
+    [
+        AUTH,
+        AUTH,
+        AUTH,
+        {},
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+    ]
+)
 
 
 def body(data) -> dict:
     return {"json": data}
 
 
-raw_bodies = st.binary(max_size=200) | st.just(b"x" * 70000) | st.text(max_size=100).map(
-    str.encode)
+raw_bodies = st.binary(max_size=200) | st.just(b"x" * 70000) | st.text(max_size=100).map(str.encode)
 
 
 # -- the properties --------------------------------------------------------------------------
+
 
 @fuzz
 @given(data=am_alerts | json_values, headers=auth_headers)
@@ -201,12 +289,35 @@ def test_post_change(harness, data, headers):
 
 @fuzz
 @given(
-    path=st.sampled_from(["/api/v2/alerts", "/api/v2/silences", "/api/v1/changes",
-                          "/api/v1/incidents", "/api/v1/problems", "/api/v2/status"]),
+    path=st.sampled_from(
+        [
+            "/api/v2/alerts",
+            "/api/v2/silences",
+            "/api/v1/changes",
+            "/api/v1/incidents",
+            "/api/v1/problems",
+            "/api/v2/status",
+        ]
+    ),
     params=st.dictionaries(
-        st.sampled_from(["filter", "active", "silenced", "inhibited", "limit", "offset",
-                         "since", "service", "status", "priority", "receiver"]),
-        st.text(max_size=20) | st.integers().map(str), max_size=4),
+        st.sampled_from(
+            [
+                "filter",
+                "active",
+                "silenced",
+                "inhibited",
+                "limit",
+                "offset",
+                "since",
+                "service",
+                "status",
+                "priority",
+                "receiver",
+            ]
+        ),
+        st.text(max_size=20) | st.integers().map(str),
+        max_size=4,
+    ),
 )
 def test_get_with_query(harness, path, params):
     harness.send("GET", path, params=params)
@@ -215,10 +326,13 @@ def test_get_with_query(harness, path, params):
 @fuzz
 @given(
     method=st.sampled_from(["GET", "DELETE", "POST", "PUT", "PATCH"]),
-    path=st.sampled_from(["/api/v2/silence/", "/api/v1/incidents/", "/api/v2/alerts/",
-                          "/v2/", "/"]).flatmap(
+    path=st.sampled_from(
+        ["/api/v2/silence/", "/api/v1/incidents/", "/api/v2/alerts/", "/v2/", "/"]
+    ).flatmap(
         lambda p: st.text(string.ascii_letters + string.digits + "-%._", max_size=40).map(
-            lambda s: p + s)),
+            lambda s: p + s
+        )
+    ),
     headers=auth_headers,
 )
 def test_any_method_any_path(harness, method, path, headers):
@@ -227,14 +341,20 @@ def test_any_method_any_path(harness, method, path, headers):
 
 @fuzz
 @given(
-    path=st.sampled_from(["/api/v2/alerts", "/api/v2/silences", "/api/v1/webhook/alertmanager",
-                          "/v2/enqueue", "/api/v1/changes"]),
+    path=st.sampled_from(
+        [
+            "/api/v2/alerts",
+            "/api/v2/silences",
+            "/api/v1/webhook/alertmanager",
+            "/v2/enqueue",
+            "/api/v1/changes",
+        ]
+    ),
     raw=raw_bodies,
     headers=auth_headers,
 )
 def test_raw_bodies(harness, path, raw, headers):
-    harness.send("POST", path, data=raw, headers={**headers,
-                                                 "Content-Type": "application/json"})
+    harness.send("POST", path, data=raw, headers={**headers, "Content-Type": "application/json"})
 
 
 def test_the_run_covered_the_promised_number_of_cases(harness):

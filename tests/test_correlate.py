@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
-from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus
+from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus, RootCause
 
 SHOP = Topology.from_services(
     [
@@ -27,39 +27,52 @@ def fire(service: str, at: float, name: str = "Down", **labels: str) -> Alert:
     )
 
 
-def incident(incident_id: int, services: tuple[str, ...], updated: float) -> Incident:
+def incident(incident_id: int, root: str, updated: float) -> Incident:
     return Incident(
-        incident_id, "t", IncidentStatus.OPEN, "P2", 2, 2, services, (), "default", 0, updated
+        incident_id,
+        "t",
+        IncidentStatus.OPEN,
+        "P2",
+        2,
+        2,
+        (root,),
+        (RootCause(root, 1.0),),
+        "default",
+        0,
+        updated,
     )
 
 
-def test_alert_joins_incident_of_a_neighbouring_service():
+def test_alert_joins_the_incident_whose_cause_is_near():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2))
-    open_db = OpenIncident(incident(7, ("db",), 100), (fire("db", 100),))
-    open_queue = OpenIncident(incident(8, ("queue",), 100), (fire("queue", 100),))
+    open_db = OpenIncident(incident(7, "db", 100), firing=1)
+    open_queue = OpenIncident(incident(8, "queue", 100), firing=1)
     assert correlator.place(fire("frontend", 110), [open_db, open_queue], now=110) == 7
     assert correlator.place(fire("batch", 110), [open_db, open_queue], now=110) == 8
 
 
-def test_too_far_in_the_graph_opens_a_new_incident():
+def test_too_far_from_the_cause_opens_a_new_incident():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
-    open_db = OpenIncident(incident(7, ("db",), 100), (fire("db", 100),))
+    assert correlator.scope("frontend") == {"frontend", "api"}
+    open_db = OpenIncident(incident(7, "db", 100), firing=1)
     assert correlator.place(fire("frontend", 110), [open_db], now=110) is None
 
 
 def test_quiet_incident_outside_the_window_takes_no_new_alerts():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(window=60))
-    quiet = OpenIncident(incident(7, ("db",), 100), ())
+    quiet = OpenIncident(incident(7, "db", 100), firing=0)
     assert correlator.place(fire("api", 150), [quiet], now=150) == 7
     assert correlator.place(fire("api", 500), [quiet], now=500) is None
 
 
 def test_alerts_outside_the_topology_group_by_labels():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(group_by=["alertname", "cluster"]))
-    mine = fire("elsewhere", 0, cluster="eu")
-    other = OpenIncident(incident(3, ("elsewhere",), 0), (mine,))
-    assert correlator.place(fire("elsewhere2", 5, cluster="eu"), [other], now=5) == 3
-    assert correlator.place(fire("elsewhere2", 5, cluster="us"), [other], now=5) is None
+    assert correlator.scope("elsewhere") == frozenset()
+    a, b = fire("x", 0, cluster="eu"), fire("y", 5, cluster="eu")
+    assert correlator.group_key(a) == correlator.group_key(b)
+    assert correlator.group_key(a) != correlator.group_key(fire("x", 0, cluster="us"))
+    found = OpenIncident(incident(3, "x", 0), firing=1)  # the store found it by group key
+    assert correlator.place(b, [found], now=5) == 3
 
 
 def test_root_cause_is_the_failing_dependency_with_evidence():

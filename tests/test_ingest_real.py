@@ -15,8 +15,9 @@ from tests.helpers.wait import wait_until
 
 @pytest.fixture
 def sentinel(tmp_path):
-    rules = write_rules(tmp_path / "rules", server={"tick": "200ms"},
-                        services=[{"name": "db", "tier": 1}])
+    rules = write_rules(
+        tmp_path / "rules", server={"tick": "200ms"}, services=[{"name": "db", "tier": 1}]
+    )
     with DaemonProcess(rules, tmp_path / "state") as daemon:
         daemon.token = (tmp_path / "state" / "token").read_text().strip()
         yield daemon
@@ -51,15 +52,33 @@ def test_token_file_is_generated_private(sentinel, tmp_path):
 
 def test_amtool_drives_alerts_and_silences(sentinel, tmp_path):
     url = f"http://127.0.0.1:{sentinel.port}"
-    amtool(tmp_path, url, sentinel.token, "alert", "add", "alertname=DbDown", "service=db",
-           "severity=critical", "--annotation=summary=db is down")
+    amtool(
+        tmp_path,
+        url,
+        sentinel.token,
+        "alert",
+        "add",
+        "alertname=DbDown",
+        "service=db",
+        "severity=critical",
+        "--annotation=summary=db is down",
+    )
     listed = amtool(tmp_path, url, None, "alert", "query")
     assert "DbDown" in listed
     assert [i["title"] for i in wait_until(lambda: incidents(sentinel), what="incident")] == [
-        "db is down"]
+        "db is down"
+    ]
 
-    silence_id = amtool(tmp_path, url, sentinel.token, "silence", "add", "service=db",
-                        "--comment=db maintenance", "--duration=1h").strip()
+    silence_id = amtool(
+        tmp_path,
+        url,
+        sentinel.token,
+        "silence",
+        "add",
+        "service=db",
+        "--comment=db maintenance",
+        "--duration=1h",
+    ).strip()
     assert silence_id in amtool(tmp_path, url, None, "silence", "query")
     assert "DbDown" not in amtool(tmp_path, url, None, "alert", "query")  # now silenced
     amtool(tmp_path, url, sentinel.token, "silence", "expire", silence_id)
@@ -71,8 +90,17 @@ def test_amtool_drives_alerts_and_silences(sentinel, tmp_path):
 def test_amtool_without_token_is_refused(sentinel, tmp_path):
     binary = processes.require("amtool", "prometheus-alertmanager")
     result = subprocess.run(
-        [binary, f"--alertmanager.url=http://127.0.0.1:{sentinel.port}", "alert", "add",
-         "alertname=Nope"], capture_output=True, text=True, timeout=60)
+        [
+            binary,
+            f"--alertmanager.url=http://127.0.0.1:{sentinel.port}",
+            "alert",
+            "add",
+            "alertname=Nope",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert incidents(sentinel) == []
 
@@ -81,7 +109,7 @@ def test_prometheus_sends_its_firing_alert(sentinel, tmp_path):
     rules_file = tmp_path / "alerts.yml"
     rules_file.write_text(
         "groups:\n  - name: test\n    rules:\n      - alert: ExporterDown\n"
-        "        expr: up{job=\"node\"} == 0\n        labels: {severity: critical, service: db}\n"
+        '        expr: up{job="node"} == 0\n        labels: {severity: critical, service: db}\n'
         "        annotations: {summary: 'exporter {{ $labels.instance }} is down'}\n"
     )
     alerting = (
@@ -102,7 +130,15 @@ def test_alertmanager_forwards_to_the_webhook_receiver(sentinel, tmp_path):
     webhook = f"http://127.0.0.1:{sentinel.port}/api/v1/webhook/alertmanager"
     service, am_url = processes.alertmanager(tmp_path, webhook, sentinel.token)
     with service:
-        amtool(tmp_path, am_url, None, "alert", "add", "alertname=QueueStuck", "service=db",
-               "--annotation=summary=queue stuck")
+        amtool(
+            tmp_path,
+            am_url,
+            None,
+            "alert",
+            "add",
+            "alertname=QueueStuck",
+            "service=db",
+            "--annotation=summary=queue stuck",
+        )
         [incident] = wait_until(lambda: incidents(sentinel), timeout=60, what="forwarded alert")
     assert incident["title"] == "queue stuck"

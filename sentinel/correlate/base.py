@@ -1,9 +1,10 @@
 """The correlation protocol: where does a new alert belong, and what caused an incident?
 
-A correlator makes two pure decisions from what it is shown: ``place`` picks the open
-incident a firing alert joins (or None: open a new one), and ``rank`` orders root-cause
-candidates for an incident's alerts, with the evidence behind each. It changes no state;
-the pipeline applies its answers through the desk.
+A correlator makes pure decisions from what it is shown. ``node`` and ``group_key`` say
+what an alert is about; ``scope`` names the nodes whose incidents it might join, so the
+store fetches only those; ``place`` picks the incident it joins (or None: open a new one);
+``rank`` orders root-cause candidates, with evidence, from one representative alert per
+node. It changes no state: the pipeline applies its answers through the desk.
 """
 
 from __future__ import annotations
@@ -18,13 +19,25 @@ from sentinel.registry import Registry
 
 @dataclass(frozen=True, slots=True)
 class OpenIncident:
-    """An unresolved incident with the alerts still firing in it."""
+    """An unresolved incident and how many of its alerts still fire."""
 
     incident: Incident
-    alerts: tuple[Alert, ...]
+    firing: int
 
 
 class Correlator(Protocol):
+    def node(self, alert: Alert) -> str:
+        """The service (or other thing) an alert is about."""
+        ...
+
+    def group_key(self, alert: Alert) -> str:
+        """What groups alerts that fall outside the topology."""
+        ...
+
+    def scope(self, node: str) -> frozenset[str]:
+        """Nodes whose incidents an alert on ``node`` may join (empty: outside the graph)."""
+        ...
+
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
         """The id of the incident the alert joins, or None to open a new one."""
         ...

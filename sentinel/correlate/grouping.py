@@ -1,14 +1,17 @@
 """Topology-aware grouping and root-cause ranking.
 
-An alert on a service joins an open incident that holds a service within ``max_distance``
-hops of it in the dependency graph, so a broken database and the APIs that fail because of
-it become one incident (the dependants' alerts are its symptoms and do not page on their
-own). Alerts on things outside the topology group by ``group_by`` labels, as Alertmanager
-does. Candidates are ranked by graph position, onset order, breadth and alert strength.
+An alert on a service joins an open incident whose likeliest root cause lies within
+``max_distance`` hops of it in the dependency graph, so a broken database and the APIs that
+fail because of it become one incident (the dependants' alerts are its symptoms and do not
+page on their own), while the incident stays a neighbourhood of its cause instead of
+growing across the whole graph. Alerts on things outside the topology group by ``group_by``
+labels, as Alertmanager does. Candidates are ranked by graph position, onset order, breadth
+and alert strength.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -52,31 +55,30 @@ class TopologyCorrelator:
     def services(self, alerts: Sequence[Alert]) -> tuple[str, ...]:
         return tuple(sorted({self.node(a) for a in alerts}))
 
+    def group_key(self, alert: Alert) -> str:
+        return json.dumps([alert.labels.get(name, "") for name in self.config.group_by])
+
+    def scope(self, node: str) -> frozenset[str]:
+        return frozenset(self.topology.reach(node, self.config.max_distance))
+
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
+        """Join the incident whose likeliest root cause is nearest (or, outside the graph, one
+        with the same group key); an incident with nothing firing only within ``window``."""
         node = self.node(alert)
+        reach = self.topology.reach(node, self.config.max_distance)
         best: tuple[float, float, int] | None = None
         for candidate in candidates:
             incident = candidate.incident
-            if not candidate.alerts and now - incident.updated_at > self.config.window:
+            if not candidate.firing and now - incident.updated_at > self.config.window:
                 continue
-            hops = self._hops(alert, node, candidate)
-            if hops is None or hops > self.config.max_distance:
+            root = incident.root_causes[0].node if incident.root_causes else ""
+            hops = reach.get(root) if node in self.topology else 0
+            if hops is None:
                 continue
             key = (hops, -incident.updated_at, incident.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[2]
-
-    def _hops(self, alert: Alert, node: str, candidate: OpenIncident) -> int | None:
-        if node in self.topology:
-            distances = [self.topology.distance(node, s) for s in candidate.incident.services]
-            return min((d for d in distances if d is not None), default=None)
-        key = self._group_key(alert)
-        same = any(self._group_key(a) == key for a in candidate.alerts)
-        return 0 if same else None
-
-    def _group_key(self, alert: Alert) -> tuple[str, ...]:
-        return tuple(alert.labels.get(name, "") for name in self.config.group_by)
 
     def rank(self, alerts: Sequence[Alert]) -> tuple[RootCause, ...]:
         by_node: dict[str, list[Alert]] = defaultdict(list)

@@ -42,6 +42,7 @@ class Topology:
     def __init__(self, graph: nx.DiGraph) -> None:
         self.graph = graph
         self._undirected = graph.to_undirected(as_view=True)
+        self._reach: dict[tuple[str, int], dict[str, int]] = {}
 
     @classmethod
     def from_services(cls, services: Iterable[ServiceConfig]) -> Topology:
@@ -80,6 +81,16 @@ class Topology:
             return int(nx.shortest_path_length(self._undirected, a, b))
         except nx.NetworkXNoPath:
             return None
+
+    def reach(self, node: str, radius: int) -> dict[str, int]:
+        """Hops to every node within ``radius`` of ``node``, ignoring direction (cached)."""
+        if node not in self.graph:
+            return {}
+        cached = self._reach.get((node, radius))
+        if cached is None:
+            cached = nx.single_source_shortest_path_length(self._undirected, node, cutoff=radius)
+            self._reach[(node, radius)] = cached
+        return cached
 
     def cycles(self) -> list[list[str]]:
         """Dependency cycles, each starting at its smallest name, so reports are stable."""

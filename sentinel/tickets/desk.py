@@ -80,6 +80,8 @@ class Desk:
         root_causes: Sequence[RootCause],
         policy_name: str,
         now: float,
+        node: str = "",
+        group_key: str = "",
     ) -> Incident:
         settings = self.settings
         impact, urgency = settings.impact(list(tiers)), settings.urgency(alert.severity)
@@ -103,7 +105,7 @@ class Desk:
         sla = settings.sla_for(priority)
         with self.store.transaction():
             incident_id = self.store.add_incident(draft)
-            self.store.add_alert(alert, incident_id, now)
+            self.store.add_alert(alert, incident_id, now, node, group_key)
             self.store.add_ticket(
                 Ticket(0, incident_id, "desk", now + sla.acknowledge, now + sla.resolve)
             )
@@ -130,11 +132,13 @@ class Desk:
         tiers: Sequence[int],
         root_causes: Sequence[RootCause],
         now: float,
+        node: str = "",
+        group_key: str = "",
     ) -> None:
         """Add a related alert to an incident: no page of its own, priority may rise."""
         with self.store.transaction():
             incident = self._get(incident_id)
-            self.store.add_alert(alert, incident_id, now)
+            self.store.add_alert(alert, incident_id, now, node, group_key)
             impact = min(incident.impact, self.settings.impact(list(tiers)))
             urgency = min(incident.urgency, self.settings.urgency(alert.severity))
             priority = self.settings.priority_of(impact, urgency)
@@ -159,7 +163,7 @@ class Desk:
             if incident_id is None:
                 return
             self._record(incident_id, now, "alert", f"{alert.name} resolved")
-            still_firing = self.store.firing_alerts(incident_id)
+            still_firing = self.store.node_representatives(incident_id)
             incident = self._get(incident_id)
             if still_firing:
                 self.store.update_incident(

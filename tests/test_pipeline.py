@@ -1,0 +1,79 @@
+"""detect → correlate → desk on a real store: an alert storm becomes one incident."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sentinel.model import Alert, AlertStatus, IncidentStatus
+from tests.conftest import write_rules
+from tests.helpers.api import Clock, make_daemon
+
+
+def fire(service: str, at: float, name: str = "Down", **labels: str) -> Alert:
+    labels = {"alertname": name, "severity": "critical", **labels}
+    if service:
+        labels["service"] = service
+    return Alert(labels, {"summary": f"{service or name} broken"}, AlertStatus.FIRING, at)
+
+
+def shop(tmp_path):
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[
+            {"name": "frontend", "tier": 1, "depends_on": ["api"]},
+            {"name": "api", "tier": 2, "depends_on": ["db"]},
+            {"name": "db", "tier": 2},
+            {"name": "reports", "tier": 3, "depends_on": ["warehouse"]},
+            {"name": "warehouse", "tier": 3},
+        ],
+    )
+    return make_daemon(tmp_path, rules, Clock(0))
+
+
+def test_storm_on_a_dependency_chain_is_one_incident_blaming_the_database(tmp_path):
+    daemon = shop(tmp_path)
+    storm = [
+        fire("frontend", 10),
+        fire("api", 5, instance="a"),
+        fire("api", 6, instance="b"),
+        fire("db", 0),
+    ]
+    for n, alert in enumerate(storm):
+        daemon.pipeline.alerts([alert], now=20 + n)
+    [incident] = daemon.store.unresolved_incidents()
+    assert incident.services == ("api", "db", "frontend")
+    assert incident.root_causes[0].node == "db"
+    assert incident.priority == "P1"  # frontend is tier 1: impact rises to 1
+    outbox = daemon.store.outbox(incident.id)
+    assert [r.event for r in outbox] == []  # default policy notifies no one; no second page
+
+    for alert in storm:
+        daemon.pipeline.alerts([replace(alert, status=AlertStatus.RESOLVED, ends_at=99)], 100)
+    assert daemon.store.incident(incident.id).status == IncidentStatus.RESOLVED
+
+
+def test_unrelated_parts_of_the_graph_get_their_own_incidents(tmp_path):
+    daemon = shop(tmp_path)
+    daemon.pipeline.alerts([fire("db", 0), fire("warehouse", 1)], now=2)
+    causes = sorted(i.root_causes[0].node for i in daemon.store.unresolved_incidents())
+    assert causes == ["db", "warehouse"]
+
+
+def test_alerts_outside_the_topology_group_by_alertname_and_target(tmp_path):
+    daemon = shop(tmp_path)
+    daemon.pipeline.alerts(
+        [
+            fire("", 0, name="CertExpiry", target="web-1"),
+            fire("", 1, name="CertExpiry", target="web-1", port="443"),
+            fire("", 2, name="CertExpiry", target="web-2"),
+        ],
+        now=3,
+    )
+    assert len(daemon.store.unresolved_incidents()) == 2
+
+
+def test_same_alert_again_refreshes_instead_of_reopening(tmp_path):
+    daemon = shop(tmp_path)
+    daemon.pipeline.alerts([fire("db", 0)], now=1)
+    daemon.pipeline.alerts([fire("db", 0)], now=2)
+    assert daemon.store.count("alerts") == 1 and daemon.store.count("incidents") == 1
