@@ -102,10 +102,10 @@ class Alert:
     source: str = "rule"
     score: float = 1.0
     generator_url: str = ""
+    fingerprint: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.labels)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fingerprint", fingerprint(self.labels))
 
     @property
     def name(self) -> str:

@@ -53,20 +53,28 @@ class Pipeline:
         self.alerts(changes, now)
 
     def alerts(self, alerts: Sequence[Alert], now: float) -> None:
-        for alert in alerts:
-            if self.metrics:
-                self.metrics.alerts.labels(alert.status.value).inc()
-            if alert.status == AlertStatus.FIRING:
+        """Handle a batch: alerts already firing are refreshed together; each new one is
+        placed by correlation; resolutions go to the desk."""
+        with self.store.transaction():
+            firing = [a for a in alerts if a.status == AlertStatus.FIRING]
+            new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
+            for alert in alerts:
+                self._handle(alert, alert.fingerprint in new, now)
+
+    def _handle(self, alert: Alert, is_new: bool, now: float) -> None:
+        if self.metrics and (is_new or alert.status == AlertStatus.RESOLVED):
+            self.metrics.alerts.labels(alert.status.value).inc()
+        if alert.status == AlertStatus.FIRING:
+            if is_new:
                 self._fire(alert, now)
-            else:
-                log.info("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
-                self.desk.alert_resolved(alert, self.correlator.rank, now)
+        else:
+            log.debug("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
+            self.desk.alert_resolved(alert, self.correlator.rank, now)
 
     def _fire(self, alert: Alert, now: float) -> None:
         if self.store.firing_alert_incident(alert.fingerprint) is not None:
-            self.store.refresh_alert(alert, now)
-            return
-        log.info("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
+            return  # the same new alert twice in one batch
+        log.debug("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
         correlator = self.correlator
         node, scope = correlator.node(alert), correlator.scope(correlator.node(alert))
         group_key = correlator.group_key(alert)
@@ -90,7 +98,7 @@ class Pipeline:
             causes = correlator.rank([*self.store.node_representatives(chosen), alert])
         services = tuple(sorted({*incident.services, node}))
         self.desk.attach(
-            chosen, alert, services, self._tiers(services), causes, now, node, group_key
+            incident, alert, services, self._tiers(services), causes, now, node, group_key
         )
 
     def _tiers(self, services: Sequence[str]) -> list[int]:

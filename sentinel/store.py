@@ -300,19 +300,33 @@ class Store:
             ),
         )
 
-    def refresh_alert(self, alert: Alert, now: float) -> None:
-        """A firing alert seen again: new annotations, score and expiry (``ends_at``)."""
-        self._exec(
+    def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
+        """Alerts already firing, seen again, get new annotations, score and expiry
+        (``ends_at``) in one statement; returns the others, which are new."""
+        firing = {
+            r[0]
+            for r in self._exec(
+                "SELECT fingerprint FROM alerts WHERE status = 'firing' AND fingerprint IN "
+                "(SELECT value FROM json_each(?))",
+                (json.dumps([a.fingerprint for a in alerts]),),
+            )
+        }
+        self._db.executemany(
             "UPDATE alerts SET annotations = ?, score = ?, ends_at = ?, updated_at = ? "
             "WHERE fingerprint = ? AND status = 'firing'",
-            (
-                json.dumps(dict(alert.annotations), sort_keys=True),
-                alert.score,
-                alert.ends_at,
-                now,
-                alert.fingerprint,
-            ),
+            [
+                (
+                    json.dumps(dict(a.annotations), sort_keys=True),
+                    a.score,
+                    a.ends_at,
+                    now,
+                    a.fingerprint,
+                )
+                for a in alerts
+                if a.fingerprint in firing
+            ],
         )
+        return [a for a in alerts if a.fingerprint not in firing]
 
     def expired_alerts(self, now: float) -> list[Alert]:
         """Firing alerts whose sender stopped re-sending them before their ``ends_at``."""

@@ -44,7 +44,8 @@ def test_down_target_pages_escalates_and_resolves(tmp_path, target, receiver):
         assert escalated == ["[P1] ESCALATED (level 2) #1: web is down"]
 
         target.healthy = True
-        wait_until(lambda: len(titles_at(receiver, "level1")) == 2, what="resolve notice")
+        for level in ("level1", "level2"):  # deliveries to the two levels run concurrently
+            wait_until(lambda lv=level: len(titles_at(receiver, lv)) == 2, what="resolve notice")
         assert titles_at(receiver, "level1")[-1] == "[P1] RESOLVED #1: web is down"
         assert titles_at(receiver, "level2")[-1] == "[P1] RESOLVED #1: web is down"
         assert daemon.stop() == 0  # SIGTERM: a clean stop

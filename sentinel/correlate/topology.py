@@ -43,6 +43,7 @@ class Topology:
         self.graph = graph
         self._undirected = graph.to_undirected(as_view=True)
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
+        self._below: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_services(cls, services: Iterable[ServiceConfig]) -> Topology:
@@ -71,7 +72,12 @@ class Topology:
 
     def depends_on(self, node: str, other: str) -> bool:
         """Whether ``node`` depends on ``other``, directly or through others."""
-        return node in self.graph and other in self.graph and nx.has_path(self.graph, node, other)
+        if node not in self.graph or other not in self.graph:
+            return False
+        below = self._below.get(node)
+        if below is None:
+            below = self._below[node] = frozenset(nx.descendants(self.graph, node))
+        return other in below
 
     def distance(self, a: str, b: str) -> int | None:
         """Hops between two services, ignoring direction; None if unconnected."""

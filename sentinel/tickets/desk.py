@@ -126,7 +126,7 @@ class Desk:
 
     def attach(
         self,
-        incident_id: int,
+        incident: Incident,
         alert: Alert,
         services: Sequence[str],
         tiers: Sequence[int],
@@ -135,26 +135,26 @@ class Desk:
         node: str = "",
         group_key: str = "",
     ) -> None:
-        """Add a related alert to an incident: no page of its own, priority may rise."""
+        """Add a related alert to an incident: no page of its own, priority may rise. The
+        timeline notes each newly affected service, not every alert (storms have
+        thousands; ``incidents show`` lists them all)."""
+        incident_id = incident.id
         with self.store.transaction():
-            incident = self._get(incident_id)
             self.store.add_alert(alert, incident_id, now, node, group_key)
             impact = min(incident.impact, self.settings.impact(list(tiers)))
             urgency = min(incident.urgency, self.settings.urgency(alert.severity))
             priority = self.settings.priority_of(impact, urgency)
-            self.store.update_incident(
-                incident_id,
-                services=services,
-                root_causes=root_causes,
-                impact=impact,
-                urgency=urgency,
-                priority=priority,
-                updated_at=now,
-            )
-            self._record(incident_id, now, "alert", f"{alert.name} joined: {alert.summary}")
+            changed: dict[str, object] = {"updated_at": now}
+            if tuple(services) != incident.services:
+                changed.update(services=services)
+                self._record(incident_id, now, "alert", f"{alert.name} joined: {alert.summary}")
+            if tuple(root_causes) != incident.root_causes:
+                changed.update(root_causes=root_causes)
             if priority != incident.priority:
+                changed.update(impact=impact, urgency=urgency, priority=priority)
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
-        log.info("alert joined incident id=%s alert=%s", incident_id, alert.name)
+            self.store.update_incident(incident_id, **changed)
+        log.debug("alert joined incident id=%s alert=%s", incident_id, alert.name)
 
     def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
         """A firing alert ended; the incident resolves when its last alert does."""
