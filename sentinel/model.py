@@ -84,10 +84,8 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     >>> fingerprint({"b": "2", "a": "1"}) == fingerprint({"a": "1", "b": "2"})
     True
     """
-    digest = hashlib.sha256()
-    for k, v in freeze_labels(labels):
-        digest.update(k.encode() + b"\xff" + v.encode() + b"\xff")
-    return digest.hexdigest()[:16]
+    text = "\xff".join(f"{k}\xff{v}" for k, v in sorted(labels.items()))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +154,16 @@ class Incident:
     escalation_level: int = 0
     escalation_cycle: int = 0
     next_escalation_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OpenIncident:
+    """What correlation needs to know of an unresolved incident to place an alert in it."""
+
+    id: int
+    root: str  # the node of its likeliest root cause
+    updated_at: float
+    firing: bool  # whether any of its alerts still fires
 
 
 @dataclass(frozen=True, slots=True)

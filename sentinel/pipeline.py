@@ -10,7 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 
-from sentinel.correlate import OpenIncident, Topology
+from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
@@ -78,12 +78,7 @@ class Pipeline:
         correlator = self.correlator
         node, scope = correlator.node(alert), correlator.scope(correlator.node(alert))
         group_key = correlator.group_key(alert)
-        candidates = [
-            OpenIncident(incident, firing)
-            for incident, firing in self.store.open_incidents_in_scope(
-                scope, "" if scope else group_key
-            )
-        ]
+        candidates = self.store.open_incidents_in_scope(scope, "" if scope else group_key)
         chosen = correlator.place(alert, candidates, now)
         if chosen is None:
             causes = correlator.rank([alert])
@@ -92,10 +87,13 @@ class Pipeline:
                 alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
             )
             return
-        incident = next(c.incident for c in candidates if c.incident.id == chosen)
-        causes = incident.root_causes
-        if node not in incident.services:  # a new node can change the ranking
-            causes = correlator.rank([*self.store.node_representatives(chosen), alert])
+        incident = self.store.incident(chosen)
+        assert incident is not None  # found in the same transaction
+        if node in incident.services:  # same ranking, same scope: just one more alert
+            self.desk.attach(incident, alert, incident.services, [], incident.root_causes, now,
+                             node, group_key)
+            return
+        causes = correlator.rank([*self.store.node_representatives(chosen), alert])
         services = tuple(sorted({*incident.services, node}))
         self.desk.attach(
             incident, alert, services, self._tiers(services), causes, now, node, group_key

@@ -24,6 +24,7 @@ from sentinel.model import (
     Change,
     Incident,
     IncidentStatus,
+    OpenIncident,
     Problem,
     RootCause,
     Ticket,
@@ -122,12 +123,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     """,
     """
-    CREATE INDEX alerts_expiry ON alerts (status, ends_at);
+    CREATE INDEX alerts_expiry ON alerts (ends_at) WHERE status = 'firing';
     ALTER TABLE alerts ADD COLUMN generator_url TEXT NOT NULL DEFAULT '';
     ALTER TABLE alerts ADD COLUMN node TEXT NOT NULL DEFAULT '';
     ALTER TABLE alerts ADD COLUMN group_key TEXT NOT NULL DEFAULT '';
     CREATE INDEX alerts_group ON alerts (group_key, status);
     CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node);
+    ALTER TABLE incidents ADD COLUMN root_node TEXT NOT NULL DEFAULT '';
+    UPDATE incidents SET root_node = COALESCE(json_extract(root_causes, '$[0].node'), '');
+    CREATE INDEX incidents_open_root ON incidents (root_node) WHERE status != 'resolved';
     CREATE TABLE silences (
         id TEXT PRIMARY KEY,
         matchers TEXT NOT NULL,
@@ -303,14 +307,18 @@ class Store:
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry
         (``ends_at``) in one statement; returns the others, which are new."""
-        firing = {
-            r[0]
-            for r in self._exec(
-                "SELECT fingerprint FROM alerts WHERE status = 'firing' AND fingerprint IN "
-                "(SELECT value FROM json_each(?))",
-                (json.dumps([a.fingerprint for a in alerts]),),
+        firing: set[str] = set()
+        prints = sorted({a.fingerprint for a in alerts})
+        for start in range(0, len(prints), 500):  # explicit lists use the fingerprint index
+            chunk = prints[start : start + 500]
+            firing.update(
+                r[0]
+                for r in self._exec(
+                    "SELECT fingerprint FROM alerts WHERE status = 'firing' AND fingerprint "
+                    f"IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
             )
-        }
         self._db.executemany(
             "UPDATE alerts SET annotations = ?, score = ?, ends_at = ?, updated_at = ? "
             "WHERE fingerprint = ? AND status = 'firing'",
@@ -391,7 +399,7 @@ class Store:
         cursor = self._exec(
             "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
             "root_causes, policy, created_at, updated_at, escalation_level, escalation_cycle, "
-            "next_escalation_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "next_escalation_at, root_node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 incident.title,
                 incident.status.value,
@@ -406,11 +414,15 @@ class Store:
                 incident.escalation_level,
                 incident.escalation_cycle,
                 incident.next_escalation_at,
+                incident.root_causes[0].node if incident.root_causes else "",
             ),
         )
         return int(cursor.lastrowid or 0)
 
     def update_incident(self, incident_id: int, **fields: Any) -> None:
+        if "root_causes" in fields:
+            causes = fields["root_causes"]
+            fields["root_node"] = causes[0].node if causes else ""
         encoders = {
             "services": lambda v: json.dumps(list(v)),
             "root_causes": _dump_root_causes,
@@ -438,20 +450,18 @@ class Store:
         sql += f" ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ?"
         return [_incident(r) for r in self._exec(sql, (*params, limit))]
 
-    def open_incidents_in_scope(
-        self, nodes: Collection[str], group_key: str
-    ) -> list[tuple[Incident, int]]:
+    def open_incidents_in_scope(self, nodes: Collection[str], group_key: str) -> list[OpenIncident]:
         """Unresolved incidents whose likeliest root cause is one of ``nodes``, or holding a
-        firing alert with ``group_key``; each with its count of firing alerts."""
+        firing alert with ``group_key``."""
+        marks = ",".join("?" * len(nodes))
         rows = self._exec(
-            "SELECT i.*, (SELECT count(*) FROM alerts a WHERE a.incident_id = i.id "
-            "AND a.status = 'firing') AS firing FROM incidents i WHERE i.status != 'resolved' "
-            "AND (json_extract(i.root_causes, '$[0].node') IN (SELECT value FROM json_each(?)) "
-            "OR i.id IN (SELECT incident_id FROM alerts WHERE group_key = ? "
-            "AND status = 'firing'))",
-            (json.dumps(sorted(nodes)), group_key),
+            "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
+            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing FROM incidents i "
+            f"WHERE i.status != 'resolved' AND (i.root_node IN ({marks}) OR i.id IN "
+            "(SELECT incident_id FROM alerts WHERE group_key = ? AND status = 'firing'))",
+            (*nodes, group_key),
         )
-        return [(_incident(r), int(r["firing"])) for r in rows]
+        return [OpenIncident(r[0], r[1], r[2], bool(r[3])) for r in rows]
 
     def unresolved_incidents(self) -> list[Incident]:
         return self.incidents(statuses=(IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED))

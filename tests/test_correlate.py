@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
-from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus, RootCause
+from sentinel.model import Alert, AlertStatus
 
 SHOP = Topology.from_services(
     [
@@ -27,26 +27,10 @@ def fire(service: str, at: float, name: str = "Down", **labels: str) -> Alert:
     )
 
 
-def incident(incident_id: int, root: str, updated: float) -> Incident:
-    return Incident(
-        incident_id,
-        "t",
-        IncidentStatus.OPEN,
-        "P2",
-        2,
-        2,
-        (root,),
-        (RootCause(root, 1.0),),
-        "default",
-        0,
-        updated,
-    )
-
-
 def test_alert_joins_the_incident_whose_cause_is_near():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2))
-    open_db = OpenIncident(incident(7, "db", 100), firing=1)
-    open_queue = OpenIncident(incident(8, "queue", 100), firing=1)
+    open_db = OpenIncident(7, "db", 100, firing=True)
+    open_queue = OpenIncident(8, "queue", 100, firing=True)
     assert correlator.place(fire("frontend", 110), [open_db, open_queue], now=110) == 7
     assert correlator.place(fire("batch", 110), [open_db, open_queue], now=110) == 8
 
@@ -54,13 +38,13 @@ def test_alert_joins_the_incident_whose_cause_is_near():
 def test_too_far_from_the_cause_opens_a_new_incident():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
     assert correlator.scope("frontend") == {"frontend", "api"}
-    open_db = OpenIncident(incident(7, "db", 100), firing=1)
+    open_db = OpenIncident(7, "db", 100, firing=True)
     assert correlator.place(fire("frontend", 110), [open_db], now=110) is None
 
 
 def test_quiet_incident_outside_the_window_takes_no_new_alerts():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(window=60))
-    quiet = OpenIncident(incident(7, "db", 100), firing=0)
+    quiet = OpenIncident(7, "db", 100, firing=False)
     assert correlator.place(fire("api", 150), [quiet], now=150) == 7
     assert correlator.place(fire("api", 500), [quiet], now=500) is None
 
@@ -71,7 +55,7 @@ def test_alerts_outside_the_topology_group_by_labels():
     a, b = fire("x", 0, cluster="eu"), fire("y", 5, cluster="eu")
     assert correlator.group_key(a) == correlator.group_key(b)
     assert correlator.group_key(a) != correlator.group_key(fire("x", 0, cluster="us"))
-    found = OpenIncident(incident(3, "x", 0), firing=1)  # the store found it by group key
+    found = OpenIncident(3, "x", 0, firing=True)  # the store found it by group key
     assert correlator.place(b, [found], now=5) == 3
 
 

@@ -10,19 +10,10 @@ node. It changes no state: the pipeline applies its answers through the desk.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from sentinel.model import Alert, Incident, RootCause
+from sentinel.model import Alert, OpenIncident, RootCause
 from sentinel.registry import Registry
-
-
-@dataclass(frozen=True, slots=True)
-class OpenIncident:
-    """An unresolved incident and how many of its alerts still fire."""
-
-    incident: Incident
-    firing: int
 
 
 class Correlator(Protocol):

@@ -23,6 +23,7 @@ from sentinel.model import Alert, RootCause, Severity
 _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO: 0.3}
 # How much each kind of evidence counts; graph position dominates, as in a person's reading.
 _WEIGHTS = {"graph": 0.5, "onset": 0.2, "breadth": 0.2, "strength": 0.1}
+MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
 
 
 def _clock(ts: float) -> str:
@@ -68,14 +69,12 @@ class TopologyCorrelator:
         reach = self.topology.reach(node, self.config.max_distance)
         best: tuple[float, float, int] | None = None
         for candidate in candidates:
-            incident = candidate.incident
-            if not candidate.firing and now - incident.updated_at > self.config.window:
+            if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
-            root = incident.root_causes[0].node if incident.root_causes else ""
-            hops = reach.get(root) if node in self.topology else 0
+            hops = reach.get(candidate.root) if node in self.topology else 0
             if hops is None:
                 continue
-            key = (hops, -incident.updated_at, incident.id)
+            key = (hops, -candidate.updated_at, candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[2]
@@ -121,4 +120,4 @@ class TopologyCorrelator:
             score = sum(_WEIGHTS[k] * v for k, v in parts.items())
             causes.append(RootCause(node=node, score=round(score, 3), evidence=tuple(evidence)))
         causes.sort(key=lambda c: (-c.score, onset[c.node], c.node))
-        return tuple(causes)
+        return tuple(causes[:MAX_CANDIDATES])
