@@ -661,6 +661,11 @@ class Store:
             for r in rows
         ]
 
+    @property
+    def rows_written(self) -> int:
+        """Rows inserted, updated or deleted through this connection since it opened."""
+        return self._db.total_changes
+
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for status pages and tests)."""
         if table not in _TABLES:

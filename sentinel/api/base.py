@@ -22,6 +22,7 @@ from sentinel.metrics import Metrics
 from sentinel.pipeline import Pipeline
 from sentinel.store import Store
 
+MAX_OFFSET = 10**9
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -116,6 +117,8 @@ def page_params(request: web.Request, default: int = 100, most: int = 500) -> tu
         offset = int(request.query.get("offset", 0))
     except ValueError:
         raise Rejected(400, "bad_query", "limit and offset must be whole numbers") from None
-    if not 1 <= limit <= most or offset < 0:
-        raise Rejected(400, "bad_query", f"limit must be 1..{most} and offset at least 0")
+    if not 1 <= limit <= most or not 0 <= offset <= MAX_OFFSET:
+        raise Rejected(
+            400, "bad_query", f"limit must be 1..{most} and offset 0..{MAX_OFFSET}"
+        )
     return limit, offset
