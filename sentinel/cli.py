@@ -20,7 +20,7 @@ from rich.table import Table
 
 from sentinel.config import Config, ConfigError, default_rules_dir, load_config
 from sentinel.model import Incident
-from sentinel.store import Store, StoreError
+from sentinel.store import MAX_ROW_ID, Store, StoreError
 from sentinel.tickets import Desk, DeskError, DeskSettings
 from sentinel.tickets.policy import masked
 
@@ -47,6 +47,7 @@ def err() -> Console:
     return Console(stderr=True)
 
 
+IncidentArg = Annotated[int, typer.Argument(help="Incident ID.", min=1, max=MAX_ROW_ID)]
 StateOpt = Annotated[
     Path | None,
     typer.Option(
@@ -206,7 +207,7 @@ def incidents(
 
 @incidents_app.command("show")
 def incidents_show(
-    incident_id: Annotated[int, typer.Argument(help="Incident ID.")],
+    incident_id: IncidentArg,
     why: Annotated[bool, typer.Option("--why", help="Show every root-cause candidate.")] = False,
     state: StateOpt = None,
 ) -> None:
@@ -285,7 +286,7 @@ ActorOpt = Annotated[str, typer.Option("--by", help="Who is acting (default: you
 
 @app.command()
 def ack(
-    incident_id: Annotated[int, typer.Argument(help="Incident ID.")],
+    incident_id: IncidentArg,
     by: ActorOpt = "",
     state: StateOpt = None,
 ) -> None:
@@ -295,7 +296,7 @@ def ack(
 
 @app.command()
 def resolve(
-    incident_id: Annotated[int, typer.Argument(help="Incident ID.")],
+    incident_id: IncidentArg,
     by: ActorOpt = "",
     reason: Annotated[str, typer.Option(help="Why it is resolved.")] = "",
     state: StateOpt = None,

@@ -90,8 +90,9 @@ class Pipeline:
         incident = self.store.incident(chosen)
         assert incident is not None  # found in the same transaction
         if node in incident.services:  # same ranking, same scope: just one more alert
-            self.desk.attach(incident, alert, incident.services, [], incident.root_causes, now,
-                             node, group_key)
+            self.desk.attach(
+                incident, alert, incident.services, [], incident.root_causes, now, node, group_key
+            )
             return
         causes = correlator.rank([*self.store.node_representatives(chosen), alert])
         services = tuple(sorted({*incident.services, node}))

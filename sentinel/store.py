@@ -154,6 +154,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# The largest row id SQLite can hold; anything above names no row.
+MAX_ROW_ID = 2**63 - 1
 _PRIORITY_ORDER = "CAST(substr(priority, 2) AS INTEGER)"
 _TABLES = (
     "incidents",

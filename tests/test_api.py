@@ -191,18 +191,21 @@ def test_guard_refuses_and_counts(daemon):
             (await client.post("/api/v2/alerts", data=b"x" * 5000, headers=AUTH)).status,
             (await client.get("/api/v1/nothing-here")).status,
             (await client.get("/api/v1/incidents?limit=lots")).status,
+            (await client.get(f"/api/v1/incidents/{2**63}")).status,
+            (await client.get("/api/v1/incidents/x")).status,
         ]
         page = await (await client.get("/metrics")).text()
         return statuses, page
 
     statuses, page = run_client(daemon, requests)
-    assert statuses == [401, 401, 400, 413, 404, 400]
+    assert statuses == [401, 401, 400, 413, 404, 400, 404, 400]
     for reason, count in [
         ("unauthorized", 2),
         ("invalid_json", 1),
         ("too_large", 1),
-        ("not_found", 1),
+        ("not_found", 2),
         ("bad_query", 1),
+        ("bad_id", 1),
     ]:
         assert f'sentinel_api_rejected_requests_total{{reason="{reason}"}} {count}.0' in page
     assert daemon.store.count("alerts") == 0

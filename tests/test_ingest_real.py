@@ -142,3 +142,12 @@ def test_alertmanager_forwards_to_the_webhook_receiver(sentinel, tmp_path):
         )
         [incident] = wait_until(lambda: incidents(sentinel), timeout=60, what="forwarded alert")
     assert incident["title"] == "queue stuck"
+
+
+def test_daemon_serves_https_when_given_a_certificate(tmp_path):
+    from tests.helpers.servers import self_signed_certificate
+
+    cert, key = self_signed_certificate(tmp_path)
+    rules = write_rules(tmp_path / "rules", server={"tls_cert": cert, "tls_key": key})
+    with DaemonProcess(rules, tmp_path / "state", tls_ca=cert) as daemon:
+        assert daemon.healthy()["status"] == "ok"

@@ -118,7 +118,5 @@ def page_params(request: web.Request, default: int = 100, most: int = 500) -> tu
     except ValueError:
         raise Rejected(400, "bad_query", "limit and offset must be whole numbers") from None
     if not 1 <= limit <= most or not 0 <= offset <= MAX_OFFSET:
-        raise Rejected(
-            400, "bad_query", f"limit must be 1..{most} and offset 0..{MAX_OFFSET}"
-        )
+        raise Rejected(400, "bad_query", f"limit must be 1..{most} and offset 0..{MAX_OFFSET}")
     return limit, offset

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body, parse_time
 from sentinel.model import Change
+from sentinel.store import MAX_ROW_ID
 
 
 def _jsonable(value: object) -> object:
@@ -42,9 +43,12 @@ async def incidents(request: web.Request) -> web.Response:
 
 def _incident_id(request: web.Request) -> int:
     try:
-        return int(request.match_info["id"])
+        incident_id = int(request.match_info["id"])
     except ValueError:
         raise Rejected(400, "bad_id", "incident id must be a whole number") from None
+    if not 1 <= incident_id <= MAX_ROW_ID:
+        raise Rejected(404, "not_found", f"no incident {incident_id}")
+    return incident_id
 
 
 async def incident(request: web.Request) -> web.Response:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -21,8 +22,13 @@ def free_port() -> int:
 
 
 class DaemonProcess:
-    def __init__(self, rules: Path | None, state: Path, port: int | None = None) -> None:
-        """``rules=None`` runs on the embedded defaults, as a bare ``sentinel run`` does."""
+    def __init__(
+        self, rules: Path | None, state: Path, port: int | None = None, tls_ca: str | None = None
+    ) -> None:
+        """``rules=None`` runs on the embedded defaults, as a bare ``sentinel run`` does;
+        ``tls_ca`` (a certificate file) means the daemon serves HTTPS signed by it."""
+        self.tls = ssl.create_default_context(cafile=tls_ca) if tls_ca else None
+        self.base = f"{'https' if tls_ca else 'http'}://127.0.0.1:"
         self.rules, self.state = rules, state
         self.port = port or free_port()
         self.log = state / "daemon.log"
@@ -50,7 +56,8 @@ class DaemonProcess:
         if self.proc.poll() is not None:
             raise AssertionError(f"daemon exited {self.proc.returncode}:\n{self.log.read_text()}")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+            url = f"{self.base}{self.port}/healthz"
+            with urllib.request.urlopen(url, timeout=2, context=self.tls) as r:
                 return json.load(r)
         except OSError:
             return None
