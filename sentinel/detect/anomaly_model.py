@@ -107,7 +107,6 @@ class AnomalyModel:
         self.parameters = parameters or ModelParameters()
         self.size = 0
         self._state = np.zeros((len(STATE), max(capacity, 1)))
-        self._column = {name: i for i, name in enumerate(STATE)}
         buckets = self.parameters.day_buckets
         self._day_mean = np.zeros((max(capacity, 1), buckets), dtype=np.float32)
         self._day_dev = np.zeros((max(capacity, 1), buckets), dtype=np.float32)
@@ -128,8 +127,10 @@ class AnomalyModel:
         self.size = needed
         return added
 
-    def state(self, name: str, index: int | np.ndarray) -> np.ndarray:
-        return self._state[self._column[name], index]
+    @property
+    def nbytes(self) -> int:
+        """Memory held for the series' state (capacity included)."""
+        return sum(a.nbytes for a in (self._state, self._day_mean, self._day_dev, self._day_seen))
 
     def update(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         """Learn one sample for each series in ``index`` (distinct) and score it in [0, 1]."""
@@ -164,19 +165,20 @@ class AnomalyModel:
         recent = surprise_recent + p.recent_alpha * (raw - surprise_recent)
         standardised = (recent - surprise_mean) / spread
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
-        warm = count >= p.warmup
+        warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
         score = np.where(warm, score, 0.0)
         onset = np.where(score > envelope, score, 0.0)
 
         # Learn after scoring, so a sample never explains itself away.
-        a = p.baseline_alpha
+        # Rates start at 1/n (a plain running mean) so early estimates are not biased to 0.
+        a = np.maximum(p.baseline_alpha, 1.0 / (count + 1))
         delta = x - mean
         mean = mean + a * delta
         var = (1 - a) * (var + a * delta * delta)
         step = x - last
         step_var = (1 - a) * (step_var + a * step * step)
         scale = scale + a * (np.abs(x) - scale)
-        b = p.surprise_alpha
+        b = np.maximum(p.surprise_alpha, 1.0 / np.maximum(count - p.warmup + 1, 1))
         surprise_delta = raw - surprise_mean
         surprise_mean = surprise_mean + b * surprise_delta
         surprise_var = (1 - b) * (surprise_var + b * surprise_delta * surprise_delta)

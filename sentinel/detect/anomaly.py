@@ -1,0 +1,203 @@
+"""Anomaly rules: the streaming model on every selected series, turned into alerts.
+
+An alert fires where a series' anomaly score starts above ``threshold`` (an onset, see
+``anomaly_model``), carries the model's reason in its annotations, and resolves once the
+score has stayed below ``recover`` for ``resolve_after``. The default configuration selects
+every series (``metric: "*"``), so nothing needs naming to be watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from sentinel.detect.anomaly_model import AnomalyModel, ModelParameters, Scores
+from sentinel.detect.base import DetectorConfig, detectors, render
+from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fingerprint
+from sentinel.schema import Duration
+
+ANY_METRIC = "*"
+
+
+class AnomalyRuleConfig(DetectorConfig):
+    kind: Literal["anomaly"] = "anomaly"
+    metric: str = ANY_METRIC
+    match: dict[str, str] = Field(default_factory=dict)
+    ignore: list[str] = Field(default_factory=list)
+    threshold: float = Field(0.5, gt=0.0, le=1.0)
+    recover: float = Field(0.25, ge=0.0, le=1.0)
+    resolve_after: Duration = 300.0
+    severity: Severity = Severity.INFO
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    def selects(self, series: Series) -> bool:
+        labels = series.label_map
+        if series.name in self.ignore:
+            return False
+        return self.metric in (ANY_METRIC, series.name) and all(
+            labels.get(k) == v for k, v in self.match.items()
+        )
+
+
+@dataclass
+class Transitions:
+    """Where, within one update, alerts start (``started``) and end (``ended``, firing
+    ``since``)."""
+
+    scores: Scores
+    started: np.ndarray
+    ended: np.ndarray
+    since: np.ndarray
+
+
+@dataclass
+class AnomalyTrack:
+    """One rule's model and its firing state, as columns over the series it follows.
+
+    Used by the daemon (series appear as they are first seen) and by ``sentinel backtest``
+    (one column per file), so both raise exactly the same alerts.
+    """
+
+    rule: AnomalyRuleConfig
+    model: AnomalyModel = field(default_factory=lambda: AnomalyModel(ModelParameters()))
+    firing_since: np.ndarray = field(default_factory=lambda: np.empty(0))
+    last_high: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def add(self, count: int) -> range:
+        added = self.model.add(count)
+        grow = np.full(count, np.nan)
+        self.firing_since = np.concatenate([self.firing_since, grow])
+        self.last_high = np.concatenate([self.last_high, grow])
+        return added
+
+    def step(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Transitions:
+        """Score one sample per series in ``index`` (distinct) and move their alert state."""
+        scores = self.model.update(index, ts, values)
+        firing = ~np.isnan(self.firing_since[index])
+        started = ~firing & (scores.onset >= self.rule.threshold)
+        high = scores.score >= self.rule.recover
+        last_high = np.where(high | started, ts, self.last_high[index])
+        ended = firing & ~high & (ts - last_high >= self.rule.resolve_after)
+        since = self.firing_since[index]
+        self.firing_since[index] = np.where(started, ts, np.where(ended, np.nan, since))
+        self.last_high[index] = last_high
+        return Transitions(scores, started, ended, since)
+
+
+def first_occurrences(index: np.ndarray) -> list[np.ndarray]:
+    """Split positions into rounds in which each value of ``index`` occurs once, in order.
+
+    >>> [r.tolist() for r in first_occurrences(np.array([3, 1, 3, 3]))]
+    [[0, 1], [2], [3]]
+    """
+    rounds: list[np.ndarray] = []
+    positions = np.arange(len(index))
+    while len(positions):
+        _, first = np.unique(index[positions], return_index=True)
+        taken = np.sort(first)
+        rounds.append(positions[taken])
+        positions = np.delete(positions, taken)
+    return rounds
+
+
+@detectors.register("anomaly")
+class AnomalyRules:
+    """Every anomaly rule, each with its own model over the series it selects."""
+
+    Config = AnomalyRuleConfig
+
+    def __init__(self, rules: Sequence[AnomalyRuleConfig]) -> None:
+        self.tracks = [AnomalyTrack(rule) for rule in rules]
+        self._columns: list[dict[Series, int]] = [{} for _ in rules]
+        self._series: list[list[Series]] = [[] for _ in rules]
+        self._restored: dict[str, float] = {}
+
+    @classmethod
+    def from_configs(cls, configs: Sequence[DetectorConfig]) -> AnomalyRules:
+        return cls([c for c in configs if isinstance(c, AnomalyRuleConfig)])
+
+    def restore(self, active: Iterable[Alert]) -> None:
+        self._restored = {a.fingerprint: a.starts_at for a in active}
+
+    def observe(self, batch: SampleBatch, now: float) -> list[Alert]:
+        changes: list[Alert] = []
+        for number, track in enumerate(self.tracks):
+            picked, columns = self._select(number, batch.series)
+            if not picked:
+                continue
+            picked_at = np.array(picked)
+            columns_at = np.array(columns)
+            for round_ in first_occurrences(columns_at):
+                at = picked_at[round_]
+                index = columns_at[round_]
+                moved = track.step(index, batch.ts[at], batch.values[at])
+                for i in np.flatnonzero(moved.started | moved.ended):
+                    column = int(index[i])
+                    changes.append(self._alert(number, column, moved, int(i), at[i], batch))
+        return changes
+
+    def _select(self, number: int, series: Sequence[Series]) -> tuple[list[int], list[int]]:
+        rule, columns = self.tracks[number].rule, self._columns[number]
+        picked, picked_columns = [], []
+        new: list[Series] = []
+        for position, one in enumerate(series):
+            column = columns.get(one)
+            if column is None:
+                if one in new or not rule.selects(one):
+                    continue
+                column = columns[one] = len(self._series[number]) + len(new)
+                new.append(one)
+            picked.append(position)
+            picked_columns.append(column)
+        if new:
+            self.tracks[number].add(len(new))
+            self._series[number].extend(new)
+            self._resume(number, new)
+        return picked, picked_columns
+
+    def _resume(self, number: int, new: list[Series]) -> None:
+        """Series whose alert was still firing before a restart keep firing, not refire."""
+        track = self.tracks[number]
+        for one in new:
+            started = self._restored.pop(fingerprint(self._labels(number, one)), None)
+            if started is not None:
+                column = self._columns[number][one]
+                track.firing_since[column] = track.last_high[column] = started
+
+    def _labels(self, number: int, series: Series) -> dict[str, str]:
+        rule = self.tracks[number].rule
+        return {
+            "metric": series.name,
+            **series.label_map,
+            "alertname": rule.name,
+            "severity": rule.severity.value,
+            **rule.labels,
+        }
+
+    def _alert(
+        self, number: int, column: int, moved: Transitions, i: int, at: int, batch: SampleBatch
+    ) -> Alert:
+        rule = self.tracks[number].rule
+        series = self._series[number][column]
+        labels = self._labels(number, series)
+        value, ts = float(batch.values[at]), float(batch.ts[at])
+        reason = moved.scores.reason(i, value)
+        score = float(moved.scores.score[i])
+        values = {**labels, "value": f"{value:g}", "score": f"{score:.2f}", "reason": reason}
+        annotations = {k: render(v, values) for k, v in rule.annotations.items()}
+        annotations.setdefault("reason", reason)
+        started = bool(moved.started[i])
+        return Alert(
+            labels=labels,
+            annotations=annotations,
+            status=AlertStatus.FIRING if started else AlertStatus.RESOLVED,
+            starts_at=ts if started else float(moved.since[i]),
+            ends_at=None if started else ts,
+            source=f"anomaly:{rule.name}",
+            score=score,
+        )

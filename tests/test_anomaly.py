@@ -1,0 +1,193 @@
+"""The streaming anomaly model, the anomaly rule plugin and the NAB scorer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyRules
+from sentinel.detect.anomaly_model import AnomalyModel
+from sentinel.detect.nab import PROFILES, LabelledFile, probation, sweep
+from sentinel.model import Alert, AlertStatus, SampleBatch, Series
+
+STEP = 300.0  # five-minute samples
+THRESHOLD = AnomalyRuleConfig(name="Anomaly").threshold
+
+
+def scores(values: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """(score, onset) for one series fed sample by sample."""
+    model = AnomalyModel()
+    model.add(1)
+    index = np.array([0])
+    score, onset = np.zeros(len(values)), np.zeros(len(values))
+    for i, value in enumerate(values):
+        out = model.update(index, np.array([start + i * STEP]), np.array([value]))
+        score[i], onset[i] = out.score[0], out.onset[0]
+    return score, onset
+
+
+def noisy(n: int, seed: int = 7) -> np.ndarray:
+    return 50.0 + np.random.default_rng(seed).normal(0.0, 2.0, n)
+
+
+def test_scores_are_causal():
+    values = noisy(600)
+    values[400] = 90.0
+    whole, _ = scores(values)
+    prefix, _ = scores(values[:450])
+    np.testing.assert_array_equal(whole[:450], prefix)
+
+
+def test_a_spike_is_one_onset_and_quiet_noise_is_not():
+    values = noisy(1500)
+    values[1000] = 80.0
+    score, onset = scores(values)
+    assert np.flatnonzero(onset >= THRESHOLD).tolist() == [1000]
+    assert score.min() >= 0.0 and score.max() <= 1.0
+
+
+def test_a_level_shift_fires_once_and_becomes_normal():
+    values = noisy(1500)
+    values[1000:] += 30.0
+    score, onset = scores(values)
+    fired = np.flatnonzero(onset >= THRESHOLD)
+    assert fired.tolist() and 1000 <= fired[0] <= 1002 and len(fired) <= 2
+    assert score[1300:].max() < THRESHOLD  # the new level is the baseline now
+
+
+def test_daily_seasonality_is_expected_and_a_missing_peak_is_not():
+    per_day = int(86400 / STEP)
+    t = np.arange(per_day * 10)
+    rng = np.random.default_rng(3)
+    values = 100.0 + 60.0 * np.sin(2 * math.pi * t / per_day) + rng.normal(0.0, 2.0, len(t))
+    peak = slice(8 * per_day + per_day // 8, 8 * per_day + 3 * per_day // 8)
+    values[peak] = 100.0  # the day's peak never comes
+    _, onset = scores(values)
+    fired = np.flatnonzero(onset >= THRESHOLD)
+    assert not any(per_day * 5 <= i < peak.start for i in fired)  # learnt days are quiet
+    assert any(peak.start <= i < peak.stop for i in fired)
+
+
+def test_a_flat_line_is_quiet_until_it_moves():
+    values = np.full(800, 12.0)
+    values[600:] = 13.0
+    _, onset = scores(values)
+    assert np.flatnonzero(onset >= THRESHOLD).tolist() == [600]
+
+
+def test_state_stays_under_two_kilobytes_a_series():
+    model = AnomalyModel(capacity=1000)
+    model.add(1000)
+    assert model.nbytes / model.size < 2048
+
+
+def batch(series: Series, ts: float, value: float) -> SampleBatch:
+    return SampleBatch.from_rows([(series, ts, value)])
+
+
+def test_rule_fires_with_a_reason_resolves_and_resumes_after_restart():
+    rule = AnomalyRuleConfig.model_validate(
+        {
+            "name": "Anomaly",
+            "kind": "anomaly",
+            "ignore": ["up"],
+            "resolve_after": "10m",
+            "annotations": {"summary": "{metric} on {host}: {reason}"},
+        }
+    )
+    cpu = Series.of("cpu_percent", {"host": "db-1"})
+    up = Series.of("up", {"host": "db-1"})
+    values = noisy(700)
+    values[600] = 95.0
+    rules = AnomalyRules.from_configs([rule])
+    changes: list[Alert] = []
+    for i, value in enumerate(values):
+        changes += rules.observe(batch(cpu, i * STEP, value), now=i * STEP)
+        changes += rules.observe(batch(up, i * STEP, 1.0 if i < 650 else 0.0), now=i * STEP)
+    assert [a.status for a in changes] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
+    fired, resolved = changes
+    assert fired.labels == {
+        "metric": "cpu_percent",
+        "host": "db-1",
+        "alertname": "Anomaly",
+        "severity": "info",
+    }
+    assert fired.starts_at == 600 * STEP and resolved.starts_at == fired.starts_at
+    assert (
+        "value 95 is" in fired.annotations["reason"]
+        and "above its level baseline" in (fired.annotations["reason"])
+    )
+    assert fired.annotations["summary"].startswith("cpu_percent on db-1: value 95 is")
+    assert resolved.ends_at is not None and resolved.ends_at - 600 * STEP >= 600
+
+    restarted = AnomalyRules.from_configs([rule])
+    restarted.restore([fired])
+    again = [
+        a
+        for i in range(601, 700)
+        for a in restarted.observe(batch(cpu, i * STEP, values[i]), now=i * STEP)
+    ]
+    # Still firing from before the restart: no second page, one resolution.
+    assert [a.status for a in again] == [AlertStatus.RESOLVED]
+    assert again[0].starts_at == fired.starts_at
+
+
+def test_a_batch_may_carry_a_series_twice():
+    rules = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
+    cpu = Series.of("cpu_percent")
+    values = noisy(400)
+    values[300] = 95.0
+    rows = [(cpu, i * STEP, v) for i, v in enumerate(values)]
+    changes = rules.observe(SampleBatch.from_rows(rows), now=0.0)
+    assert [(a.status, a.starts_at) for a in changes] == [
+        (AlertStatus.FIRING, 300 * STEP),
+        (AlertStatus.RESOLVED, 300 * STEP),
+    ]
+
+
+def corpus_file(rows: int = 1000) -> LabelledFile:
+    return LabelledFile("one.csv", rows, ((500, 599),))
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_nab_null_scores_zero_and_perfect_scores_hundred(profile):
+    labelled = [corpus_file(), LabelledFile("two.csv", 800, ((300, 349), (600, 699)))]
+    null = {f.name: np.zeros(f.rows) for f in labelled}
+    perfect = {f.name: np.zeros(f.rows) for f in labelled}
+    for f in labelled:
+        for left, _ in f.windows:
+            perfect[f.name][left] = 1.0
+    assert sweep(labelled, null, np.array([0.5])).normalised(profile)[0] == 0.0
+    assert sweep(labelled, perfect, np.array([0.5])).normalised(profile)[0] == 100.0
+
+
+def test_nab_charges_false_positives_by_distance_and_ignores_probation():
+    labelled = corpus_file()
+    detections = np.zeros(1000)
+    detections[700] = 1.0  # 101 rows past a 100-row window: S(101/99)
+    detections[probation(1000) - 1] = 1.0  # not scored
+    standard = PROFILES[0]
+    result = sweep([labelled], {"one.csv": detections}, np.array([0.5]))
+    charge = 2 / (1 + math.exp(5 * 101 / 99)) - 1
+    raw = standard.fp * charge - standard.fn
+    assert result.normalised(standard)[0] == pytest.approx(100 * (raw + 1) / 2)
+    early = np.zeros(1000)
+    early[300] = 1.0  # before any window: a full charge
+    result = sweep([labelled], {"one.csv": early}, np.array([0.5]))
+    assert result.normalised(standard)[0] == pytest.approx(100 * (-standard.fp - 1 + 1) / 2)
+
+
+def test_nab_credits_the_earliest_detection_in_a_window():
+    labelled = corpus_file()
+    late = np.zeros(1000)
+    late[560], late[590] = 0.9, 0.6
+    result = sweep([labelled], {"one.csv": late}, np.array([0.5, 0.8]))
+
+    def credit(row: int) -> float:
+        position = -(599 - row + 1) / 100
+        return (2 / (1 + math.exp(5 * position)) - 1) / (2 / (1 + math.exp(-5)) - 1)
+
+    assert result.tp.tolist() == pytest.approx([credit(560), credit(560)])
+    assert result.missed.tolist() == [0, 0]
