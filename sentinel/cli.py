@@ -16,9 +16,12 @@ from typing import Annotated
 import platformdirs
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
 from sentinel.config import Config, ConfigError, default_rules_dir, load_config
+from sentinel.detect.anomaly import AnomalyRuleConfig
+from sentinel.detect.backtest import SeriesError, find_inputs, read_series, replay, write_replayed
 from sentinel.model import Incident
 from sentinel.store import MAX_ROW_ID, Store, StoreError
 from sentinel.tickets import Desk, DeskError, DeskSettings
@@ -358,3 +361,54 @@ def status(
     out().print(table)
     dead = len(store.outbox(statuses=["dead"]))
     out().print(f"outbox: {store.pending_count()} pending, {dead} dead letter(s)")
+
+
+@app.command()
+def backtest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="CSV files (timestamp,value) or directories of them.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the scored files.")],
+    rules: RulesOpt = None,
+) -> None:
+    """Replay recorded series through the configured anomaly rules; write score and alert."""
+    config = load_or_exit(rules)
+    anomaly_rules = [r for r in config.rules if isinstance(r, AnomalyRuleConfig)]
+    if not anomaly_rules:
+        err().print("[red]error:[/] the configuration has no anomaly rule (kind: anomaly)")
+        raise typer.Exit(2)
+    inputs = find_inputs(paths)
+    missing = [str(p) for p, _ in inputs if not p.is_file()]
+    if missing or not inputs:
+        err().print(f"[red]error:[/] no such file: {', '.join(missing) or 'no CSV found'}")
+        raise typer.Exit(2)
+    try:
+        recorded = [read_series(path, relative) for path, relative in inputs]
+    except SeriesError as exc:
+        err().print("error:", str(exc), style="red", markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    rows = max(len(r.ts) for r in recorded)
+    with Progress(transient=True, console=err()) as progress:
+        task = progress.add_task(f"replaying {len(recorded)} series", total=rows)
+        replayed = replay(anomaly_rules, recorded, lambda n: progress.advance(task, n))
+    table = Table(title=f"Backtest: {len(replayed)} series → {out_dir}")
+    for column, justify in (
+        ("Series", "left"),
+        ("Rows", "right"),
+        ("Alerts", "right"),
+        ("Max score", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for one in replayed:
+        write_replayed(one, out_dir)
+        table.add_row(
+            str(one.recorded.relative),
+            str(len(one.score)),
+            str(int(one.alert.sum())),
+            f"{one.score.max(initial=0.0):.3f}",
+        )
+    total_rows = sum(len(one.score) for one in replayed)
+    total_alerts = sum(int(one.alert.sum()) for one in replayed)
+    table.add_section()
+    table.add_row("total", str(total_rows), str(total_alerts), "")
+    out().print(table)
