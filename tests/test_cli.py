@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import json
+from datetime import UTC, datetime
 
+import numpy as np
 from typer.testing import CliRunner
 
 from sentinel.cli import app
@@ -81,3 +84,41 @@ def test_check_config_masks_secrets(tmp_path):
     assert result.exit_code == 0, result.output
     assert "json://ops:****@127.0.0.1:8080/hook" in result.output
     assert "hunter2" not in result.output
+
+
+def write_series(path, values, start=1_400_000_000, step=300, iso=False):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = ["timestamp,value"]
+    for i, value in enumerate(values):
+        ts = start + i * step
+        stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if iso else ts
+        rows.append(f"{stamp},{value}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_backtest_writes_scores_and_alerts_beside_the_layout(tmp_path):
+    rng = np.random.default_rng(5)
+    spiky = 20 + rng.normal(0, 1, 1200)
+    spiky[900] = 60
+    write_series(tmp_path / "in" / "a" / "spiky.csv", spiky, iso=True)
+    write_series(tmp_path / "in" / "calm.csv", 20 + rng.normal(0, 1, 1200))
+    result = invoke("backtest", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "total" in result.output
+    with (tmp_path / "out" / "a" / "spiky.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["timestamp", "value", "score", "alert"]
+    assert rows[0]["timestamp"].startswith("2014-")  # written as it was read
+    assert [i for i, row in enumerate(rows) if row["alert"] == "1"] == [900]
+    assert all(0.0 <= float(row["score"]) <= 1.0 for row in rows)
+    with (tmp_path / "out" / "calm.csv").open() as handle:
+        assert len(list(csv.DictReader(handle))) == 1200
+
+
+def test_backtest_names_the_bad_line_and_exits_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp,value\n1400000000,1\n1400000300,lots\n")
+    result = invoke("backtest", str(bad), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert f"{bad}:3:" in result.output.replace("\n", "")
+    assert not (tmp_path / "out").exists()

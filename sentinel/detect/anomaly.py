@@ -21,6 +21,7 @@ from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fi
 from sentinel.schema import Duration
 
 ANY_METRIC = "*"
+NOT_SELECTED = -1
 
 
 class AnomalyRuleConfig(DetectorConfig):
@@ -147,13 +148,15 @@ class AnomalyRules:
         new: list[Series] = []
         for position, one in enumerate(series):
             column = columns.get(one)
-            if column is None:
-                if one in new or not rule.selects(one):
-                    continue
-                column = columns[one] = len(self._series[number]) + len(new)
-                new.append(one)
-            picked.append(position)
-            picked_columns.append(column)
+            if column is None:  # first sight: a new column, or NOT_SELECTED from now on
+                selected = rule.selects(one)
+                column = len(self._series[number]) + len(new) if selected else NOT_SELECTED
+                columns[one] = column
+                if selected:
+                    new.append(one)
+            if column != NOT_SELECTED:
+                picked.append(position)
+                picked_columns.append(column)
         if new:
             self.tracks[number].add(len(new))
             self._series[number].extend(new)
