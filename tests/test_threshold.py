@@ -69,3 +69,25 @@ def test_restored_alert_is_not_fired_again_and_resolves_later():
     [resolved] = restarted.observe(SampleBatch.from_rows([(series, 20, 1)]), now=20)
     assert resolved.status == AlertStatus.RESOLVED
     assert resolved.fingerprint == alert.fingerprint and resolved.starts_at == 0
+
+
+def test_a_flapping_series_pages_once_and_is_held_until_it_settles():
+    flapping = [95, 50] * 10  # a state change at every evaluation
+    settled = [50] * 25
+    transitions = feed(rules(), flapping + settled)
+    statuses = [status for _, status in transitions]
+    # Pages until the flapping shows in the history (a few flips), then one held alert…
+    assert statuses == ["firing", "resolved"] * 3
+    # …resolved only once the series has settled.
+    assert transitions[-1][0] >= len(flapping) * 10
+    # Without flap detection the same series pages ten times.
+    assert len(feed(rules(flap_window=0), flapping + settled)) == 20
+
+
+def test_flapping_is_marked_on_the_alert():
+    detector = rules(**{"for": "30s"})
+    series = Series.of("cpu", {"host": "a"})
+    alerts = []
+    for i, value in enumerate([95, 50] * 10):
+        alerts += detector.observe(SampleBatch.from_rows([(series, i * 10, value)]), now=i * 10)
+    assert len(alerts) == 1 and "flapping" in alerts[0].annotations

@@ -3,7 +3,9 @@
 A rule fires once the comparison has held for ``for``. It resolves only when the value is
 back on the good side of ``recover`` (the hysteresis threshold; ``threshold`` if unset) and
 has stayed good for ``keep_firing_for``, so a value hovering at the threshold does not page
-over and over.
+over and over. A series whose state keeps changing (Icinga's flap detection: weighted state
+changes over the last ``flap_window`` evaluations above ``flap_high`` percent) fires once,
+marked flapping, and is held firing until the changes fall below ``flap_low``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ class ThresholdRuleConfig(DetectorConfig):
     recover: float | None = None
     for_: Duration = Field(0.0, alias="for")
     keep_firing_for: Duration = 0.0
+    flap_window: int = Field(20, ge=0, le=64)
+    flap_high: float = Field(30.0, gt=0.0, le=100.0)
+    flap_low: float = Field(25.0, ge=0.0, le=100.0)
     severity: Severity = Severity.WARNING
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -49,6 +54,26 @@ class _State:
     pending_since: float | None = None
     firing_since: float | None = None
     last_bad: float | None = None
+    history: int = 0  # the last evaluations, newest in bit 0 (1 = bad)
+    evaluations: int = 0
+    flapping: bool = False
+
+
+def flap_percent(history: int, evaluations: int, window: int) -> float:
+    """Icinga's weighted state change: changes over the last ``window`` evaluations, the
+    newest weighing 1.2 and the oldest 0.8, as a percentage of the possible changes.
+
+    >>> flap_percent(0b1010101010, 10, 10), flap_percent(0b1111100000, 10, 10)
+    (100.0, 11.11111111111111)
+    """
+    seen = min(evaluations, window)
+    if seen < 2:
+        return 0.0
+    total = 0.0
+    for age in range(seen - 1):  # age 0: the change into the newest evaluation
+        if ((history >> age) ^ (history >> (age + 1))) & 1:
+            total += 1.2 - 0.4 * age / max(window - 2, 1)
+    return 100.0 * total / (window - 1)
 
 
 @detectors.register("threshold")
@@ -124,6 +149,12 @@ class ThresholdRules:
         rule = self.rules[index]
         state = self._state(index, series)
         compare = _OPS[rule.op]
+        if rule.flap_window and self._flaps(rule, state, value, compare):
+            if state.firing_since is None:  # one page for the flapping, not one per flap
+                state.firing_since = state.last_bad = ts
+                return self._alert(rule, state, value, AlertStatus.FIRING, ts, None)
+            state.last_bad = ts
+            return None
         if state.firing_since is not None:
             still_bad = compare(value, rule.threshold if rule.recover is None else rule.recover)
             if still_bad:
@@ -144,6 +175,22 @@ class ThresholdRules:
         return self._alert(rule, state, value, AlertStatus.FIRING, ts, None)
 
     @staticmethod
+    def _flaps(
+        rule: ThresholdRuleConfig, state: _State, value: float, compare: Callable[..., bool]
+    ) -> bool:
+        """Record this evaluation; True while the series is flapping (Icinga's hysteresis:
+        starts above ``flap_high`` percent, stops below ``flap_low``)."""
+        bad = compare(value, rule.threshold)
+        state.history = ((state.history << 1) | int(bad)) & ((1 << rule.flap_window) - 1)
+        state.evaluations += 1
+        percent = flap_percent(state.history, state.evaluations, rule.flap_window)
+        if state.flapping:
+            state.flapping = percent >= rule.flap_low
+        else:
+            state.flapping = percent > rule.flap_high
+        return state.flapping
+
+    @staticmethod
     def _alert(
         rule: ThresholdRuleConfig,
         state: _State,
@@ -154,6 +201,8 @@ class ThresholdRules:
     ) -> Alert:
         values = {**state.labels, "value": f"{value:g}", "threshold": f"{rule.threshold:g}"}
         annotations = {k: render(v, values) for k, v in rule.annotations.items()}
+        if state.flapping:
+            annotations["flapping"] = "state changes too often; held firing until it settles"
         return Alert(
             labels=dict(state.labels),
             annotations=annotations,
