@@ -20,11 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
 import numpy as np
+from loopback import free_port, wait_http
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.table import Table
@@ -36,26 +36,6 @@ from sentinel.collectors import Reading  # noqa: E402
 from sentinel.collectors.http import HttpCollector, HttpConfig  # noqa: E402
 from sentinel.collectors.prometheus import PrometheusCollector, PrometheusConfig  # noqa: E402
 from sentinel.collectors.schedule import poll_forever  # noqa: E402
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_http(url: str, seconds: float = 30) -> bytes:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return response.read()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def exposition_payload(workdir: Path) -> tuple[bytes, str]:

@@ -25,31 +25,12 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 import yaml
+from loopback import free_port, wait_http
 from rich.console import Console
 from rich.table import Table
 
 TOKEN = "benchmark-token-0123456789abcdef"
 SERVICES = 100
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_ready(url: str, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def stream(count: int) -> list[dict]:
@@ -201,8 +182,8 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_ready(f"http://127.0.0.1:{port}/healthz")
-            wait_ready(f"http://127.0.0.1:{am_port}/-/ready")
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+            wait_http(f"http://127.0.0.1:{am_port}/-/ready")
             for name, base in (
                 ("Alertmanager 0.25", f"http://127.0.0.1:{am_port}"),
                 ("sentinel", f"http://127.0.0.1:{port}"),

@@ -142,12 +142,13 @@ def test_outbox_delivers_in_order_after_an_outage_without_duplicates(store, rece
     ]
 
 
-def test_unusable_target_goes_to_dead_letters_at_once(store):
+def deliver_once(store, target: str):
+    """Queue one message for ``target``, flush the outbox once, return its row."""
     store.enqueue(
         dedup_key="k",
         incident_id=None,
         event="opened",
-        target="nosuch://x",
+        target=target,
         title="t",
         body="b",
         notify_type="info",
@@ -156,22 +157,15 @@ def test_unusable_target_goes_to_dead_letters_at_once(store):
     outbox = Outbox(store, {name: sink() for name, sink in sinks}, Clock())
     asyncio.run(outbox.flush())
     [row] = store.outbox()
+    return row
+
+
+def test_unusable_target_goes_to_dead_letters_at_once(store):
+    row = deliver_once(store, "nosuch://x")
     assert row.status == "dead" and "apprise" in (row.last_error or "")
 
 
 def test_refused_connection_is_retried_with_a_reason(store):
-    store.enqueue(
-        dedup_key="k",
-        incident_id=None,
-        event="opened",
-        target="json://127.0.0.1:9/x",
-        title="t",
-        body="b",
-        notify_type="info",
-        now=0,
-    )
-    outbox = Outbox(store, {name: sink() for name, sink in sinks}, Clock())
-    asyncio.run(outbox.flush())
-    [row] = store.outbox()
+    row = deliver_once(store, "json://127.0.0.1:9/x")
     assert row.status == "pending" and row.attempts == 1
     assert "Connection error" in (row.last_error or "")

@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import platform
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictBool, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    StrictBool,
+    StrictStr,
+    field_validator,
+)
 
 from sentinel import __version__
 from sentinel.api.base import (
@@ -31,6 +40,15 @@ from sentinel.silences import Matcher, Silence
 RECEIVER = "sentinel"
 
 
+def _alert_labels(labels: dict[str, str]) -> dict[str, str]:
+    if not labels:
+        raise ValueError("at least one label pair required")
+    return check_labels(labels, "labels")
+
+
+AlertLabels = Annotated[dict[StrictStr, StrictStr], AfterValidator(_alert_labels)]
+
+
 class _Lenient(BaseModel):
     """Unknown fields are ignored, as Alertmanager's own decoder does; types are strict."""
 
@@ -38,18 +56,11 @@ class _Lenient(BaseModel):
 
 
 class PostableAlert(_Lenient):
-    labels: dict[StrictStr, StrictStr]
+    labels: AlertLabels
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     startsAt: StrictStr | None = None
     endsAt: StrictStr | None = None
     generatorURL: StrictStr = ""
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        if not labels:
-            raise ValueError("at least one label pair required")
-        return check_labels(labels, "labels")
 
     @field_validator("annotations")
     @classmethod
@@ -293,19 +304,12 @@ async def get_receivers(_: web.Request) -> web.Response:
 
 class WebhookAlert(_Lenient):
     status: Literal["firing", "resolved"]
-    labels: dict[StrictStr, StrictStr]
+    labels: AlertLabels
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     startsAt: StrictStr
     endsAt: StrictStr = ""
     generatorURL: StrictStr = ""
     fingerprint: StrictStr = ""
-
-    @field_validator("labels")
-    @classmethod
-    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
-        if not labels:
-            raise ValueError("at least one label pair required")
-        return check_labels(labels, "labels")
 
 
 class WebhookPayload(_Lenient):
