@@ -134,6 +134,12 @@ class RootCause:
     node: str
     score: float
     evidence: tuple[str, ...] = ()
+    failure: str = ""  # the failure class of its strongest alert (alertname, metric)
+
+    @property
+    def signature(self) -> str:
+        """What recurs when the same thing breaks the same way: node and failure class."""
+        return f"{self.node}/{self.failure}" if self.failure else self.node
 
 
 @dataclass(frozen=True, slots=True)

@@ -714,7 +714,10 @@ def _silence(row: sqlite3.Row) -> Silence:
 
 def _dump_root_causes(causes: Sequence[RootCause]) -> str:
     return json.dumps(
-        [{"node": c.node, "score": c.score, "evidence": list(c.evidence)} for c in causes]
+        [
+            {"node": c.node, "score": c.score, "evidence": list(c.evidence), "failure": c.failure}
+            for c in causes
+        ]
     )
 
 
@@ -741,7 +744,7 @@ def _incident(row: sqlite3.Row) -> Incident:
         urgency=row["urgency"],
         services=tuple(json.loads(row["services"])),
         root_causes=tuple(
-            RootCause(c["node"], c["score"], tuple(c["evidence"]))
+            RootCause(c["node"], c["score"], tuple(c["evidence"]), c.get("failure", ""))
             for c in json.loads(row["root_causes"])
         ),
         policy=row["policy"],

@@ -23,11 +23,20 @@ class ServiceConfig(StrictModel):
     escalation_policy: str = "default"
 
 
+class ProblemConfig(StrictModel):
+    """When recurring incidents become a problem record (ITIL problem management)."""
+
+    min_occurrences: int = Field(3, ge=2, description="incidents with one signature")
+    period: Duration = Field(7 * 86400.0, gt=0, description="within this long")
+
+
 class CorrelationConfig(StrictModel):
     strategy: str = "topology"
     window: Duration = 300.0
     max_distance: int = Field(2, ge=0)
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "target"])
+    change_window: Duration = Field(3600.0, gt=0, description="how long a change stays a suspect")
+    problems: ProblemConfig = Field(default_factory=ProblemConfig)
 
 
 class Topology:

@@ -194,6 +194,8 @@ class AnomalyRules:
         values = {**labels, "value": f"{value:g}", "score": f"{score:.2f}", "reason": reason}
         annotations = {k: render(v, values) for k, v in rule.annotations.items()}
         annotations.setdefault("reason", reason)
+        annotations.setdefault("value", f"{value:.6g}")
+        annotations.setdefault("expected", f"{float(moved.scores.expected[i]):.6g}")
         started = bool(moved.started[i])
         return Alert(
             labels=labels,
