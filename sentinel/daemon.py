@@ -27,6 +27,7 @@ from sentinel.collectors import Collector, PollResult, collectors
 from sentinel.collectors.schedule import poll_forever
 from sentinel.config import Config
 from sentinel.correlate import correlators
+from sentinel.correlate.problems import ProblemTracker
 from sentinel.detect import detectors
 from sentinel.metrics import Metrics
 from sentinel.pipeline import Pipeline
@@ -52,7 +53,9 @@ class Daemon:
         by_kind: dict[str, list] = {}
         for rule in config.rules:
             by_kind.setdefault(rule.kind, []).append(rule)
-        self.desk = Desk(store, config.desk, self.metrics)
+        self.desk = Desk(
+            store, config.desk, self.metrics, ProblemTracker(store, config.correlation.problems)
+        )
         strategy = correlators.get(config.correlation.strategy)
         self.pipeline = Pipeline(
             [detectors.get(kind).from_configs(rules) for kind, rules in by_kind.items()],

@@ -208,8 +208,16 @@ class Change:
     author: str = ""
 
 
+class ProblemStatus(StrEnum):
+    OPEN = "open"
+    KNOWN_ERROR = "known_error"
+    RESOLVED = "resolved"
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
+    """An ITIL problem: one root-cause signature that keeps causing incidents."""
+
     id: int
     signature: str
     status: str
@@ -219,3 +227,11 @@ class Problem:
     services: tuple[str, ...] = ()
     workaround: str = ""
     incident_ids: tuple[int, ...] = field(default=())
+    resolved_at: float | None = None
+
+    @property
+    def mtbf(self) -> float | None:
+        """Mean time between the incidents' starts, in seconds (None below two)."""
+        if self.occurrences < 2:
+            return None
+        return (self.last_seen - self.first_seen) / (self.occurrences - 1)

@@ -14,7 +14,7 @@ from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
-from sentinel.model import Alert, AlertStatus, SampleBatch
+from sentinel.model import Alert, AlertStatus, Change, SampleBatch
 from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
@@ -69,7 +69,10 @@ class Pipeline:
                 self._fire(alert, now)
         else:
             log.debug("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
-            self.desk.alert_resolved(alert, self.correlator.rank, now)
+            changes = self._recent_changes(now)
+            self.desk.alert_resolved(
+                alert, lambda alerts: self.correlator.rank(alerts, changes), now
+            )
 
     def _fire(self, alert: Alert, now: float) -> None:
         if self.store.firing_alert_incident(alert.fingerprint) is not None:
@@ -81,7 +84,7 @@ class Pipeline:
         candidates = self.store.open_incidents_in_scope(scope, "" if scope else group_key)
         chosen = correlator.place(alert, candidates, now)
         if chosen is None:
-            causes = correlator.rank([alert])
+            causes = correlator.rank([alert], self._recent_changes(now))
             policy = self.topology.policy(causes[0].node if causes else node)
             self.desk.open_incident(
                 alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
@@ -94,11 +97,17 @@ class Pipeline:
                 incident, alert, incident.services, [], incident.root_causes, now, node, group_key
             )
             return
-        causes = correlator.rank([*self.store.node_representatives(chosen), alert])
+        causes = correlator.rank(
+            [*self.store.node_representatives(chosen), alert], self._recent_changes(now)
+        )
         services = tuple(sorted({*incident.services, node}))
         self.desk.attach(
             incident, alert, services, self._tiers(services), causes, now, node, group_key
         )
+
+    def _recent_changes(self, now: float) -> list[Change]:
+        """Changes recent enough to be suspects (``correlation.change_window``)."""
+        return self.store.changes(since=now - self.correlator.config.change_window, until=now)
 
     def _tiers(self, services: Sequence[str]) -> list[int]:
         return [self.topology.tier(s) for s in services]

@@ -152,6 +152,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX changes_service_at ON changes (service, at);
     """,
+    """
+    ALTER TABLE incidents ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    CREATE INDEX incidents_signature ON incidents (signature, created_at);
+    CREATE INDEX changes_at ON changes (at);
+    ALTER TABLE problems ADD COLUMN resolved_at REAL;
+    CREATE TABLE problem_timeline (
+        id INTEGER PRIMARY KEY,
+        problem_id INTEGER NOT NULL REFERENCES problems (id),
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        text TEXT NOT NULL,
+        actor TEXT NOT NULL
+    );
+    CREATE INDEX problem_timeline_problem ON problem_timeline (problem_id);
+    """,
 )
 
 # The largest row id SQLite can hold; anything above names no row.
@@ -381,10 +396,12 @@ class Store:
         return [_alert(r) for r in self._exec(sql + " ORDER BY starts_at, id", params)]
 
     def node_representatives(self, incident_id: int) -> list[Alert]:
-        """The earliest firing alert of each node of an incident: what ranking needs."""
+        """The earliest firing alert of each node and alert name of an incident: what
+        ranking needs (a node's deviations are compared by failure class)."""
         rows = self._exec(
             "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? AND status = 'firing' "
-            "GROUP BY node ORDER BY starts_at",
+            "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric') "
+            "ORDER BY starts_at",
             (incident_id,),
         )
         return [_alert(r) for r in rows]
@@ -676,28 +693,95 @@ class Store:
 
     # -- problems ---------------------------------------------------------------------------
 
-    def problems(self) -> list[Problem]:
-        rows = self._exec("SELECT * FROM problems ORDER BY last_seen DESC").fetchall()
-        problems = []
-        for row in rows:
-            linked = self._exec(
-                "SELECT incident_id FROM problem_incidents WHERE problem_id = ? ORDER BY 1",
-                (row["id"],),
+    def set_signature(self, incident_id: int, signature: str) -> None:
+        self._exec("UPDATE incidents SET signature = ? WHERE id = ?", (signature, incident_id))
+
+    def resolved_with_signature(self, signature: str, since: float) -> list[Incident]:
+        """Resolved incidents with this root-cause signature opened since ``since``."""
+        rows = self._exec(
+            "SELECT * FROM incidents WHERE signature = ? AND created_at >= ? "
+            "AND status = 'resolved' ORDER BY created_at, id",
+            (signature, since),
+        )
+        return [_incident(r) for r in rows]
+
+    def add_problem(self, signature: str, now: float) -> int:
+        cursor = self._exec(
+            "INSERT INTO problems (signature, status, occurrences, first_seen, last_seen, "
+            "services) VALUES (?, 'open', 0, ?, ?, '[]')",
+            (signature, now, now),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def link_problem(self, problem_id: int, incident_ids: Sequence[int]) -> None:
+        """Link incidents and recount what the problem knows of them."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO problem_incidents (problem_id, incident_id) VALUES (?, ?)",
+            [(problem_id, i) for i in incident_ids],
+        )
+        linked = [
+            _incident(r)
+            for r in self._exec(
+                "SELECT i.* FROM incidents i JOIN problem_incidents p ON p.incident_id = i.id "
+                "WHERE p.problem_id = ?",
+                (problem_id,),
             )
-            problems.append(
-                Problem(
-                    id=row["id"],
-                    signature=row["signature"],
-                    status=row["status"],
-                    occurrences=row["occurrences"],
-                    first_seen=row["first_seen"],
-                    last_seen=row["last_seen"],
-                    services=tuple(json.loads(row["services"])),
-                    workaround=row["workaround"],
-                    incident_ids=tuple(int(r[0]) for r in linked),
-                )
-            )
-        return problems
+        ]
+        self.update_problem(
+            problem_id,
+            occurrences=len(linked),
+            first_seen=min(i.created_at for i in linked),
+            last_seen=max(i.created_at for i in linked),
+            services=json.dumps(sorted({s for i in linked for s in i.services})),
+        )
+
+    def update_problem(self, problem_id: int, **fields: Any) -> None:
+        columns = ", ".join(f"{name} = ?" for name in fields)
+        self._exec(f"UPDATE problems SET {columns} WHERE id = ?", (*fields.values(), problem_id))
+
+    def problem(self, problem_id: int) -> Problem | None:
+        row = self._exec("SELECT * FROM problems WHERE id = ?", (problem_id,)).fetchone()
+        return None if row is None else self._problem(row)
+
+    def problem_by_signature(self, signature: str) -> Problem | None:
+        row = self._exec("SELECT * FROM problems WHERE signature = ?", (signature,)).fetchone()
+        return None if row is None else self._problem(row)
+
+    def problems(self, statuses: Sequence[str] = ()) -> list[Problem]:
+        sql, params = "SELECT * FROM problems", list(statuses)
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+        return [self._problem(r) for r in self._exec(sql + " ORDER BY last_seen DESC", params)]
+
+    def _problem(self, row: sqlite3.Row) -> Problem:
+        linked = self._exec(
+            "SELECT incident_id FROM problem_incidents WHERE problem_id = ? ORDER BY 1",
+            (row["id"],),
+        )
+        return Problem(
+            id=row["id"],
+            signature=row["signature"],
+            status=row["status"],
+            occurrences=row["occurrences"],
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            services=tuple(json.loads(row["services"])),
+            workaround=row["workaround"],
+            incident_ids=tuple(int(r[0]) for r in linked),
+            resolved_at=row["resolved_at"],
+        )
+
+    def add_problem_timeline(self, problem_id: int, entry: TimelineEntry) -> None:
+        self._exec(
+            "INSERT INTO problem_timeline (problem_id, at, kind, text, actor) VALUES (?,?,?,?,?)",
+            (problem_id, entry.at, entry.kind, entry.text, entry.actor),
+        )
+
+    def problem_timeline(self, problem_id: int) -> list[TimelineEntry]:
+        rows = self._exec(
+            "SELECT * FROM problem_timeline WHERE problem_id = ? ORDER BY at, id", (problem_id,)
+        )
+        return [TimelineEntry(problem_id, r["at"], r["kind"], r["text"], r["actor"]) for r in rows]
 
 
 def _silence(row: sqlite3.Row) -> Silence:

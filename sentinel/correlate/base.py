@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sentinel.model import Alert, OpenIncident, RootCause
+from sentinel.model import Alert, Change, OpenIncident, RootCause
 from sentinel.registry import Registry
 
 
@@ -33,7 +33,12 @@ class Correlator(Protocol):
         """The id of the incident the alert joins, or None to open a new one."""
         ...
 
-    def rank(self, alerts: Sequence[Alert]) -> tuple[RootCause, ...]: ...
+    def rank(
+        self, alerts: Sequence[Alert], changes: Sequence[Change] = ()
+    ) -> tuple[RootCause, ...]:
+        """Root-cause candidates, best first, from one representative alert per node (and
+        failure class) and the recent changes."""
+        ...
 
     def services(self, alerts: Sequence[Alert]) -> tuple[str, ...]:
         """The services the alerts touch, for impact and the incident's scope."""

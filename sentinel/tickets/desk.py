@@ -13,11 +13,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+from sentinel.correlate.problems import ProblemTracker
 from sentinel.metrics import Metrics
 from sentinel.model import (
     Alert,
     Incident,
     IncidentStatus,
+    Problem,
     RootCause,
     Ticket,
     TimelineEntry,
@@ -65,10 +67,17 @@ class Desk:
     ('P1', 900.0)
     """
 
-    def __init__(self, store: Store, settings: DeskSettings, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        store: Store,
+        settings: DeskSettings,
+        metrics: Metrics | None = None,
+        problems: ProblemTracker | None = None,
+    ):
         self.store = store
         self.settings = settings
         self.metrics = metrics
+        self.problems = problems
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -117,6 +126,7 @@ class Desk:
                 f"{priority} (impact {impact} × urgency {urgency}); acknowledge by "
                 f"{_when(now + sla.acknowledge)}, resolve by {_when(now + sla.resolve)}",
             )
+            self._note_known_error(incident_id, draft.root_causes, now)
             incident = self._get(incident_id)
             self._notify(incident, "opened", first.notify, now, step="0.0")
         log.info("incident opened id=%s priority=%s title=%r", incident_id, priority, draft.title)
@@ -150,6 +160,7 @@ class Desk:
                 self._record(incident_id, now, "alert", f"{alert.name} joined: {alert.summary}")
             if tuple(root_causes) != incident.root_causes:
                 changed.update(root_causes=root_causes)
+                self._note_known_error(incident_id, tuple(root_causes), now)
             if priority != incident.priority:
                 changed.update(impact=impact, urgency=urgency, priority=priority)
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
@@ -209,6 +220,10 @@ class Desk:
         )
         self._record(incident.id, now, "resolved", reason, actor)
         self._notify_notified(self._get(incident.id), "resolved", now, actor)
+        if self.problems:
+            problem = self.problems.incident_resolved(self._get(incident.id), now)
+            if problem:
+                self._record(incident.id, now, "problem", f"recurring: problem #{problem.id}")
         log.info("incident resolved id=%s by=%s reason=%r", incident.id, actor, reason)
 
     # -- timers -----------------------------------------------------------------------------
@@ -318,7 +333,8 @@ class Desk:
                 actor,
             )
             return
-        title, body = render_message(incident, event, actor)
+        known = self.problems.known_error(incident.root_causes) if self.problems else None
+        title, body = render_message(incident, event, actor, known)
         queued = 0
         for target in targets:
             digest = hashlib.sha256(target.encode()).hexdigest()[:12]
@@ -334,6 +350,21 @@ class Desk:
             )
         if queued:
             self._record(incident.id, now, "notification", f"{event}: {queued} queued", actor)
+
+    def _note_known_error(self, incident_id: int, causes: tuple[RootCause, ...], now: float):
+        """Link an incident to the known error its likeliest cause matches, once, and put
+        the workaround in its timeline where on-call staff look first."""
+        problem = self.problems.known_error(causes) if self.problems else None
+        if problem is None or incident_id in problem.incident_ids:
+            return
+        self.store.link_problem(problem.id, [incident_id])
+        self._record(
+            incident_id,
+            now,
+            "known_error",
+            f"matches known error problem #{problem.id} ({problem.signature}); "
+            f"workaround: {problem.workaround}",
+        )
 
     def _silenced_by(self, incident_id: int, now: float) -> list[str]:
         """Ids of active silences, if together they cover every alert of the incident."""
@@ -360,8 +391,11 @@ class DeskError(ValueError):
     """A desk action that does not apply to the incident as it is."""
 
 
-def render_message(incident: Incident, event: str, actor: str = "sentinel") -> tuple[str, str]:
-    """Title and body of a notification: priority, root cause, evidence, what to run next."""
+def render_message(
+    incident: Incident, event: str, actor: str = "sentinel", known_error: Problem | None = None
+) -> tuple[str, str]:
+    """Title and body of a notification: priority, root cause, evidence, the known error's
+    workaround when there is one, what to run next."""
     headline = {
         "opened": "OPENED",
         "escalated": f"ESCALATED (level {incident.escalation_level + 1})",
@@ -377,6 +411,8 @@ def render_message(incident: Incident, event: str, actor: str = "sentinel") -> t
         top = incident.root_causes[0]
         lines.append(f"Likely root cause: {top.node} (score {top.score:.2f})")
         lines.extend(f"  - {e}" for e in top.evidence)
+    if known_error is not None:
+        lines.append(f"Known error (problem #{known_error.id}): {known_error.workaround}")
     lines.append(f"Details: sentinel incidents show {incident.id}")
     if incident.status == IncidentStatus.OPEN:
         lines.append(f"Acknowledge: sentinel ack {incident.id}")

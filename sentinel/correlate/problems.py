@@ -1,0 +1,117 @@
+"""Problem records (ITIL problem management) from recurring root causes.
+
+An incident's signature is its likeliest root cause and how it failed (``db-1/PostgresDown``).
+When ``min_occurrences`` resolved incidents share one within ``period``, a problem opens and
+links them; later incidents with that signature join it, and a resolved problem they recur on
+reopens. A problem manager marks it a known error with a workaround, which the desk then
+shows on every new incident that matches, and resolves it once fixed for good.
+
+Every method runs inside the caller's store transaction, so the incident change and the
+problem change it implies are committed together.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sentinel.correlate.topology import ProblemConfig
+from sentinel.model import Incident, Problem, ProblemStatus, RootCause, TimelineEntry
+from sentinel.store import Store
+
+log = logging.getLogger("sentinel.problems")
+
+
+class ProblemError(ValueError):
+    """A problem action that does not apply to the problem as it is."""
+
+
+def _days(seconds: float) -> str:
+    return f"{seconds / 86400:g} d" if seconds >= 86400 else f"{seconds / 3600:g} h"
+
+
+class ProblemTracker:
+    def __init__(self, store: Store, config: ProblemConfig | None = None) -> None:
+        self.store = store
+        self.config = config or ProblemConfig()
+
+    def incident_resolved(self, incident: Incident, now: float) -> Problem | None:
+        """Fold a resolved incident into the problem its signature recurs as, if any."""
+        if not incident.root_causes:
+            return None
+        signature = incident.root_causes[0].signature
+        store = self.store
+        with store.transaction():
+            store.set_signature(incident.id, signature)
+            problem = store.problem_by_signature(signature)
+            if problem is None:
+                since = now - self.config.period
+                recurring = store.resolved_with_signature(signature, since)
+                if len(recurring) < self.config.min_occurrences:
+                    return None
+                problem_id = store.add_problem(signature, now)
+                store.link_problem(problem_id, [i.id for i in recurring])
+                self._record(
+                    problem_id,
+                    now,
+                    "opened",
+                    f"{len(recurring)} incidents with root cause {signature} within "
+                    f"{_days(self.config.period)}: " + ", ".join(f"#{i.id}" for i in recurring),
+                )
+                log.info("problem opened id=%s signature=%s", problem_id, signature)
+            else:
+                problem_id = problem.id
+                store.link_problem(problem_id, [incident.id])
+                self._record(problem_id, now, "incident", f"incident #{incident.id} recurred")
+                if problem.status == ProblemStatus.RESOLVED:
+                    store.update_problem(
+                        problem_id, status=ProblemStatus.OPEN.value, resolved_at=None
+                    )
+                    self._record(
+                        problem_id, now, "reopened", f"recurred after resolution: #{incident.id}"
+                    )
+                    log.info("problem reopened id=%s signature=%s", problem_id, signature)
+            return store.problem(problem_id)
+
+    def known_error(self, causes: tuple[RootCause, ...]) -> Problem | None:
+        """The known-error problem whose signature the likeliest cause carries, if any."""
+        if not causes:
+            return None
+        problem = self.store.problem_by_signature(causes[0].signature)
+        return problem if problem and problem.status == ProblemStatus.KNOWN_ERROR else None
+
+    def mark_known_error(self, problem_id: int, workaround: str, actor: str, now: float) -> Problem:
+        if not workaround.strip():
+            raise ProblemError("a known error needs a workaround")
+        with self.store.transaction():
+            problem = self._get(problem_id)
+            if problem.status == ProblemStatus.RESOLVED:
+                raise ProblemError(f"problem {problem_id} is resolved")
+            self.store.update_problem(
+                problem_id, status=ProblemStatus.KNOWN_ERROR.value, workaround=workaround
+            )
+            self._record(problem_id, now, "known_error", f"workaround: {workaround}", actor)
+        return self._get(problem_id)
+
+    def resolve(self, problem_id: int, actor: str, now: float, reason: str = "") -> Problem:
+        with self.store.transaction():
+            problem = self._get(problem_id)
+            if problem.status == ProblemStatus.RESOLVED:
+                raise ProblemError(f"problem {problem_id} is already resolved")
+            self.store.update_problem(
+                problem_id, status=ProblemStatus.RESOLVED.value, resolved_at=now
+            )
+            self._record(problem_id, now, "resolved", reason or "fixed for good", actor)
+        return self._get(problem_id)
+
+    def _get(self, problem_id: int) -> Problem:
+        problem = self.store.problem(problem_id)
+        if problem is None:
+            raise ProblemError(f"no problem {problem_id}")
+        return problem
+
+    def _record(
+        self, problem_id: int, now: float, kind: str, text: str, actor: str = "sentinel"
+    ) -> None:
+        self.store.add_problem_timeline(
+            problem_id, TimelineEntry(problem_id, now, kind, text, actor)
+        )

@@ -1,0 +1,153 @@
+"""Problem records from recurring root causes, known errors, change suspects, and the
+problem manager's CLI, on a real store."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from typer.testing import CliRunner
+
+from sentinel.cli import app
+from sentinel.correlate.problems import ProblemTracker
+from sentinel.model import Alert, AlertStatus, Change, ProblemStatus
+from tests.conftest import write_rules
+from tests.helpers.api import Clock, make_daemon
+
+HOUR = 3600.0
+cli = CliRunner()
+
+
+def fire(service: str, at: float, name: str = "DbDown") -> Alert:
+    labels = {"alertname": name, "severity": "critical", "service": service}
+    return Alert(labels, {"summary": f"{service} broken"}, AlertStatus.FIRING, at)
+
+
+def shop(tmp_path, **correlation):
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[
+            {"name": "api", "depends_on": ["db"]},
+            {"name": "db"},
+        ],
+        escalation_policies=[
+            {"name": "default", "levels": [{"notify": ["json://127.0.0.1:9/page"]}]}
+        ],
+        correlation={"problems": {"min_occurrences": 3, "period": "7d"}, **correlation},
+    )
+    return make_daemon(tmp_path, rules, Clock(0)), rules
+
+
+def outage(daemon, at: float, service: str = "db", name: str = "DbDown") -> int:
+    """The database fails and recovers an hour later; the API fails with it."""
+    root, symptom = fire(service, at, name), fire("api", at + 5, "ApiErrors")
+    daemon.pipeline.alerts([root], now=at)
+    daemon.pipeline.alerts([symptom], now=at + 5)
+    [incident_id] = {i.id for i in daemon.store.unresolved_incidents()}
+    for alert in (symptom, root):
+        daemon.pipeline.alerts([replace(alert, status=AlertStatus.RESOLVED)], now=at + HOUR)
+    return incident_id
+
+
+def test_third_recurrence_opens_a_problem_and_later_ones_join_it(tmp_path):
+    daemon, _ = shop(tmp_path)
+    first, second = outage(daemon, 0), outage(daemon, 24 * HOUR)
+    assert daemon.store.problems() == []
+    third = outage(daemon, 48 * HOUR)
+    [problem] = daemon.store.problems()
+    assert problem.signature == "db/DbDown"
+    assert problem.status == ProblemStatus.OPEN
+    assert problem.incident_ids == (first, second, third)
+    assert problem.occurrences == 3
+    assert problem.mtbf == 24 * HOUR
+    assert problem.services == ("api", "db")
+    fourth = outage(daemon, 72 * HOUR)
+    [problem] = daemon.store.problems()
+    assert problem.incident_ids[-1] == fourth and problem.occurrences == 4
+    assert any(e.kind == "problem" for e in daemon.store.timeline(fourth))
+
+
+def test_other_failures_and_old_incidents_do_not_count(tmp_path):
+    daemon, _ = shop(tmp_path)
+    outage(daemon, 0)  # more than 7 days before the last: outside the period
+    outage(daemon, 10 * 24 * HOUR)
+    outage(daemon, 11 * 24 * HOUR, name="DbSlow")  # same node, another failure class
+    outage(daemon, 12 * 24 * HOUR)
+    assert daemon.store.problems() == []
+
+
+def test_known_error_workaround_reaches_new_incidents_and_resolved_problem_reopens(tmp_path):
+    daemon, _ = shop(tmp_path)
+    for day in range(3):
+        outage(daemon, day * 24 * HOUR)
+    [problem] = daemon.store.problems()
+    tracker = ProblemTracker(daemon.store)
+    tracker.mark_known_error(problem.id, "restart pgbouncer", "alice", now=80 * HOUR)
+
+    daemon.pipeline.alerts([fire("db", 100 * HOUR)], now=100 * HOUR)
+    [incident] = daemon.store.unresolved_incidents()
+    notes = [e.text for e in daemon.store.timeline(incident.id) if e.kind == "known_error"]
+    assert notes == [
+        f"matches known error problem #{problem.id} (db/DbDown); workaround: restart pgbouncer"
+    ]
+    [page] = daemon.store.outbox(incident.id)
+    assert f"Known error (problem #{problem.id}): restart pgbouncer" in page.body
+
+    daemon.pipeline.alerts(
+        [replace(fire("db", 100 * HOUR), status=AlertStatus.RESOLVED)], now=101 * HOUR
+    )
+    tracker.resolve(problem.id, "bob", now=110 * HOUR)
+    outage(daemon, 120 * HOUR)
+    reopened = daemon.store.problem(problem.id)
+    assert reopened is not None and reopened.status == ProblemStatus.OPEN
+    kinds = [e.kind for e in daemon.store.problem_timeline(problem.id)]
+    assert kinds == ["opened", "known_error", "incident", "resolved", "incident", "reopened"]
+
+
+def test_a_deploy_just_before_the_trouble_is_evidence(tmp_path):
+    daemon, _ = shop(tmp_path)
+    with daemon.store.transaction():
+        daemon.store.add_change(Change(0, "db", "deploy", "schema migration", 900.0, "v1.4.2"))
+    daemon.pipeline.alerts([fire("db", 1000)], now=1000)
+    [incident] = daemon.store.unresolved_incidents()
+    top = incident.root_causes[0]
+    assert top.node == "db"
+    assert any("deploy v1.4.2 on db" in line and "100 s before" in line for line in top.evidence)
+
+
+def invoke(*args: str):
+    return cli.invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+def test_problem_manager_cli_lists_shows_draws_and_works_problems(tmp_path):
+    daemon, rules = shop(tmp_path)
+    for day in range(3):
+        outage(daemon, day * 24 * HOUR)
+    state = ["--state", str(tmp_path)]
+    listed = invoke("problems", *state)
+    assert listed.exit_code == 0
+    assert "db/DbDown" in listed.output and "1.0 d" in listed.output  # MTBF
+
+    drawing = tmp_path / "problem.svg"
+    shown = invoke("problems", "show", "1", "--graph", str(drawing), "--rules", str(rules), *state)
+    assert shown.exit_code == 0, shown.output
+    assert "occurrences 3" in shown.output and "#3 resolved" in shown.output
+    assert "nothing db depends on is failing" in shown.output
+    assert drawing.read_text().lstrip().startswith("<?xml")
+
+    bad = invoke("problems", "known-error", "1", "--workaround", " ", *state)
+    assert bad.exit_code == 1 and "needs a workaround" in bad.output
+    marked = invoke("problems", "known-error", "1", "--workaround", "failover", *state)
+    assert "known_error" in marked.output
+    assert "is now resolved" in invoke("problems", "resolve", "1", *state).output
+    again = invoke("problems", "resolve", "1", *state)
+    assert again.exit_code == 1 and "already resolved" in again.output
+    assert invoke("problems", "show", "99", *state).exit_code == 1
+
+
+def test_change_cli_records_changes_the_ranking_reads(tmp_path):
+    state = ["--state", str(tmp_path)]
+    added = invoke("change", "add", "db", "--summary", "bump pool", "--version", "v2", *state)
+    assert added.exit_code == 0 and "change 1 recorded: deploy on db" in added.output
+    listed = invoke("change", "list", *state)
+    assert "bump pool" in listed.output and "v2" in listed.output
+    assert invoke("change", "list", "--since", "soon", *state).exit_code == 2
