@@ -199,7 +199,9 @@ def main() -> None:
         alerts = alerts_from(seen, rule, nodes, since=opened - correlator.config.window)
         name = f"{issue.parent.name}/{issue.name}"
         ranked = correlator.rank(alerts)
-        rankings[name] = [{"node": c.node, "score": c.score} for c in ranked]
+        rankings[name] = [
+            {"node": c.node, "score": c.score, "evidence": list(c.evidence)} for c in ranked
+        ]
         for method, order in (("sentinel", ranked), ("strongest", strongest_first(alerts))):
             names = [c.node for c in order]
             hits = tally.setdefault((issue.parent.name, metric, method), [0, 0, 0])

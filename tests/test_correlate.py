@@ -75,3 +75,70 @@ def test_onset_breaks_ties_between_unrelated_services():
     correlator = TopologyCorrelator(SHOP)
     ranked = correlator.rank([fire("queue", 30), fire("cache", 10)])
     assert [c.node for c in ranked] == ["cache", "queue"]
+
+
+def slower(service: str, at: float, value: float, expected: float) -> Alert:
+    """An anomaly alert on a latency series, as the anomaly rule raises it."""
+    return Alert(
+        {"alertname": "Anomaly", "service": service, "metric": "latency_seconds"},
+        {"value": str(value), "expected": str(expected), "reason": "above baseline"},
+        AlertStatus.FIRING,
+        at,
+        score=0.8,
+    )
+
+
+def test_a_dependency_explains_a_dependant_in_proportion_to_its_deviation():
+    correlator = TopologyCorrelator(SHOP)
+    # The database is 0.28 s slower, the API 0.30 s: the database explains 93% of it.
+    explained = correlator.rank([slower("api", 0, 0.40, 0.10), slower("db", 0, 0.30, 0.02)])
+    assert [c.node for c in explained] == ["db", "api"]
+    assert any("explains 93% of api's" in line for line in explained[1].evidence)
+    # The database is only 0.01 s slower: it explains little, and the API is the suspect.
+    unexplained = correlator.rank([slower("api", 0, 0.40, 0.10), slower("db", 0, 0.03, 0.02)])
+    assert [c.node for c in unexplained] == ["api", "db"]
+    assert unexplained[0].failure == "Anomaly:latency_seconds"
+    assert unexplained[0].signature == "api/Anomaly:latency_seconds"
+
+
+def test_a_changed_dependency_is_a_suspect_even_when_it_does_not_alert():
+    from sentinel.model import Change
+
+    correlator = TopologyCorrelator(SHOP)
+    deploy = Change(1, "cache", "deploy", "new eviction policy", 950.0, "v7")
+    elsewhere = Change(2, "queue", "deploy", "unrelated", 950.0)
+    stale = Change(3, "db", "config", "long ago", 950.0 - 2 * 3600)
+    ranked = correlator.rank([fire("api", 1000), fire("frontend", 1010)], [deploy, elsewhere, stale])
+    nodes = [c.node for c in ranked]
+    assert nodes[:2] == ["api", "cache"]
+    assert "queue" not in nodes and "db" not in nodes
+    cache = ranked[1]
+    assert cache.failure == "change"
+    assert cache.evidence[0].startswith("deploy v7 on cache at 00:15:50Z (50 s before")
+    assert "cache itself is not alerting" in cache.evidence
+
+
+def test_adjacency_csv_imports_in_either_orientation(tmp_path):
+    from sentinel.correlate.importers import (
+        Orientation,
+        TopologyImportError,
+        services_from_adjacency_csv,
+        services_yaml,
+    )
+
+    matrix = tmp_path / "graph.csv"
+    matrix.write_text(",web,api,db\nweb,0,1,0\napi,0,0,1.0\ndb,0,0,0\n")
+    calls = {s.name: s.depends_on for s in services_from_adjacency_csv(matrix)}
+    assert calls == {"web": ["api"], "api": ["db"], "db": []}
+    flows = services_from_adjacency_csv(matrix, Orientation.PROPAGATES)
+    assert {s.name: s.depends_on for s in flows} == {"web": [], "api": ["web"], "db": ["api"]}
+    assert "- name: api\n  depends_on:\n  - db\n" in services_yaml(
+        services_from_adjacency_csv(matrix)
+    )
+    matrix.write_text(",web,api\nweb,0,x\n")
+    try:
+        services_from_adjacency_csv(matrix)
+    except TopologyImportError as error:
+        assert str(error) == f"{matrix}:2: 'x' is not a number"
+    else:
+        raise AssertionError("a bad cell was accepted")

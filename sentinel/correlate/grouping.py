@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sentinel.correlate.base import OpenIncident, correlators
@@ -57,6 +57,17 @@ def _explains(cause: _Suspect, dependant: _Suspect) -> float:
         if kind in cause.deviations
     ]
     return max(shares) if shares else 1.0
+
+
+def _magnitude(suspect: _Suspect, suspects: Iterable[_Suspect]) -> float:
+    """How large a node's deviation is next to the largest of its failure class in the
+    incident (0..1; 1 where nothing compares): a blip beside an outage counts for little."""
+    largest: dict[str, float] = {}
+    for other in suspects:
+        for kind, amount in other.deviations.items():
+            largest[kind] = max(largest.get(kind, 0.0), amount)
+    shares = [amount / largest[kind] for kind, amount in suspect.deviations.items()]
+    return max(shares, default=1.0)
 
 
 @dataclass
@@ -172,13 +183,15 @@ class TopologyCorrelator:
         change, change_note = self._change(node, first.onset, changes)
         parts = {
             "graph": unexplained,
-            "onset": max(0.0, 1.0 - lag / max(self.config.window, 1.0)),
+            "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
             "breadth": (
                 sum(_explains(suspect, suspects[d]) for d in dependants) / len(others)
                 if others
                 else 1.0
             ),
-            "strength": suspect.strength / max(s.strength for s in suspects.values()),
+            "strength": suspect.strength
+            / max(s.strength for s in suspects.values())
+            * _magnitude(suspect, suspects.values()),
             "change": change,
         }
         reason = strongest.annotations.get("reason")
@@ -203,12 +216,24 @@ class TopologyCorrelator:
         failure = failure_class(strongest)
         return RootCause(node, score, tuple(evidence), failure), suspect.onset
 
+    def _precedes(self, suspect: _Suspect, related: list[_Suspect]) -> float:
+        """Whether a node deviated before the failing nodes it is connected to (0..1): a
+        cause comes before its effects. Timing against unconnected alerts says nothing
+        (0.5), so an unrelated early alert is no suspect for being early."""
+        if not related:
+            return 0.5
+        window = max(self.config.window, 1.0)
+        return sum(
+            max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window) for other in related
+        ) / len(related)
+
     def _unexplained(self, suspect: _Suspect, failing_deps: list[_Suspect]) -> tuple[float, str]:
         """How much of a node's trouble its failing dependencies do not explain (0..1).
 
         A dependency explains a deviation of the same failure class in proportion to its own
-        (a database 0.28 s slower explains 93% of an API 0.30 s slower); a failing dependency
-        with nothing comparable explains all of it, as a person would assume.
+        (a database 0.28 s slower explains 93% of an API 0.30 s slower); deviations of other
+        classes only explain none of it; a failing dependency whose alerts say nothing of
+        size (a check that is down) explains all of it, as a person would assume.
         """
         if not failing_deps:
             return 1.0, ""
@@ -219,6 +244,8 @@ class TopologyCorrelator:
             theirs = dep.deviations.get(kind, 0.0)
             if theirs > 0:
                 shares.append((min(1.0, theirs / own), kind, own, dep.node, theirs))
+        if not shares and suspect.deviations and any(d.deviations for d in failing_deps):
+            return 1.0, f"{suspect.node} depends on {names}, failing on other measures only"
         if not shares:
             return 0.0, f"{suspect.node} depends on {names}, also failing"
         share, kind, own, dep_node, theirs = min(shares)
