@@ -58,7 +58,8 @@ class Pipeline:
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
-            for alert in alerts:
+            # In onset order, so a cause is placed before the symptoms that follow it.
+            for alert in sorted(alerts, key=lambda a: a.starts_at):
                 self._handle(alert, alert.fingerprint in new, now)
 
     def _handle(self, alert: Alert, is_new: bool, now: float) -> None:

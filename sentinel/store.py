@@ -395,6 +395,14 @@ class Store:
             params = (incident_id,)
         return [_alert(r) for r in self._exec(sql + " ORDER BY starts_at, id", params)]
 
+    def alert_rows(self) -> list[tuple[str, int]]:
+        """(fingerprint, incident id) of every alert row, oldest first: which incident each
+        firing joined, for audits and benchmarks."""
+        return [
+            (r[0], r[1])
+            for r in self._exec("SELECT fingerprint, incident_id FROM alerts ORDER BY id")
+        ]
+
     def node_representatives(self, incident_id: int) -> list[Alert]:
         """The earliest firing alert of each node and alert name of an incident: what
         ranking needs (a node's deviations are compared by failure class)."""

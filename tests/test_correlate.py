@@ -37,9 +37,18 @@ def test_alert_joins_the_incident_whose_cause_is_near():
 
 def test_too_far_from_the_cause_opens_a_new_incident():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
-    assert correlator.scope("frontend") == {"frontend", "api"}
+    assert correlator.scope("cache") == {"cache", "api"}
+    open_db = OpenIncident(7, "db", 100, firing=True)  # a sibling two hops away
+    assert correlator.place(fire("cache", 110), [open_db], now=110) is None
+
+
+def test_a_dependency_takes_symptoms_from_any_depth():
+    correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
+    assert correlator.scope("frontend") == {"frontend", "api", "db", "cache"}
     open_db = OpenIncident(7, "db", 100, firing=True)
-    assert correlator.place(fire("frontend", 110), [open_db], now=110) is None
+    open_api = OpenIncident(8, "api", 100, firing=True)
+    assert correlator.place(fire("frontend", 110), [open_db], now=110) == 7
+    assert correlator.place(fire("frontend", 110), [open_db, open_api], now=110) == 8
 
 
 def test_quiet_incident_outside_the_window_takes_no_new_alerts():

@@ -1,7 +1,8 @@
 """Topology-aware grouping and root-cause ranking.
 
 An alert on a service joins an open incident whose likeliest root cause lies within
-``max_distance`` hops of it in the dependency graph, so a broken database and the APIs that
+``max_distance`` hops of it in the dependency graph, or anywhere below it (something it
+depends on), so a broken database and the APIs that
 fail because of it become one incident (the dependants' alerts are its symptoms and do not
 page on their own), while the incident stays a neighbourhood of its cause instead of
 growing across the whole graph. Alerts on things outside the topology group by ``group_by``
@@ -130,7 +131,12 @@ class TopologyCorrelator:
         return json.dumps([alert.labels.get(name, "") for name in self.config.group_by])
 
     def scope(self, node: str) -> frozenset[str]:
-        return frozenset(self.topology.reach(node, self.config.max_distance))
+        """Nodes within ``max_distance`` hops, and everything ``node`` depends on at any
+        depth: a dependency's incident takes its dependants' alerts as symptoms (the
+        dependencies of Zabbix and Icinga, automatic from the graph)."""
+        return frozenset(self.topology.reach(node, self.config.max_distance)) | (
+            self.topology.below(node)
+        )
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
         """Join the incident whose likeliest root cause is nearest (or, outside the graph, one
@@ -142,6 +148,8 @@ class TopologyCorrelator:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
             hops = reach.get(candidate.root) if node in self.topology else 0
+            if hops is None and self.topology.depends_on(node, candidate.root):
+                hops = self.config.max_distance + 1  # a symptom of a deeper dependency
             if hops is None:
                 continue
             key = (hops, -candidate.updated_at, candidate.id)

@@ -81,12 +81,16 @@ class Topology:
 
     def depends_on(self, node: str, other: str) -> bool:
         """Whether ``node`` depends on ``other``, directly or through others."""
-        if node not in self.graph or other not in self.graph:
-            return False
+        return other in self.below(node)
+
+    def below(self, node: str) -> frozenset[str]:
+        """Everything ``node`` depends on, directly or through others (cached)."""
+        if node not in self.graph:
+            return frozenset()
         below = self._below.get(node)
         if below is None:
             below = self._below[node] = frozenset(nx.descendants(self.graph, node))
-        return other in below
+        return below
 
     def distance(self, a: str, b: str) -> int | None:
         """Hops between two services, ignoring direction; None if unconnected."""
