@@ -16,7 +16,7 @@ disk) on the simulated clock. Reported against the truth:
 * adjusted Rand index of the incidents against the faults (scikit-learn);
 * root-cause top-1: the incident holding the first alert on a fault's root service names
   that service first, read when the fault has spread fully;
-* throughput: alerts handled per second of wall time.
+* throughput: alert events (firing and resolved) handled per second of wall time.
 
 Alertmanager's grouping over the same stream (one group per ``group_by`` label set while
 any of its alerts fires) is scored in the same run as the baseline.
@@ -288,7 +288,7 @@ def main() -> None:
         "compression",
         "ARI",
         "root cause top-1",
-        "alerts/s",
+        "alert events/s",
         "AM by alertname",
         "AM by alertname+service",
     ):

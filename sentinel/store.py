@@ -387,6 +387,17 @@ class Store:
             )
         return incident_id
 
+    def node_still_firing(self, incident_id: int, fingerprint: str) -> bool:
+        """Whether the node of this (just resolved) alert has another alert firing in the
+        incident."""
+        row = self._exec(
+            "SELECT 1 FROM alerts WHERE incident_id = ? AND status = 'firing' AND node = "
+            "(SELECT node FROM alerts WHERE fingerprint = ? AND incident_id = ? "
+            "ORDER BY id DESC LIMIT 1) LIMIT 1",
+            (incident_id, fingerprint, incident_id),
+        ).fetchone()
+        return row is not None
+
     def firing_alerts(self, incident_id: int | None = None) -> list[Alert]:
         sql = "SELECT * FROM alerts WHERE status = 'firing'"
         params: tuple[Any, ...] = ()

@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from sentinel.correlate.base import OpenIncident, correlators
 from sentinel.correlate.topology import CorrelationConfig, Topology
@@ -60,15 +61,31 @@ def _explains(cause: _Suspect, dependant: _Suspect) -> float:
     return max(shares) if shares else 1.0
 
 
-def _magnitude(suspect: _Suspect, suspects: Iterable[_Suspect]) -> float:
+def _magnitude(suspect: _Suspect, largest: dict[str, float]) -> float:
     """How large a node's deviation is next to the largest of its failure class in the
     incident (0..1; 1 where nothing compares): a blip beside an outage counts for little."""
-    largest: dict[str, float] = {}
-    for other in suspects:
-        for kind, amount in other.deviations.items():
-            largest[kind] = max(largest.get(kind, 0.0), amount)
     shares = [amount / largest[kind] for kind, amount in suspect.deviations.items()]
     return max(shares, default=1.0)
+
+
+def _largest(suspects: Iterable[_Suspect]) -> dict[str, float]:
+    """The largest deviation of each failure class among the suspects."""
+    largest: dict[str, float] = {}
+    for suspect in suspects:
+        for kind, amount in suspect.deviations.items():
+            largest[kind] = max(largest.get(kind, 0.0), amount)
+    return largest
+
+
+@dataclass
+class _Incident:
+    """What ranking weighs each suspect against: the others, computed once per ranking."""
+
+    suspects: dict[str, _Suspect]
+    first: _Suspect
+    changes: Sequence[Change]
+    top_strength: float
+    largest: dict[str, float]
 
 
 @dataclass
@@ -90,11 +107,11 @@ class _Suspect:
                 deviations[kind] = max(deviations.get(kind, 0.0), amount)
         return cls(node, alerts, min(a.starts_at for a in alerts), deviations)
 
-    @property
+    @cached_property
     def strongest(self) -> Alert:
         return max(self.alerts, key=lambda a: a.score * _SEVERITY_WEIGHT[a.severity])
 
-    @property
+    @cached_property
     def strength(self) -> float:
         """Score times severity weight of its strongest alert (never 0, to compare by)."""
         strongest = self.strongest
@@ -169,26 +186,28 @@ class TopologyCorrelator:
             return ()
         suspects = {node: _Suspect.of(node, group) for node, group in by_node.items()}
         first = min(suspects.values(), key=lambda s: (s.onset, s.node))
-        causes = [self._alerting_cause(s, suspects, first, changes) for s in suspects.values()]
+        incident = _Incident(
+            suspects,
+            first,
+            changes,
+            max(s.strength for s in suspects.values()),
+            _largest(suspects.values()),
+        )
+        causes = [self._alerting_cause(s, incident) for s in suspects.values()]
         causes += self._changed_causes(suspects, first, changes)
         causes.sort(key=lambda c: (-c[0].score, c[1], c[0].node))
         return tuple(cause for cause, _ in causes[:MAX_CANDIDATES])
 
-    def _alerting_cause(
-        self,
-        suspect: _Suspect,
-        suspects: dict[str, _Suspect],
-        first: _Suspect,
-        changes: Sequence[Change],
-    ) -> tuple[RootCause, float]:
+    def _alerting_cause(self, suspect: _Suspect, incident: _Incident) -> tuple[RootCause, float]:
         node, topology = suspect.node, self.topology
+        suspects, first = incident.suspects, incident.first
         others = [m for m in suspects if m != node]
         failing_deps = [suspects[m] for m in others if topology.depends_on(node, m)]
         dependants = sorted(m for m in others if topology.depends_on(m, node))
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         unexplained, explanation = self._unexplained(suspect, failing_deps)
-        change, change_note = self._change(node, first.onset, changes)
+        change, change_note = self._change(node, first.onset, incident.changes)
         parts = {
             "graph": unexplained,
             "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
@@ -198,8 +217,8 @@ class TopologyCorrelator:
                 else 1.0
             ),
             "strength": suspect.strength
-            / max(s.strength for s in suspects.values())
-            * _magnitude(suspect, suspects.values()),
+            / incident.top_strength
+            * _magnitude(suspect, incident.largest),
             "change": change,
         }
         reason = strongest.annotations.get("reason")

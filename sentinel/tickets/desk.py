@@ -168,12 +168,17 @@ class Desk:
         log.debug("alert joined incident id=%s alert=%s", incident_id, alert.name)
 
     def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
-        """A firing alert ended; the incident resolves when its last alert does."""
+        """A firing alert ended; the incident resolves when its last alert does, and is
+        re-ranked when a service stops failing in it."""
         with self.store.transaction():
             incident_id = self.store.resolve_alert(alert.fingerprint, alert.ends_at or now, now)
             if incident_id is None:
                 return
             self._record(incident_id, now, "alert", f"{alert.name} resolved")
+            if self.store.node_still_firing(incident_id, alert.fingerprint):
+                # The same services are failing: the ranking stands; just note the time.
+                self.store.update_incident(incident_id, updated_at=now)
+                return
             still_firing = self.store.node_representatives(incident_id)
             incident = self._get(incident_id)
             if still_firing:
