@@ -117,7 +117,9 @@ def test_a_changed_dependency_is_a_suspect_even_when_it_does_not_alert():
     deploy = Change(1, "cache", "deploy", "new eviction policy", 950.0, "v7")
     elsewhere = Change(2, "queue", "deploy", "unrelated", 950.0)
     stale = Change(3, "db", "config", "long ago", 950.0 - 2 * 3600)
-    ranked = correlator.rank([fire("api", 1000), fire("frontend", 1010)], [deploy, elsewhere, stale])
+    ranked = correlator.rank(
+        [fire("api", 1000), fire("frontend", 1010)], [deploy, elsewhere, stale]
+    )
     nodes = [c.node for c in ranked]
     assert nodes[:2] == ["api", "cache"]
     assert "queue" not in nodes and "db" not in nodes
