@@ -14,7 +14,7 @@ from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
-from sentinel.model import Alert, AlertStatus, Change, SampleBatch
+from sentinel.model import Alert, AlertStatus, Change, Incident, SampleBatch
 from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
@@ -85,14 +85,19 @@ class Pipeline:
         candidates = self.store.open_incidents_in_scope(scope, "" if scope else group_key)
         chosen = correlator.place(alert, candidates, now)
         if chosen is None:
+            flapped = self.store.recently_resolved_incident(
+                alert.fingerprint, now - correlator.config.window
+            )
+            if flapped is not None:
+                self.desk.reopen(self._incident(flapped), alert, now, node, group_key)
+                return
             causes = correlator.rank([alert], self._recent_changes(now))
             policy = self.topology.policy(causes[0].node if causes else node)
             self.desk.open_incident(
                 alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
             )
             return
-        incident = self.store.incident(chosen)
-        assert incident is not None  # found in the same transaction
+        incident = self._incident(chosen)
         if node in incident.services:  # same ranking, same scope: just one more alert
             self.desk.attach(
                 incident, alert, incident.services, [], incident.root_causes, now, node, group_key
@@ -105,6 +110,11 @@ class Pipeline:
         self.desk.attach(
             incident, alert, services, self._tiers(services), causes, now, node, group_key
         )
+
+    def _incident(self, incident_id: int) -> Incident:
+        incident = self.store.incident(incident_id)
+        assert incident is not None  # found in the same transaction
+        return incident
 
     def _recent_changes(self, now: float) -> list[Change]:
         """Changes recent enough to be suspects (``correlation.change_window``)."""

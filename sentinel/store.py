@@ -387,6 +387,16 @@ class Store:
             )
         return incident_id
 
+    def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:
+        """The incident, resolved since ``since``, that this alert last fired in."""
+        row = self._exec(
+            "SELECT i.id FROM alerts a JOIN incidents i ON i.id = a.incident_id "
+            "WHERE a.fingerprint = ? AND i.status = 'resolved' AND i.resolved_at >= ? "
+            "ORDER BY a.id DESC LIMIT 1",
+            (fingerprint, since),
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def node_still_firing(self, incident_id: int, fingerprint: str) -> bool:
         """Whether the node of this (just resolved) alert has another alert firing in the
         incident."""

@@ -77,3 +77,23 @@ def test_same_alert_again_refreshes_instead_of_reopening(tmp_path):
     daemon.pipeline.alerts([fire("db", 0)], now=1)
     daemon.pipeline.alerts([fire("db", 0)], now=2)
     assert daemon.store.count("alerts") == 1 and daemon.store.count("incidents") == 1
+
+
+def test_alert_firing_again_soon_after_resolution_reopens_its_incident(tmp_path):
+    daemon = shop(tmp_path)
+    down = fire("db", 0)
+    daemon.pipeline.alerts([down], now=1)
+    daemon.pipeline.alerts([replace(down, status=AlertStatus.RESOLVED, ends_at=50)], now=50)
+    [incident] = daemon.store.incidents()
+    assert incident.status == IncidentStatus.RESOLVED
+
+    daemon.pipeline.alerts([replace(down, starts_at=80)], now=80)  # a flap: 30 s later
+    [reopened] = daemon.store.incidents()
+    assert reopened.id == incident.id and reopened.status == IncidentStatus.OPEN
+    assert reopened.resolved_at is None and reopened.escalation_level == 0
+    [entry] = [e for e in daemon.store.timeline(incident.id) if e.kind == "reopened"]
+    assert entry.text == "Down fired again 30 s after resolution"
+
+    daemon.pipeline.alerts([replace(down, status=AlertStatus.RESOLVED, ends_at=90)], now=90)
+    daemon.pipeline.alerts([replace(down, starts_at=900)], now=900)  # past the window: new
+    assert daemon.store.count("incidents") == 2

@@ -58,10 +58,11 @@ class ProblemTracker:
                     f"{_days(self.config.period)}: " + ", ".join(f"#{i.id}" for i in recurring),
                 )
                 log.info("problem opened id=%s signature=%s", problem_id, signature)
+            elif incident.id in problem.incident_ids:  # resolved again after a reopen
+                return problem
             else:
                 problem_id = problem.id
-                store.link_problem(problem_id, [incident.id])
-                self._record(problem_id, now, "incident", f"incident #{incident.id} recurred")
+                self.link(problem, incident.id, now)
                 if problem.status == ProblemStatus.RESOLVED:
                     store.update_problem(
                         problem_id, status=ProblemStatus.OPEN.value, resolved_at=None
@@ -71,6 +72,11 @@ class ProblemTracker:
                     )
                     log.info("problem reopened id=%s signature=%s", problem_id, signature)
             return store.problem(problem_id)
+
+    def link(self, problem: Problem, incident_id: int, now: float) -> None:
+        """Count one more incident of the problem."""
+        self.store.link_problem(problem.id, [incident_id])
+        self._record(problem.id, now, "incident", f"incident #{incident_id} recurred")
 
     def known_error(self, causes: tuple[RootCause, ...]) -> Problem | None:
         """The known-error problem whose signature the likeliest cause carries, if any."""

@@ -34,6 +34,7 @@ RankFn = Callable[[Sequence[Alert]], tuple[RootCause, ...]]
 
 NOTIFY_TYPE = {
     "opened": "failure",
+    "reopened": "failure",
     "escalated": "failure",
     "sla_breach": "warning",
     "acknowledged": "info",
@@ -166,6 +167,36 @@ class Desk:
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
             self.store.update_incident(incident_id, **changed)
         log.debug("alert joined incident id=%s alert=%s", incident_id, alert.name)
+
+    def reopen(
+        self, incident: Incident, alert: Alert, now: float, node: str = "", group_key: str = ""
+    ) -> None:
+        """An alert fired again soon after its incident resolved: the same trouble is back
+        (a flap, or a fix that did not hold), so the incident reopens and escalation
+        starts over instead of a second incident paging."""
+        policy = self.settings.policy(incident.policy)
+        first = policy.levels[0]
+        with self.store.transaction():
+            self.store.add_alert(alert, incident.id, now, node, group_key)
+            self.store.update_incident(
+                incident.id,
+                status=IncidentStatus.OPEN,
+                resolved_at=None,
+                acknowledged_at=None,
+                escalation_level=0,
+                escalation_cycle=0,
+                next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
+                updated_at=now,
+            )
+            since = now - (incident.resolved_at or now)
+            self._record(
+                incident.id,
+                now,
+                "reopened",
+                f"{alert.name} fired again {since:.0f} s after resolution",
+            )
+            self._notify(self._get(incident.id), "reopened", first.notify, now, step=f"{now:.3f}")
+        log.info("incident reopened id=%s alert=%s", incident.id, alert.name)
 
     def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
         """A firing alert ended; the incident resolves when its last alert does, and is
@@ -362,7 +393,7 @@ class Desk:
         problem = self.problems.known_error(causes) if self.problems else None
         if problem is None or incident_id in problem.incident_ids:
             return
-        self.store.link_problem(problem.id, [incident_id])
+        self.problems.link(problem, incident_id, now)
         self._record(
             incident_id,
             now,
@@ -403,6 +434,7 @@ def render_message(
     workaround when there is one, what to run next."""
     headline = {
         "opened": "OPENED",
+        "reopened": "REOPENED",
         "escalated": f"ESCALATED (level {incident.escalation_level + 1})",
         "acknowledged": f"ACKNOWLEDGED by {actor}",
         "resolved": "RESOLVED",
