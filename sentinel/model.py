@@ -170,6 +170,7 @@ class OpenIncident:
     root: str  # the node of its likeliest root cause
     updated_at: float
     firing: bool  # whether any of its alerts still fires
+    opened_at: float | None = None  # when it opened (None: unknown, no time bound)
 
 
 @dataclass(frozen=True, slots=True)

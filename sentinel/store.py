@@ -504,12 +504,13 @@ class Store:
         marks = ",".join("?" * len(nodes))
         rows = self._exec(
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
-            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing FROM incidents i "
+            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, i.created_at "
+            "FROM incidents i "
             f"WHERE i.status != 'resolved' AND (i.root_node IN ({marks}) OR i.id IN "
             "(SELECT incident_id FROM alerts WHERE group_key = ? AND status = 'firing'))",
             (*nodes, group_key),
         )
-        return [OpenIncident(r[0], r[1], r[2], bool(r[3])) for r in rows]
+        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
 
     def unresolved_incidents(self) -> list[Incident]:
         return self.incidents(statuses=(IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED))

@@ -49,6 +49,8 @@ def test_a_dependency_takes_symptoms_from_any_depth():
     open_api = OpenIncident(8, "api", 100, firing=True)
     assert correlator.place(fire("frontend", 110), [open_db], now=110) == 7
     assert correlator.place(fire("frontend", 110), [open_db, open_api], now=110) == 8
+    long_open = OpenIncident(7, "db", 100, firing=True, opened_at=100 - 3600)
+    assert correlator.place(fire("frontend", 110), [long_open], now=110) is None  # new trouble
 
 
 def test_quiet_incident_outside_the_window_takes_no_new_alerts():

@@ -165,14 +165,23 @@ class TopologyCorrelator:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
             hops = reach.get(candidate.root) if node in self.topology else 0
-            if hops is None and self.topology.depends_on(node, candidate.root):
-                hops = self.config.max_distance + 1  # a symptom of a deeper dependency
+            if hops is None and self._symptom_of(alert, node, candidate):
+                hops = self.config.max_distance + 1
             if hops is None:
                 continue
             key = (hops, -candidate.updated_at, candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[2]
+
+    def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
+        """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's
+        incident: the node depends on its cause, and it fired within ``window`` of the
+        incident opening (symptoms follow their cause promptly; a late one is new trouble)."""
+        if not self.topology.depends_on(node, candidate.root):
+            return False
+        opened = candidate.opened_at
+        return opened is None or abs(alert.starts_at - opened) <= self.config.window
 
     def rank(
         self, alerts: Sequence[Alert], changes: Sequence[Change] = ()
