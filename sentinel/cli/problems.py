@@ -1,0 +1,250 @@
+"""Problem management and what feeds it: ``problems``, ``change``, ``topology``."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sentinel.cli.common import (
+    MAX_ROW_ID,
+    ActorOpt,
+    RulesOpt,
+    StateOpt,
+    actor,
+    app,
+    duration,
+    err,
+    load_or_exit,
+    open_store,
+    out,
+    when,
+)
+from sentinel.correlate import ServiceConfig
+from sentinel.correlate.draw import draw_subgraph
+from sentinel.correlate.importers import (
+    Orientation,
+    TopologyImportError,
+    services_from_adjacency_csv,
+    services_from_prometheus,
+    services_yaml,
+)
+from sentinel.correlate.problems import ProblemError, ProblemTracker
+from sentinel.model import Change, Problem
+from sentinel.schema import parse_duration
+from sentinel.store import Store
+
+problems_app = typer.Typer(
+    help="Problem records (recurring root causes).", invoke_without_command=True
+)
+app.add_typer(problems_app, name="problems")
+change_app = typer.Typer(help="Change events: deploys and config changes, suspects in ranking.")
+app.add_typer(change_app, name="change")
+topology_app = typer.Typer(help="Build the service topology from what describes it already.")
+app.add_typer(topology_app, name="topology")
+
+ProblemArg = Annotated[int, typer.Argument(help="Problem ID.", min=1, max=MAX_ROW_ID)]
+
+
+@problems_app.callback()
+def problems(ctx: typer.Context, state: StateOpt = None) -> None:
+    """List problem records: recurring root causes across incidents."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = open_store(state).problems()
+    if not rows:
+        out().print("no problem records yet")
+        return
+    table = Table(title="Problems")
+    for column in ("ID", "Signature", "Occurrences", "Last seen", "MTBF", "Services", "Status"):
+        table.add_column(column, overflow="fold")
+    for problem in rows:
+        table.add_row(
+            str(problem.id),
+            problem.signature,
+            str(problem.occurrences),
+            when(problem.last_seen),
+            duration(problem.mtbf),
+            ", ".join(problem.services),
+            problem.status,
+        )
+    out().print(table)
+
+
+def _get_problem(store: Store, problem_id: int) -> Problem:
+    problem = store.problem(problem_id)
+    if problem is None:
+        err().print(f"[red]error:[/] no problem {problem_id}")
+        raise typer.Exit(1)
+    return problem
+
+
+@problems_app.command("show")
+def problems_show(
+    problem_id: ProblemArg,
+    graph: Annotated[
+        Path | None,
+        typer.Option(help="Draw the affected part of the topology to this PNG or SVG file."),
+    ] = None,
+    rules: RulesOpt = None,
+    state: StateOpt = None,
+) -> None:
+    """One problem: its incidents, timeline and the evidence behind its root cause."""
+    store = open_store(state)
+    problem = _get_problem(store, problem_id)
+    console = out()
+    console.print(f"[bold]problem {problem.id}[/]: {problem.signature} — {problem.status}")
+    console.print(
+        f"occurrences {problem.occurrences} · first seen {when(problem.first_seen)} · "
+        f"last seen {when(problem.last_seen)} · MTBF {duration(problem.mtbf)}"
+    )
+    console.print(f"services: {', '.join(problem.services) or '-'}")
+    if problem.workaround:
+        console.print(f"workaround: {problem.workaround}")
+    linked = [i for i in map(store.incident, problem.incident_ids) if i is not None]
+    table = Table(title="Incidents")
+    for column in ("ID", "Opened", "Resolved", "Priority", "Title"):
+        table.add_column(column, overflow="fold")
+    for incident in linked:
+        table.add_row(
+            str(incident.id),
+            when(incident.created_at),
+            when(incident.resolved_at),
+            incident.priority,
+            incident.title,
+        )
+    console.print(table)
+    events = [(e.at, e.kind, e.text, e.actor) for e in store.problem_timeline(problem.id)]
+    for incident in linked:
+        events.append((incident.created_at, "incident", f"#{incident.id} opened", "sentinel"))
+        if incident.resolved_at is not None:
+            events.append(
+                (incident.resolved_at, "incident", f"#{incident.id} resolved", "sentinel")
+            )
+    timeline = Table(title="Timeline")
+    for column in ("When", "What", "", "Who"):
+        timeline.add_column(column, overflow="fold")
+    for at, kind, text, who in sorted(events):
+        timeline.add_row(when(at), kind, text, who)
+    console.print(timeline)
+    latest = max(linked, key=lambda i: i.created_at, default=None)
+    if latest and latest.root_causes:
+        console.print(f"evidence (incident #{latest.id}):")
+        for line in latest.root_causes[0].evidence:
+            console.print(f"  - {line}")
+    if graph is not None:
+        root = problem.signature.split("/", 1)[0]
+        try:
+            draw_subgraph(load_or_exit(rules).topology, root, problem.services, graph)
+        except (OSError, ValueError) as exc:
+            err().print(f"[red]error:[/] cannot write {graph}: {exc}")
+            raise typer.Exit(1) from None
+        console.print(f"graph written to {graph}")
+
+
+@problems_app.command("known-error")
+def problems_known_error(
+    problem_id: ProblemArg,
+    workaround: Annotated[str, typer.Option(help="What on-call staff should do meanwhile.")],
+    by: ActorOpt = "",
+    state: StateOpt = None,
+) -> None:
+    """Mark a problem a known error; its workaround is shown on every matching incident."""
+    _problem_action(
+        state, lambda t: t.mark_known_error(problem_id, workaround, actor(by), time.time())
+    )
+
+
+@problems_app.command("resolve")
+def problems_resolve(
+    problem_id: ProblemArg,
+    by: ActorOpt = "",
+    reason: Annotated[str, typer.Option(help="How it was fixed.")] = "",
+    state: StateOpt = None,
+) -> None:
+    """Resolve a problem: fixed for good (it reopens if the root cause recurs)."""
+    _problem_action(state, lambda t: t.resolve(problem_id, actor(by), time.time(), reason))
+
+
+def _problem_action(state: Path | None, action: Callable[[ProblemTracker], Problem]) -> None:
+    tracker = ProblemTracker(open_store(state))
+    try:
+        problem = action(tracker)
+    except ProblemError as exc:
+        err().print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    out().print(f"problem {problem.id} is now {problem.status}")
+
+
+@change_app.command("add")
+def change_add(
+    service: Annotated[str, typer.Argument(help="The service that changed.")],
+    summary: Annotated[str, typer.Option(help="What changed.")],
+    kind: Annotated[str, typer.Option(help="deploy, config, infrastructure, …")] = "deploy",
+    version: Annotated[str, typer.Option(help="Version deployed, if any.")] = "",
+    at: Annotated[float | None, typer.Option(help="When, in unix seconds (default: now).")] = None,
+    by: ActorOpt = "",
+    state: StateOpt = None,
+) -> None:
+    """Record a change; services changed shortly before trouble rank as suspects."""
+    store = open_store(state)
+    change = Change(
+        0, service, kind, summary, time.time() if at is None else at, version, actor(by)
+    )
+    with store.transaction():
+        change_id = store.add_change(change)
+    out().print(f"change {change_id} recorded: {kind} on {service} at {when(change.at)}")
+
+
+@change_app.command("list")
+def change_list(
+    since: Annotated[str, typer.Option(help="How far back (e.g. 1h, 7d).")] = "7d",
+    state: StateOpt = None,
+) -> None:
+    """Recent changes, newest first."""
+    try:
+        seconds = parse_duration(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    table = Table(title="Changes")
+    for column in ("ID", "When", "Service", "Kind", "Version", "Summary", "By"):
+        table.add_column(column, overflow="fold")
+    for c in open_store(state).changes(since=time.time() - seconds):
+        table.add_row(str(c.id), when(c.at), c.service, c.kind, c.version, c.summary, c.author)
+    out().print(table)
+
+
+@topology_app.command("import-csv")
+def topology_import_csv(
+    path: Annotated[
+        Path, typer.Argument(help="Adjacency matrix: node names in row 1 and column 1.")
+    ],
+    orientation: Annotated[
+        Orientation, typer.Option(help="What a 1 at row i, column j means.")
+    ] = Orientation.DEPENDS_ON,
+) -> None:
+    """Print a services: section from an adjacency CSV (save it under your rules dir)."""
+    _print_services(lambda: services_from_adjacency_csv(path, orientation))
+
+
+@topology_app.command("import-prometheus")
+def topology_import_prometheus(
+    url: Annotated[str, typer.Argument(help="Prometheus base URL, e.g. http://127.0.0.1:9090.")],
+) -> None:
+    """Print a services: section from Prometheus target labels (service or job;
+    depends_on, tier, owner)."""
+    _print_services(lambda: services_from_prometheus(url))
+
+
+def _print_services(source: Callable[[], list[ServiceConfig]]) -> None:
+    try:
+        services = source()
+    except TopologyImportError as exc:
+        err().print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    sys.stdout.write(services_yaml(services))
