@@ -87,6 +87,37 @@ class Silence:
     comment: str
     updated_at: float
 
+    @classmethod
+    def create(
+        cls,
+        silence_id: str,
+        matchers: tuple[Matcher, ...],
+        starts_at: float,
+        ends_at: float,
+        created_by: str,
+        comment: str,
+        now: float,
+    ) -> Silence:
+        """A new (or updated) silence, refused as Alertmanager refuses it."""
+        if not matchers:
+            raise ValueError("at least one matcher is required")
+        for matcher in matchers:
+            matcher.check()
+        if ends_at < starts_at:
+            raise ValueError("end time must not be before start time")
+        if ends_at <= now:
+            raise ValueError("end time can't be in the past")
+        if all(m.matches({}) for m in matchers):
+            raise ValueError("at least one matcher must not match all labels")
+        return cls(silence_id, matchers, max(starts_at, now), ends_at, created_by, comment, now)
+
+    def expire(self, now: float) -> Silence:
+        """This silence ended now (an expired one stays as it was)."""
+        if self.state(now) == "expired":
+            return self
+        starts = min(self.starts_at, now)
+        return Silence(self.id, self.matchers, starts, now, self.created_by, self.comment, now)
+
     def state(self, now: float) -> SilenceState:
         if now < self.starts_at:
             return "pending"

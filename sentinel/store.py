@@ -647,6 +647,15 @@ class Store:
             params += list(statuses)
         return [OutboxRow(**dict(r)) for r in self._exec(sql + " ORDER BY id", params)]
 
+    def requeue(self, row_id: int, now: float) -> bool:
+        """Give a dead letter another go now; False if there is no such dead letter."""
+        cursor = self._exec(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ? "
+            "WHERE id = ? AND status = 'dead'",
+            (now, row_id),
+        )
+        return cursor.rowcount == 1
+
     def pending_count(self) -> int:
         return int(self._exec("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])
 

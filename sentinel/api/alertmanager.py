@@ -191,20 +191,13 @@ def _silence_from(body: PostableSilence, silence_id: str, now: float) -> Silence
         matchers = tuple(Matcher(m.name, m.value, m.isRegex, m.isEqual) for m in body.matchers)
         for matcher in matchers:
             check_labels({matcher.name: ""}, "matchers")
-            matcher.check()
         starts = parse_time(body.startsAt, "startsAt")
         ends = parse_time(body.endsAt, "endsAt")
+        if starts is None or ends is None:
+            raise ValueError("startsAt and endsAt are required")
+        return Silence.create(silence_id, matchers, starts, ends, body.createdBy, body.comment, now)
     except ValueError as exc:
         raise Rejected(400, "invalid_silence", str(exc)) from None
-    if starts is None or ends is None:
-        raise Rejected(400, "invalid_silence", "startsAt and endsAt are required")
-    if ends < starts:
-        raise Rejected(400, "invalid_silence", "end time must not be before start time")
-    if ends <= now:
-        raise Rejected(400, "invalid_silence", "end time can't be in the past")
-    if all(m.matches({}) for m in matchers):
-        raise Rejected(400, "invalid_silence", "at least one matcher must not match all labels")
-    return Silence(silence_id, matchers, max(starts, now), ends, body.createdBy, body.comment, now)
 
 
 async def post_silence(request: web.Request) -> web.Response:
@@ -217,6 +210,7 @@ async def post_silence(request: web.Request) -> web.Response:
     silence = _silence_from(body, silence_id, now)
     with ctx.store.transaction():
         ctx.store.save_silence(silence)
+        ctx.pipeline.desk.note_silence(silence, "set", silence.created_by, now)
     return web.json_response({"silenceID": silence_id})
 
 
@@ -264,12 +258,9 @@ async def delete_silence(request: web.Request) -> web.Response:
     silence = _silence_or_404(request)
     now = ctx.clock()
     if silence.state(now) != "expired":
-        starts = min(silence.starts_at, now)
-        expired = Silence(
-            silence.id, silence.matchers, starts, now, silence.created_by, silence.comment, now
-        )
         with ctx.store.transaction():
-            ctx.store.save_silence(expired)
+            ctx.store.save_silence(silence.expire(now))
+            ctx.pipeline.desk.note_silence(silence, "expired", "api", now)
     return web.Response(status=200)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,8 @@ from sentinel.cli.common import (
 )
 from sentinel.correlate.problems import ProblemTracker
 from sentinel.model import Incident
+from sentinel.schema import parse_duration
+from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
 from sentinel.tickets.policy import masked
@@ -148,7 +151,7 @@ def incidents_show(
 
 def _desk_action(state: Path | None, action: str, incident_id: int, actor: str, reason: str = ""):
     store = open_store(state)
-    desk = Desk(store, DeskSettings(), problems=ProblemTracker(store))
+    desk = _desk(store)
     try:
         if action == "ack":
             incident = desk.acknowledge(incident_id, actor, time.time())
@@ -179,3 +182,160 @@ def resolve(
 ) -> None:
     """Resolve an incident by hand (its firing alerts are closed with it)."""
     _desk_action(state, "resolve", incident_id, actor(by), reason)
+
+
+silence_app = typer.Typer(
+    help="Silences and maintenance windows: matching alerts page no one and do not escalate."
+)
+app.add_typer(silence_app, name="silence")
+
+
+@silence_app.command("add")
+def silence_add(
+    matchers: Annotated[
+        list[str], typer.Argument(help='Label matchers: service=db, env!=test, job=~"api.*".')
+    ],
+    comment: Annotated[str, typer.Option(help="Why (shown in the incident timeline).")],
+    for_: Annotated[str, typer.Option("--for", help="How long (e.g. 30m, 2h).")] = "1h",
+    starts_in: Annotated[
+        str, typer.Option(help="Start later, for a maintenance window (e.g. 2h).")
+    ] = "0s",
+    by: ActorOpt = "",
+    state: StateOpt = None,
+) -> None:
+    """Silence matching alerts for a while (Alertmanager's matcher semantics)."""
+    now = time.time()
+    try:
+        parsed = tuple(Matcher.parse(m) for m in matchers)
+        length, delay = _seconds(for_, "--for"), _seconds(starts_in, "--starts-in")
+        silence = Silence.create(
+            str(uuid.uuid4()), parsed, now + delay, now + delay + length, actor(by), comment, now
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    store = open_store(state)
+    with store.transaction():
+        store.save_silence(silence)
+        noted = _desk(store).note_silence(silence, "set", silence.created_by, now)
+    out().print(
+        f"silence {silence.id} from {when(silence.starts_at)} until {when(silence.ends_at)}"
+        f" ({noted} open incident(s) affected)"
+    )
+
+
+@silence_app.command("list")
+def silence_list(
+    expired: Annotated[bool, typer.Option("--expired", help="Include expired ones.")] = False,
+    state: StateOpt = None,
+) -> None:
+    """Silences, newest end first."""
+    now = time.time()
+    table = Table(title="Silences")
+    for column in ("ID", "State", "Matchers", "Starts", "Ends", "By", "Comment"):
+        table.add_column(column, overflow="fold")
+    for silence in sorted(open_store(state).silences(), key=lambda s: -s.ends_at):
+        if silence.state(now) == "expired" and not expired:
+            continue
+        table.add_row(
+            silence.id,
+            silence.state(now),
+            " ".join(str(m) for m in silence.matchers),
+            when(silence.starts_at),
+            when(silence.ends_at),
+            silence.created_by,
+            silence.comment,
+        )
+    out().print(table)
+
+
+@silence_app.command("expire")
+def silence_expire(
+    silence_id: Annotated[str, typer.Argument(help="Silence ID (from silence list).")],
+    by: ActorOpt = "",
+    state: StateOpt = None,
+) -> None:
+    """End a silence now."""
+    store = open_store(state)
+    silence = store.silence(silence_id)
+    if silence is None:
+        err().print(f"[red]error:[/] no silence {silence_id}")
+        raise typer.Exit(1)
+    now = time.time()
+    if silence.state(now) == "expired":
+        out().print(f"silence {silence_id} had already expired")
+        return
+    with store.transaction():
+        store.save_silence(silence.expire(now))
+        _desk(store).note_silence(silence, "expired", actor(by), now)
+    out().print(f"silence {silence_id} expired")
+
+
+def _seconds(text: str, option: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"{option}: {exc}") from None
+
+
+def _desk(store: Store) -> Desk:
+    """The desk as the CLI works it (default priority, SLA and problem rules)."""
+    return Desk(store, DeskSettings(), problems=ProblemTracker(store))
+
+
+outbox_app = typer.Typer(
+    help="Deliveries to notification targets and external desks; dead letters.",
+    invoke_without_command=True,
+)
+app.add_typer(outbox_app, name="outbox")
+
+StatusFilter = Annotated[
+    list[str] | None,
+    typer.Option("--status", help="pending, sent or dead (repeatable; default: not sent)."),
+]
+
+
+@outbox_app.callback()
+def outbox(
+    ctx: typer.Context,
+    status: StatusFilter = None,
+    incident: Annotated[int | None, typer.Option(help="Only this incident's.", min=1)] = None,
+    state: StateOpt = None,
+) -> None:
+    """What is queued, what was given up on (dead letters) and why; secrets masked."""
+    if ctx.invoked_subcommand is not None:
+        return
+    statuses = status or ["pending", "dead"]
+    unknown = sorted(set(statuses) - {"pending", "sent", "dead"})
+    if unknown:
+        raise typer.BadParameter(f"unknown status {unknown[0]!r}", param_hint="--status")
+    rows = open_store(state).outbox(incident, statuses)
+    table = Table(title=f"Outbox ({', '.join(statuses)})")
+    for column in ("ID", "Incident", "Event", "To", "Status", "Attempts", "Next try", "Error"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            str(row.id),
+            str(row.incident_id or "-"),
+            row.event,
+            masked(row.target),
+            row.status,
+            str(row.attempts),
+            when(row.next_attempt_at) if row.status == "pending" else "-",
+            row.last_error or "",
+        )
+    out().print(table if rows else "nothing in the outbox with that status")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    row_id: Annotated[int, typer.Argument(help="Outbox row ID (a dead letter).", min=1)],
+    state: StateOpt = None,
+) -> None:
+    """Queue a dead letter again; the daemon delivers it on its next tick."""
+    store = open_store(state)
+    with store.transaction():
+        requeued = store.requeue(row_id, time.time())
+    if not requeued:
+        err().print(f"[red]error:[/] no dead letter {row_id}")
+        raise typer.Exit(1)
+    out().print(f"outbox row {row_id} queued again")

@@ -24,6 +24,7 @@ from sentinel.model import (
     Ticket,
     TimelineEntry,
 )
+from sentinel.silences import Silence
 from sentinel.store import Store
 from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
 
@@ -401,6 +402,27 @@ class Desk:
             f"matches known error problem #{problem.id} ({problem.signature}); "
             f"workaround: {problem.workaround}",
         )
+
+    def note_silence(self, silence: Silence, action: str, actor: str, now: float) -> int:
+        """Record a silence being set or expired in the timeline of every unresolved
+        incident with a firing alert it matches; returns how many."""
+        noted = 0
+        with self.store.transaction():
+            for incident in self.store.unresolved_incidents():
+                alerts = self.store.firing_alerts(incident.id)
+                hit = sum(silence.silences(dict(a.labels), silence.starts_at) for a in alerts)
+                if not hit:
+                    continue
+                self._record(
+                    incident.id,
+                    now,
+                    "silence",
+                    f"silence {silence.id} {action} ({hit} of {len(alerts)} alerts, until "
+                    f"{_when(silence.ends_at)}): {silence.comment}",
+                    actor,
+                )
+                noted += 1
+        return noted
 
     def _silenced_by(self, incident_id: int, now: float) -> list[str]:
         """Ids of active silences, if together they cover every alert of the incident."""
