@@ -22,6 +22,7 @@ from sentinel.collectors import TargetConfig, collectors
 from sentinel.correlate import CorrelationConfig, ServiceConfig, Topology, correlators
 from sentinel.detect import DetectorConfig, detectors
 from sentinel.schema import Duration, StrictModel
+from sentinel.tickets import BUILT_IN_SINKS, ExternalConfig, external_desks
 from sentinel.tickets.policy import (
     DEFAULT_POLICY,
     DEFAULT_SLA,
@@ -67,7 +68,7 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "correlation": CorrelationConfig,
     "priority": PriorityConfig,
 }
-LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies")
+LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies", "sinks")
 SECTIONS = (*SINGLE_SECTIONS, *LIST_SECTIONS, "sla")
 
 
@@ -247,7 +248,13 @@ class _Loader:
         self.config.services = self._models(items["services"], ServiceConfig)
         policies = self._models(items["escalation_policies"], EscalationPolicyConfig)
         self._check_topology(items["services"], {p.name for p in policies} | {"default"})
-        self.config.desk = self._desk(parsed.get("priority") or PriorityConfig(), sla, policies)
+        external = self._plugins(items["sinks"], external_desks.get, None)
+        self.config.desk = self._desk(
+            parsed.get("priority") or PriorityConfig(), sla, policies, external
+        )
+        for file, path, data in items["sinks"]:
+            if isinstance(data, dict) and data.get("name") in BUILT_IN_SINKS:
+                self.issue(file, (*path, "name"), f"{data['name']!r} is a built-in sink's name")
         if self.issues:
             raise ConfigError(self.issues)
         return self.config
@@ -336,6 +343,7 @@ class _Loader:
         priority: PriorityConfig,
         sla_entries: dict[str, tuple[_File, Any]],
         policies: list[EscalationPolicyConfig],
+        external: list[ExternalConfig],
     ) -> DeskSettings:
         sla = dict(DEFAULT_SLA)
         for priority, (file, data) in sla_entries.items():
@@ -343,7 +351,7 @@ class _Loader:
             if target is not None:
                 sla[priority] = target
         by_name = {"default": DEFAULT_POLICY, **{p.name: p for p in policies}}
-        return DeskSettings(priority=priority, sla=sla, policies=by_name)
+        return DeskSettings(priority=priority, sla=sla, policies=by_name, external=external)
 
 
 def config_files(locations: Sequence[Path]) -> list[Path]:

@@ -32,7 +32,7 @@ from sentinel.detect import detectors
 from sentinel.metrics import Metrics
 from sentinel.pipeline import Pipeline
 from sentinel.store import Store
-from sentinel.tickets import Desk, Outbox, sinks
+from sentinel.tickets import Desk, Outbox, Sink, external_desks, sinks
 
 log = logging.getLogger("sentinel.daemon")
 
@@ -64,7 +64,10 @@ class Daemon:
             self.desk,
             self.metrics,
         )
-        self.outbox = Outbox(store, {name: sink() for name, sink in sinks}, clock, self.metrics)
+        deliverers: dict[str, Sink] = {name: sink() for name, sink in sinks}
+        for external in config.desk.external:
+            deliverers[external.name] = external_desks.get(external.kind)(external, store)
+        self.outbox = Outbox(store, deliverers, clock, self.metrics)
         self.collectors: list[Collector] = [collectors.get(t.kind)(t) for t in config.targets]
         self._down: dict[str, str] = {}
         self._started = clock()

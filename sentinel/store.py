@@ -167,6 +167,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX problem_timeline_problem ON problem_timeline (problem_id);
     """,
+    """
+    CREATE TABLE external_refs (
+        sink TEXT NOT NULL,
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        ref TEXT NOT NULL,
+        PRIMARY KEY (sink, incident_id)
+    );
+    """,
 )
 
 # The largest row id SQLite can hold; anything above names no row.
@@ -655,6 +663,19 @@ class Store:
             (now, row_id),
         )
         return cursor.rowcount == 1
+
+    def external_ref(self, sink: str, incident_id: int) -> str | None:
+        """The id an external desk gave this incident, once created there."""
+        row = self._exec(
+            "SELECT ref FROM external_refs WHERE sink = ? AND incident_id = ?", (sink, incident_id)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_external_ref(self, sink: str, incident_id: int, ref: str) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO external_refs (sink, incident_id, ref) VALUES (?, ?, ?)",
+            (sink, incident_id, ref),
+        )
 
     def pending_count(self) -> int:
         return int(self._exec("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0])

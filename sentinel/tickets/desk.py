@@ -9,6 +9,7 @@ SLA deadlines are columns in the store, so a restarted daemon resumes them where
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,7 @@ from sentinel.model import (
 )
 from sentinel.silences import Silence
 from sentinel.store import Store
+from sentinel.tickets.external import incident_payload
 from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
 
 log = logging.getLogger("sentinel.desk")
@@ -359,8 +361,10 @@ class Desk:
         step: str,
         actor: str = "sentinel",
     ) -> None:
-        """Queue one delivery per target; ``step`` makes the dedup key unique per occasion."""
-        silenced_by = self._silenced_by(incident.id, now) if targets else []
+        """Queue one delivery per target and per external sink that takes the event;
+        ``step`` makes the dedup key unique per occasion."""
+        external = [s for s in self.settings.external if event in s.events]
+        silenced_by = self._silenced_by(incident.id, now) if targets or external else []
         if silenced_by:
             self._record(
                 incident.id,
@@ -369,10 +373,25 @@ class Desk:
                 f"{event}: suppressed, silenced by {', '.join(silenced_by)}",
                 actor,
             )
-            return
+            targets = []
+            external = [s for s in external if not s.hold_when_silenced]
         known = self.problems.known_error(incident.root_causes) if self.problems else None
         title, body = render_message(incident, event, actor, known)
         queued = 0
+        if external:
+            payload = json.dumps(incident_payload(self.store, incident, event, title, body, actor))
+        for sink in external:
+            queued += self.store.enqueue(
+                dedup_key=f"incident:{incident.id}:{event}:{step}:sink:{sink.name}",
+                incident_id=incident.id,
+                event=event,
+                target=f"sink:{sink.name}",
+                title=title,
+                body=payload,
+                notify_type=NOTIFY_TYPE[event],
+                now=now,
+                sink=sink.name,
+            )
         for target in targets:
             digest = hashlib.sha256(target.encode()).hexdigest()[:12]
             queued += self.store.enqueue(

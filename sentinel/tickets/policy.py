@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from sentinel.model import Severity
 from sentinel.schema import Duration, StrictModel
+from sentinel.tickets.external import ExternalConfig
 
 ITIL_MATRIX = (("P1", "P2", "P3"), ("P2", "P3", "P4"), ("P3", "P4", "P5"))
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
@@ -111,6 +112,7 @@ class DeskSettings:
     policies: dict[str, EscalationPolicyConfig] = field(
         default_factory=lambda: {"default": DEFAULT_POLICY}
     )
+    external: list[ExternalConfig] = field(default_factory=list)  # the ``sinks:`` section
 
     def urgency(self, severity: Severity) -> int:
         return self.priority.urgency.get(severity, 2)
