@@ -30,7 +30,7 @@ from sentinel.schema import parse_duration
 from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
-from sentinel.tickets.policy import masked
+from sentinel.tickets.outbox import shown_target
 
 incidents_app = typer.Typer(help="The incident queue: list, show.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
@@ -144,7 +144,7 @@ def incidents_show(
             table.add_column(column, overflow="fold")
         for row in deliveries:
             table.add_row(
-                row.event, masked(row.target), row.status, str(row.attempts), row.last_error or ""
+                row.event, shown_target(row), row.status, str(row.attempts), row.last_error or ""
             )
         out().print(table)
 
@@ -317,7 +317,7 @@ def outbox(
             str(row.id),
             str(row.incident_id or "-"),
             row.event,
-            masked(row.target),
+            shown_target(row),
             row.status,
             str(row.attempts),
             when(row.next_attempt_at) if row.status == "pending" else "-",

@@ -5,13 +5,11 @@ and pager kind in ``external_desks``.
 """
 
 from sentinel.tickets import desks, notify
-from sentinel.tickets.base import DeliveryError, Sink, sinks
+from sentinel.tickets.base import BUILT_IN_SINKS, DeliveryError, Sink, sinks
 from sentinel.tickets.desk import Desk, DeskError
 from sentinel.tickets.external import ExternalConfig, external_desks
 from sentinel.tickets.outbox import Outbox
 from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig, LevelConfig
-
-BUILT_IN_SINKS = frozenset(name for name, _ in sinks)
 
 __all__ = [
     "BUILT_IN_SINKS",

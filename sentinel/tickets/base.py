@@ -25,3 +25,6 @@ class Sink(Protocol):
 
 
 sinks: Registry[type[Sink]] = Registry("sink")
+
+# The sinks every daemon has; configured external sinks may not take these names.
+BUILT_IN_SINKS = frozenset({"apprise"})

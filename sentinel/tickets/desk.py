@@ -27,6 +27,7 @@ from sentinel.model import (
 )
 from sentinel.silences import Silence
 from sentinel.store import Store
+from sentinel.tickets.base import BUILT_IN_SINKS
 from sentinel.tickets.external import incident_payload
 from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
 
@@ -459,8 +460,10 @@ class Desk:
         return used
 
     def _notify_notified(self, incident: Incident, event: str, now: float, actor: str) -> None:
-        """Tell everyone already paged for this incident how it ended or who took it."""
-        targets = list(dict.fromkeys(r.target for r in self.store.outbox(incident.id)))
+        """Tell everyone already paged for this incident how it ended or who took it (and
+        the external sinks that take the event)."""
+        paged = [r.target for r in self.store.outbox(incident.id) if r.sink in BUILT_IN_SINKS]
+        targets = list(dict.fromkeys(paged))
         self._notify(incident, event, targets, now, step=f"{now:.3f}", actor=actor)
 
 

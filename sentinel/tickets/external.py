@@ -16,6 +16,7 @@ protocol: 429, 5xx, network errors and unreadable answers are retried with backo
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
@@ -100,12 +101,17 @@ class ExternalDesk:
         body: Any = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        auth: aiohttp.BasicAuth | None = None,
+        basic: tuple[str, str] | None = None,
     ) -> Any:
-        """One HTTP request; the answer's JSON (None when empty), or ``DeliveryError``."""
+        """One HTTP request (``basic``: user and password for HTTP basic authentication);
+        the answer's JSON (None when empty), or ``DeliveryError``."""
+        headers = dict(headers or {})
+        if basic is not None:
+            token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         try:
             async with self.session.request(
-                method, url, json=body, data=data, headers=headers, auth=auth
+                method, url, json=body, data=data, headers=headers
             ) as response:
                 text = await response.text()
                 status = response.status

@@ -13,10 +13,15 @@ from collections.abc import Callable, Mapping
 
 from sentinel.metrics import Metrics
 from sentinel.store import OutboxRow, Store
-from sentinel.tickets.base import DeliveryError, Sink
+from sentinel.tickets.base import BUILT_IN_SINKS, DeliveryError, Sink
 from sentinel.tickets.policy import masked
 
 log = logging.getLogger("sentinel.outbox")
+
+
+def shown_target(row: OutboxRow) -> str:
+    """Where a row goes, fit to print: apprise URLs masked, external sinks by name."""
+    return masked(row.target) if row.sink in BUILT_IN_SINKS else row.target
 
 
 def backoff(attempt: int, base: float = 2.0, cap: float = 300.0) -> float:
@@ -77,7 +82,7 @@ class Outbox:
         with self.store.transaction():
             self.store.mark_sent(row.id, self.clock())
         log.info(
-            "delivered event=%s incident=%s to=%s", row.event, row.incident_id, masked(row.target)
+            "delivered event=%s incident=%s to=%s", row.event, row.incident_id, shown_target(row)
         )
         self._count(row, "sent")
         return "sent"
@@ -92,7 +97,7 @@ class Outbox:
             "delivery failed event=%s incident=%s to=%s attempt=%s reason=%r%s",
             row.event,
             row.incident_id,
-            masked(row.target),
+            shown_target(row),
             attempt,
             reason,
             " (dead letter)" if give_up else "",

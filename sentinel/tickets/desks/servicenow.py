@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
 from pydantic import Field
 
 from sentinel.tickets.external import ExternalConfig, ExternalDesk, external_desks, field
@@ -38,9 +37,9 @@ class ServiceNowDesk(ExternalDesk):
         return self.config.url.rstrip("/") + "/api/now/table/incident"
 
     async def _request(self, method: str, url: str, body: Any = None) -> Any:
-        auth = aiohttp.BasicAuth(self.config.user, self.config.password)
+        basic = (self.config.user, self.config.password)
         headers = {"Accept": "application/json"}
-        return await self.call(method, url, body=body, headers=headers, auth=auth)
+        return await self.call(method, url, body=body, headers=headers, basic=basic)
 
     async def create(self, payload: dict[str, Any]) -> str:
         incident = payload["incident"]

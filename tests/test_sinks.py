@@ -1,0 +1,250 @@
+"""External desks and pagers through the outbox, each against a local server that checks
+requests against the vendor's documented API."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from sentinel.api.alertmanager import WebhookPayload
+from sentinel.model import Alert, AlertStatus
+from sentinel.silences import Matcher, Silence
+from sentinel.store import Store
+from sentinel.tickets import Desk, DeskSettings, Outbox, external_desks
+from sentinel.tickets.external import ExternalConfig
+from tests.helpers.vendors import PagerDuty, Receiver, ServiceNow
+
+ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def desk_with(tmp_path, *configs: dict) -> tuple[Desk, Outbox, Clock]:
+    store = Store(tmp_path / "sentinel.db")
+    external = [external_desks.get(c["kind"]).Config(**c) for c in configs]
+    clock = Clock()
+    deliverers = {c.name: external_desks.get(c.kind)(c, store) for c in external}
+    return Desk(store, DeskSettings(external=external)), Outbox(store, deliverers, clock), clock
+
+
+def fire(service: str = "db", summary: str = "db is down", at: float = 1000.0) -> Alert:
+    labels = {"alertname": "DbDown", "severity": "critical", "service": service}
+    return Alert(labels, {"summary": summary}, AlertStatus.FIRING, at)
+
+
+def lifecycle(desk: Desk, outbox: Outbox, clock: Clock, alert: Alert | None = None) -> int:
+    """Open, acknowledge and resolve an incident a minute apart, delivering after each."""
+    incident = desk.open_incident(alert or fire(), ("db",), [1], (), "default", now=clock.now)
+    asyncio.run(outbox.flush())
+    clock.now += 60
+    desk.acknowledge(incident.id, "alice", now=clock.now)
+    asyncio.run(outbox.flush())
+    clock.now += 60
+    desk.resolve(incident.id, "alice", now=clock.now, reason="failed over")
+    asyncio.run(outbox.flush())
+    return incident.id
+
+
+def test_pagerduty_triggers_acknowledges_and_resolves_one_alert(tmp_path):
+    with PagerDuty() as pagerduty:
+        config = {
+            "name": "pd",
+            "kind": "pagerduty",
+            "routing_key": ROUTING_KEY,
+            "url": f"{pagerduty.base}/v2/enqueue",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        incident_id = lifecycle(desk, outbox, clock)
+    assert pagerduty.refused == []
+    events = [r["body"] for r in pagerduty.requests]
+    assert [e["event_action"] for e in events] == ["trigger", "acknowledge", "resolve"]
+    assert {e["dedup_key"] for e in events} == {f"sentinel-incident-{incident_id}"}
+    assert events[0]["payload"]["severity"] == "critical"
+    assert events[0]["payload"]["summary"].startswith("[P1] OPENED")
+
+
+def test_pagerduty_limits_are_respected_instead_of_failing(tmp_path):
+    with PagerDuty() as pagerduty:
+        config = {
+            "name": "pd",
+            "kind": "pagerduty",
+            "routing_key": ROUTING_KEY,
+            "url": f"{pagerduty.base}/v2/enqueue",
+            "events": ["opened"],
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        huge = fire(summary="x" * 5000)
+        incident = desk.open_incident(huge, ("db",), [1], (), "default", now=clock.now)
+        for n in range(400):  # ~700 KB of alerts in the incident
+            desk.attach(
+                incident,
+                Alert(
+                    {"alertname": f"A{n}", "service": "db"},
+                    {"summary": "y" * 1800},
+                    AlertStatus.FIRING,
+                    1000,
+                ),
+                ("db",),
+                [1],
+                (),
+                now=clock.now,
+            )
+        desk.open_incident(fire("api", "z" * 5000), ("api",), [1], (), "default", now=clock.now)
+        asyncio.run(outbox.flush())
+    assert pagerduty.refused == []
+    summaries = [r["body"]["payload"]["summary"] for r in pagerduty.requests]
+    assert len(summaries) == 2 and all(len(s) == 1024 and s.endswith("…") for s in summaries)
+
+
+def test_pagerduty_holds_while_silenced_like_any_page(tmp_path):
+    with PagerDuty() as pagerduty:
+        config = {
+            "name": "pd",
+            "kind": "pagerduty",
+            "routing_key": ROUTING_KEY,
+            "url": f"{pagerduty.base}/v2/enqueue",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        silence = Silence.create("s1", (Matcher("service", "db"),), 0, 1e10, "bob", "upgrade", 0)
+        with desk.store.transaction():
+            desk.store.save_silence(silence)
+        desk.open_incident(fire(), ("db",), [1], (), "default", now=clock.now)
+        asyncio.run(outbox.flush())
+    assert pagerduty.requests == []
+
+
+def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path):
+    with Receiver() as receiver:
+        config = {
+            "name": "hook",
+            "kind": "webhook",
+            "url": f"{receiver.base}/hook",
+            "secret": "hush",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        lifecycle(desk, outbox, clock)
+    assert [json.loads(raw)["event"] for _, raw in receiver.headers_seen] == [
+        "opened",
+        "acknowledged",
+        "resolved",
+    ]
+    for headers, raw in receiver.headers_seen:
+        expected = "sha256=" + hmac.new(b"hush", raw, hashlib.sha256).hexdigest()
+        assert headers["X-Sentinel-Signature"] == expected
+        assert headers["Idempotency-Key"].startswith("incident:")
+    assert "hush" not in str(receiver.headers_seen)
+
+
+def test_alertmanager_webhook_out_is_alertmanagers_format(tmp_path):
+    with Receiver() as receiver:
+        config = {
+            "name": "am",
+            "kind": "alertmanager",
+            "url": f"{receiver.base}/am",
+            "bearer_token": "tok",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        lifecycle(desk, outbox, clock)
+    bodies = [json.loads(raw) for _, raw in receiver.headers_seen]
+    for body in bodies:
+        WebhookPayload.model_validate(body)  # the schema a real Alertmanager's posts pass
+    assert [b["status"] for b in bodies] == ["firing", "firing", "resolved"]
+    assert bodies[0]["alerts"][0]["labels"]["alertname"] == "DbDown"
+    assert bodies[-1]["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
+    assert all(h["Authorization"] == "Bearer tok" for h, _ in receiver.headers_seen)
+
+
+def servicenow_config(server: ServiceNow) -> dict:
+    return {
+        "name": "snow",
+        "kind": "servicenow",
+        "url": server.base,
+        "user": "sentinel",
+        "password": "s3cret",
+    }
+
+
+def test_servicenow_incident_is_created_worked_and_resolved(tmp_path):
+    with ServiceNow() as snow:
+        desk, outbox, clock = desk_with(tmp_path, servicenow_config(snow))
+        incident_id = lifecycle(desk, outbox, clock)
+    assert snow.refused == []
+    [record] = snow.records.values()
+    assert record["correlation_id"] == f"sentinel-{incident_id}"
+    assert (record["impact"], record["urgency"]) == ("1", "1")
+    assert record["state"] == "6" and record["close_code"] == "Solved (Permanently)"
+    assert any("ACKNOWLEDGED by alice" in note for note in record["work_notes_list"])
+    assert desk.store.external_ref("snow", incident_id) == record["sys_id"]
+
+
+def test_servicenow_create_repeated_after_a_crash_finds_the_first(tmp_path):
+    with ServiceNow() as snow:
+        desk, outbox, clock = desk_with(tmp_path, servicenow_config(snow))
+        incident = desk.open_incident(fire(), ("db",), [1], (), "default", now=clock.now)
+        asyncio.run(outbox.flush())
+        # The crash: the record was created but neither the reference nor "sent" was kept.
+        with desk.store.transaction():
+            desk.store._exec("DELETE FROM external_refs")
+            desk.store._exec("UPDATE outbox SET status = 'pending'")
+        asyncio.run(outbox.flush())
+        assert len(snow.records) == 1
+        assert desk.store.external_ref("snow", incident.id) == next(iter(snow.records))
+
+
+@pytest.mark.parametrize("failure", [503, 429, "garbage"])
+def test_outage_delays_in_order_and_loses_nothing(tmp_path, failure):
+    with ServiceNow() as snow:
+        desk, outbox, clock = desk_with(tmp_path, servicenow_config(snow))
+        snow.outage = [failure, failure]
+        incident = desk.open_incident(fire(), ("db",), [1], (), "default", now=clock.now)
+        desk.acknowledge(incident.id, "alice", now=clock.now)
+        for _ in range(6):
+            asyncio.run(outbox.flush())
+            clock.now += 600  # past any backoff
+        rows = desk.store.outbox(incident.id)
+    assert [r.status for r in rows] == ["sent", "sent"]
+    assert rows[0].attempts == 3  # two failures, then the delivery
+    assert [r["method"] for r in snow.requests] == ["GET", "POST", "PATCH"]  # in order, once
+
+
+def test_a_refusal_is_a_dead_letter_not_a_retry(tmp_path):
+    with ServiceNow(password="other") as snow:  # wrong credentials: 401
+        desk, outbox, clock = desk_with(tmp_path, servicenow_config(snow))
+        desk.open_incident(fire(), ("db",), [1], (), "default", now=clock.now)
+        asyncio.run(outbox.flush())
+    [row] = desk.store.outbox()
+    assert row.status == "dead" and "HTTP 401" in (row.last_error or "")
+    assert "s3cret" not in (row.last_error or "")
+
+
+def test_sinks_are_configured_and_checked_like_everything_else(tmp_path):
+    from sentinel.config import load_config
+    from tests.conftest import write_rules
+
+    rules = write_rules(
+        tmp_path / "rules",
+        sinks=[
+            {"name": "pd", "kind": "pagerduty", "routing_key": ROUTING_KEY},
+            {
+                "name": "snow",
+                "kind": "servicenow",
+                "url": "http://127.0.0.1:9",
+                "user": "u",
+                "password": "p",
+                "events": ["opened", "resolved"],
+            },
+        ],
+    )
+    external = load_config([rules]).desk.external
+    assert [(c.name, c.kind) for c in external] == [("pd", "pagerduty"), ("snow", "servicenow")]
+    assert isinstance(external[0], ExternalConfig) and external[0].hold_when_silenced
