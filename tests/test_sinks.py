@@ -16,7 +16,14 @@ from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskSettings, Outbox, external_desks
 from sentinel.tickets.external import ExternalConfig
-from tests.helpers.vendors import PagerDuty, Receiver, ServiceNow
+from tests.helpers.vendors import (
+    Glpi,
+    JiraServiceManagement,
+    PagerDuty,
+    Receiver,
+    ServiceNow,
+    Zammad,
+)
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
 
@@ -248,3 +255,59 @@ def test_sinks_are_configured_and_checked_like_everything_else(tmp_path):
     external = load_config([rules]).desk.external
     assert [(c.name, c.kind) for c in external] == [("pd", "pagerduty"), ("snow", "servicenow")]
     assert isinstance(external[0], ExternalConfig) and external[0].hold_when_silenced
+
+
+def test_jira_service_management_request_is_raised_commented_and_resolved(tmp_path):
+    with JiraServiceManagement("bot@example.org", "tok") as jira:
+        config = {
+            "name": "jira",
+            "kind": "jira",
+            "url": jira.base,
+            "user": "bot@example.org",
+            "api_token": "tok",
+            "service_desk_id": "10",
+            "request_type_id": "25",
+            "resolve_transition_id": "761",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        incident_id = lifecycle(desk, outbox, clock)
+    assert jira.refused == []
+    [(key, record)] = jira.records.items()
+    assert record["summary"].startswith("[P1] OPENED") and record["status"] == "Resolved"
+    assert record["comments"][0]["public"] is False
+    assert desk.store.external_ref("jira", incident_id) == key
+
+
+def test_zammad_ticket_is_opened_noted_and_closed(tmp_path):
+    with Zammad("tok") as zammad:
+        config = {
+            "name": "zammad",
+            "kind": "zammad",
+            "url": zammad.base,
+            "token": "tok",
+            "customer": "oncall@example.org",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        lifecycle(desk, outbox, clock)
+    assert zammad.refused == []
+    [ticket] = zammad.records.values()
+    assert ticket["priority_id"] == 3 and ticket["state"] == "closed"
+    assert len(ticket["articles"]) == 3 and all(a["internal"] for a in ticket["articles"])
+
+
+def test_glpi_ticket_is_created_followed_up_and_solved_in_sessions(tmp_path):
+    with Glpi("utok", app_token="atok") as glpi:
+        config = {
+            "name": "glpi",
+            "kind": "glpi",
+            "url": glpi.base,
+            "user_token": "utok",
+            "app_token": "atok",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        lifecycle(desk, outbox, clock)
+    assert glpi.refused == []
+    [ticket] = glpi.records.values()
+    assert (ticket["urgency"], ticket["impact"], ticket["type"]) == (5, 5, 1)
+    assert ticket["status"] == 5 and len(ticket["followups"]) == 2
+    assert glpi.sessions == set()  # every session was closed

@@ -180,3 +180,140 @@ class Receiver(Vendor):
         self.headers_seen = getattr(self, "headers_seen", [])
         self.headers_seen.append(({k: v for k, v in headers.items()}, raw))
         return 200, {}
+
+
+class JiraServiceManagement(Vendor):
+    """``/rest/servicedeskapi/request`` (developer.atlassian.com, JSM Cloud REST API)."""
+
+    def __init__(
+        self,
+        user: str,
+        token: str,
+        desk: str = "10",
+        request_type: str = "25",
+        resolve_transition: str = "761",
+    ) -> None:
+        super().__init__()
+        self.auth = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+        self.desk, self.request_type, self.transition = desk, request_type, resolve_transition
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def handle(self, method, path, headers, body, raw) -> Answer:
+        if headers.get("Authorization") != self.auth:
+            return 401, {"errorMessage": "Client must be authenticated"}
+        root = "/rest/servicedeskapi/request"
+        if method == "POST" and path == root:
+            if (
+                body.get("serviceDeskId") != self.desk
+                or body.get("requestTypeId") != self.request_type
+            ):
+                return 400, {"errorMessage": "unknown service desk or request type"}
+            values = body.get("requestFieldValues") or {}
+            if not values.get("summary") or len(values["summary"]) > 255:
+                return 400, {"errorMessage": "summary is required (at most 255 characters)"}
+            key = f"HELP-{len(self.records) + 1}"
+            self.records[key] = {**values, "comments": [], "status": "Waiting for support"}
+            return 201, {"issueId": str(10000 + len(self.records)), "issueKey": key}
+        parts = path[len(root) + 1 :].split("/") if path.startswith(root + "/") else []
+        if method == "POST" and len(parts) == 2 and parts[0] in self.records:
+            record = self.records[parts[0]]
+            if parts[1] == "comment":
+                if not isinstance(body.get("body"), str) or not isinstance(
+                    body.get("public"), bool
+                ):
+                    return 400, {"errorMessage": "body (string) and public (boolean) required"}
+                record["comments"].append(body)
+                return 201, {"id": str(len(record["comments"])), "body": body["body"]}
+            if parts[1] == "transition":
+                if body.get("id") != self.transition:
+                    return 400, {"errorMessage": "transition not available"}
+                record["status"] = "Resolved"
+                record["comments"].append(body.get("additionalComment"))
+                return 204, ""
+        return 404, {"errorMessage": f"{method} {path} not found"}
+
+
+class Zammad(Vendor):
+    """Zammad REST API (docs.zammad.org, "Tickets", "Articles"), token access."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+        self.records: dict[int, dict[str, Any]] = {}
+
+    def handle(self, method, path, headers, body, raw) -> Answer:
+        if headers.get("Authorization") != f"Token token={self.token}":
+            return 401, {"error": "authentication failed"}
+        if method == "POST" and path == "/api/v1/tickets":
+            article = body.get("article") or {}
+            if not body.get("title") or not body.get("group") or not body.get("customer"):
+                return 422, {"error": "title, group and customer are required"}
+            if not article.get("body"):
+                return 422, {"error": "article body is required"}
+            ticket_id = len(self.records) + 1
+            self.records[ticket_id] = {**body, "articles": [article], "state": "new"}
+            return 201, {"id": ticket_id, "number": f"{31001 + ticket_id}"}
+        if method == "POST" and path == "/api/v1/ticket_articles":
+            ticket = self.records.get(body.get("ticket_id"))
+            if ticket is None or not body.get("body"):
+                return 422, {"error": "ticket_id and body are required"}
+            ticket["articles"].append(body)
+            return 201, {"id": len(ticket["articles"]), "ticket_id": body["ticket_id"]}
+        if method == "PUT" and path.startswith("/api/v1/tickets/"):
+            ticket = self.records.get(int(path.rsplit("/", 1)[1]))
+            if ticket is None:
+                return 404, {"error": "Couldn't find Ticket"}
+            if body.get("state") not in ("new", "open", "pending reminder", "closed"):
+                return 422, {"error": "unknown state"}
+            ticket["state"] = body["state"]
+            return 200, {"id": int(path.rsplit("/", 1)[1]), "state": ticket["state"]}
+        return 404, {"error": f"{method} {path} not found"}
+
+
+class Glpi(Vendor):
+    """GLPI REST API (``apirest.php``, GLPI's apirest.md): sessions, Ticket, ITILFollowup."""
+
+    def __init__(self, user_token: str, app_token: str = "") -> None:
+        super().__init__()
+        self.user_token, self.app_token = user_token, app_token
+        self.sessions: set[str] = set()
+        self.records: dict[int, dict[str, Any]] = {}
+
+    def handle(self, method, path, headers, body, raw) -> Answer:
+        if self.app_token and headers.get("App-Token") != self.app_token:
+            return 400, ["ERROR_APP_TOKEN_PARAMETERS_MISSING", "missing parameter app_token"]
+        if path == "/apirest.php/initSession" and method == "GET":
+            if headers.get("Authorization") != f"user_token {self.user_token}":
+                return 401, ["ERROR_GLPI_LOGIN_USER_TOKEN", "parameter user_token seems invalid"]
+            session = f"s{len(self.sessions) + 1}"
+            self.sessions.add(session)
+            return 200, {"session_token": session}
+        session = headers.get("Session-Token")
+        if session not in self.sessions:
+            return 401, ["ERROR_SESSION_TOKEN_INVALID", "session_token seems invalid"]
+        if path == "/apirest.php/killSession":
+            self.sessions.discard(session)
+            return 200, ""
+        data = (body or {}).get("input") if isinstance(body, dict) else None
+        if method == "POST" and path == "/apirest.php/Ticket":
+            if not data or not data.get("name") or not data.get("content"):
+                return 400, ["ERROR_GLPI_ADD", "name and content are required"]
+            if data.get("urgency") not in range(1, 6) or data.get("impact") not in range(1, 6):
+                return 400, ["ERROR_GLPI_ADD", "urgency and impact are 1 to 5"]
+            ticket_id = len(self.records) + 1
+            self.records[ticket_id] = {**data, "status": 1, "followups": []}
+            return 201, {"id": ticket_id, "message": ""}
+        parts = path.split("/")
+        if len(parts) >= 4 and parts[2] == "Ticket" and parts[3].isdigit():
+            ticket = self.records.get(int(parts[3]))
+            if ticket is None:
+                return 404, ["ERROR_ITEM_NOT_FOUND", "not found"]
+            if method == "POST" and parts[4:] == ["ITILFollowup"]:
+                if data.get("itemtype") != "Ticket" or data.get("items_id") != int(parts[3]):
+                    return 400, ["ERROR_GLPI_ADD", "itemtype and items_id must name the ticket"]
+                ticket["followups"].append(data["content"])
+                return 201, {"id": len(ticket["followups"]), "message": ""}
+            if method == "PUT" and len(parts) == 4:
+                ticket.update(data)
+                return 200, [{parts[3]: True, "message": ""}]
+        return 400, ["ERROR_RESOURCE_NOT_FOUND_NOR_COMMONDBTM", f"{method} {path}"]

@@ -1,5 +1,15 @@
-"""External desks and pagers, one module each; importing this registers them in ``desks``."""
+"""External desks and pagers, one module each; importing this registers them in
+``external_desks``."""
 
-from sentinel.tickets.desks import alertmanager, pagerduty, servicenow, webhook
+from sentinel.tickets.desks import (
+    alertmanager,
+    glpi,
+    jira,
+    pagerduty,
+    rt,
+    servicenow,
+    webhook,
+    zammad,
+)
 
-__all__ = ["alertmanager", "pagerduty", "servicenow", "webhook"]
+__all__ = ["alertmanager", "glpi", "jira", "pagerduty", "rt", "servicenow", "webhook", "zammad"]
