@@ -4,9 +4,11 @@ requests against the vendor's documented API."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import json
+import urllib.request
 
 import pytest
 
@@ -16,6 +18,7 @@ from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskSettings, Outbox, external_desks
 from sentinel.tickets.external import ExternalConfig
+from tests.helpers import processes
 from tests.helpers.vendors import (
     Glpi,
     JiraServiceManagement,
@@ -311,3 +314,33 @@ def test_glpi_ticket_is_created_followed_up_and_solved_in_sessions(tmp_path):
     assert (ticket["urgency"], ticket["impact"], ticket["type"]) == (5, 5, 1)
     assert ticket["status"] == 5 and len(ticket["followups"]) == 2
     assert glpi.sessions == set()  # every session was closed
+
+
+def test_request_tracker_5_ticket_through_rest2_on_a_real_rt(tmp_path):
+    service, base = processes.request_tracker(tmp_path / "rt")
+    with service:
+        config = {
+            "name": "rt",
+            "kind": "rt",
+            "url": base,
+            "user": "root",
+            "password": "password",
+            "queue": "General",
+        }
+        desk, outbox, clock = desk_with(tmp_path, config)
+        incident_id = lifecycle(desk, outbox, clock)
+        ticket_id = desk.store.external_ref("rt", incident_id)
+        assert [r.status for r in desk.store.outbox(incident_id)] == ["sent"] * 3
+        ticket = rt_get(base, f"/ticket/{ticket_id}")
+        history = rt_get(base, f"/ticket/{ticket_id}/history?per_page=100")
+    assert ticket["Subject"].startswith("[P1] OPENED") and ticket["Status"] == "resolved"
+    assert ticket["Priority"] == "90" and ticket["Queue"]["id"] == "1"
+    assert history["total"] >= 5  # create, two comments, open, resolved
+
+
+def rt_get(base: str, path: str) -> dict:
+    request = urllib.request.Request(f"{base}/REST/2.0{path}")
+    token = base64.b64encode(b"root:password").decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)

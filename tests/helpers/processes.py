@@ -158,3 +158,42 @@ def alertmanager(tmp: Path, webhook_url: str, token: str) -> tuple[Service, str]
         "--cluster.listen-address=",
     ]
     return Service(argv, tmp / "alertmanager.log", http_ok(f"{base}/-/ready")), base
+
+
+RT_SERVER = "/usr/share/request-tracker5/libexec/rt-server"
+RT_DATABASE = Path("/var/lib/dbconfig-common/sqlite3/request-tracker5/rtdb")
+
+
+def request_tracker(tmp: Path) -> tuple[Service, str]:
+    """Request Tracker 5 on a copy of the database Debian's package initialised (user root,
+    password "password"), with a site configuration of its own instead of /etc's."""
+    binary = require(RT_SERVER, "request-tracker5 rt5-db-sqlite rt5-standalone")
+    if not RT_DATABASE.is_file():
+        message = f"{RT_DATABASE} missing: apt-get install rt5-db-sqlite"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
+    database = tmp / "rtdb"
+    shutil.copyfile(RT_DATABASE, database)
+    (tmp / "site.d").mkdir()
+    site = tmp / "RT_SiteConfig.pm"
+    site.write_text(
+        "Set($DatabaseType, 'SQLite');\n"
+        f"Set($DatabaseName, '{database}');\n"
+        "Set($rtname, 'sentinel-test');\n"
+        "Set($WebDomain, '127.0.0.1');\n"
+        f"Set($WebPort, {port});\n"
+        "Set($WebPath, '');\n"
+        f"Set($WebBaseURL, 'http://127.0.0.1:{port}');\n"
+        "Set($LogToSTDERR, 'warning');\n1;\n"
+    )
+    argv = [
+        "env",
+        f"RT_SITE_CONFIG={site}",
+        f"RT_SITE_CONFIG_DIR={tmp / 'site.d'}",
+        binary,
+        "--listen",
+        f"127.0.0.1:{port}",
+    ]
+    base = f"http://127.0.0.1:{port}"
+    return Service(argv, tmp / "rt.log", http_ok(f"{base}/")), base
