@@ -506,6 +506,39 @@ class Store:
         sql += f" ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ?"
         return [_incident(r) for r in self._exec(sql, (*params, limit))]
 
+    def incidents_opened_between(self, since: float, until: float) -> list[Incident]:
+        rows = self._exec(
+            "SELECT * FROM incidents WHERE created_at >= ? AND created_at < ? ORDER BY created_at",
+            (since, until),
+        )
+        return [_incident(r) for r in rows]
+
+    def timeline_kinds(self, incident_ids: Sequence[int]) -> dict[int, set[str]]:
+        """The kinds of timeline entries each incident has (escalated, reopened, …)."""
+        kinds: dict[int, set[str]] = {}
+        for start in range(0, len(incident_ids), 500):
+            chunk = list(incident_ids[start : start + 500])
+            for incident_id, kind in self._exec(
+                "SELECT DISTINCT incident_id, kind FROM timeline WHERE incident_id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                kinds.setdefault(incident_id, set()).add(kind)
+        return kinds
+
+    def tickets_of(self, incident_ids: Sequence[int]) -> list[Ticket]:
+        tickets: list[Ticket] = []
+        for start in range(0, len(incident_ids), 500):
+            chunk = list(incident_ids[start : start + 500])
+            tickets += [
+                _ticket(r)
+                for r in self._exec(
+                    f"SELECT * FROM tickets WHERE incident_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            ]
+        return tickets
+
     def open_incidents_in_scope(self, nodes: Collection[str], group_key: str) -> list[OpenIncident]:
         """Unresolved incidents whose likeliest root cause is one of ``nodes``, or holding a
         firing alert with ``group_key``."""

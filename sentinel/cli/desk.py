@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +22,7 @@ from sentinel.cli.common import (
     actor,
     age,
     app,
+    duration,
     err,
     open_store,
     out,
@@ -31,6 +35,7 @@ from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
 from sentinel.tickets.outbox import shown_target
+from sentinel.tickets.report import Report, as_csv, as_html, as_json, build_report, plot
 
 incidents_app = typer.Typer(help="The incident queue: list, show.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
@@ -339,3 +344,96 @@ def outbox_retry(
         err().print(f"[red]error:[/] no dead letter {row_id}")
         raise typer.Exit(1)
     out().print(f"outbox row {row_id} queued again")
+
+
+class ReportFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    HTML = "html"
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option(help="Period, back from now (e.g. 7d, 30d).")] = "30d",
+    service: Annotated[str, typer.Option(help="Only incidents touching this service.")] = "",
+    format_: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.TABLE,
+    plots: Annotated[
+        Path | None, typer.Option(help="Write volume.png and mttr.png to this directory.")
+    ] = None,
+    state: StateOpt = None,
+) -> None:
+    """Desk KPIs: MTTA, MTTR, SLA compliance, escalation and reopen rates, volume, causes."""
+    try:
+        seconds = parse_duration(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    now = time.time()
+    figures = build_report(open_store(state), now - seconds, now, service)
+    drawn = plot(figures, plots) if plots is not None else []
+    if format_ == ReportFormat.JSON:
+        sys.stdout.write(as_json(figures) + "\n")
+    elif format_ == ReportFormat.CSV:
+        sys.stdout.write(as_csv(figures))
+    elif format_ == ReportFormat.HTML:
+        if not drawn:
+            with tempfile.TemporaryDirectory() as scratch:
+                sys.stdout.write(as_html(figures, plot(figures, Path(scratch))))
+        else:
+            sys.stdout.write(as_html(figures, drawn))
+    else:
+        _report_tables(figures)
+    for path in drawn:
+        err().print(f"plot written to {path}")
+
+
+def _report_tables(figures: Report) -> None:
+    console = out()
+    kpis = Table(
+        title=f"Desk KPIs since {when(figures.since)}"
+        + (f" · {figures.service}" if figures.service else "")
+    )
+    kpis.add_column("KPI")
+    kpis.add_column("Value", justify="right")
+    shown = {
+        "incidents": str(figures.incidents),
+        "MTTA": duration(figures.mtta),
+        "MTTR": duration(figures.mttr),
+        "median time to acknowledge": duration(figures.median_tta),
+        "median time to resolve": duration(figures.median_ttr),
+        "escalation rate": _percent(figures.rate(figures.escalated)),
+        "resolved without escalation": _percent(
+            figures.rate(figures.resolved_without_escalation, figures.resolved)
+        ),
+        "reopen rate": _percent(figures.rate(figures.reopened)),
+    }
+    for name, value in shown.items():
+        kpis.add_row(name, value)
+    console.print(kpis)
+    sla = Table(title="SLA compliance by priority")
+    for column in ("Priority", "Incidents", "Judged", "Met", "Compliance"):
+        sla.add_column(column, justify="right")
+    for priority, p in figures.by_priority.items():
+        sla.add_row(
+            priority,
+            str(p.incidents),
+            str(p.sla_judged),
+            str(p.sla_met),
+            _percent(p.sla_compliance),
+        )
+    console.print(sla)
+    for title, entries in (
+        ("Volume per day", figures.per_day.items()),
+        ("Volume per service", list(figures.per_service.items())[:15]),
+        ("Top recurring root causes", figures.top_causes),
+    ):
+        table = Table(title=title)
+        table.add_column("")
+        table.add_column("Incidents", justify="right")
+        for key, count in entries:
+            table.add_row(key, str(count))
+        console.print(table)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
