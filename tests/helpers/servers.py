@@ -9,8 +9,8 @@ from typing import Any
 
 
 class _Server:
-    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.owner = self  # type: ignore[attr-defined]
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -54,9 +54,10 @@ class TargetServer(_Server):
 
 
 class WebhookReceiver(_Server):
-    """Records every JSON body POSTed to it; answers ``status`` (503 to simulate an outage)."""
+    """Records every JSON body POSTed to it; answers ``status`` (503 to simulate an outage).
+    ``port`` binds a given port (one that refused connections until now)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.received: list[dict[str, Any]] = []
         self.status = 200
         self._lock = threading.Lock()
@@ -73,7 +74,7 @@ class WebhookReceiver(_Server):
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        super().__init__(Handler)
+        super().__init__(Handler, port)
 
     def url(self, path: str = "hook") -> str:
         return f"json://127.0.0.1:{self.port}/{path}"
