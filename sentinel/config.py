@@ -21,16 +21,19 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validat
 from sentinel.collectors import TargetConfig, collectors
 from sentinel.correlate import CorrelationConfig, ServiceConfig, Topology, correlators
 from sentinel.detect import DetectorConfig, detectors
-from sentinel.schema import Duration, StrictModel
+from sentinel.schema import Duration, StrictModel, parse_duration
 from sentinel.tickets import BUILT_IN_SINKS, ExternalConfig, external_desks
 from sentinel.tickets.policy import (
     DEFAULT_POLICY,
     DEFAULT_SLA,
     PRIORITIES,
+    TEAM_PREFIX,
     DeskSettings,
+    EscalationConfig,
     EscalationPolicyConfig,
     PriorityConfig,
     SlaTarget,
+    TeamConfig,
 )
 
 PathKey = tuple[str | int, ...]
@@ -67,8 +70,9 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "server": ServerConfig,
     "correlation": CorrelationConfig,
     "priority": PriorityConfig,
+    "escalation": EscalationConfig,
 }
-LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies", "sinks")
+LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies", "teams", "sinks")
 SECTIONS = (*SINGLE_SECTIONS, *LIST_SECTIONS, "sla")
 
 
@@ -247,10 +251,13 @@ class _Loader:
         self.config.rules = self._plugins(items["rules"], detectors.get, "threshold")
         self.config.services = self._models(items["services"], ServiceConfig)
         policies = self._models(items["escalation_policies"], EscalationPolicyConfig)
+        teams = self._models(items["teams"], TeamConfig)
+        escalation = parsed.get("escalation") or EscalationConfig()
+        self._check_levels(items["escalation_policies"], {t.name for t in teams}, escalation)
         self._check_topology(items["services"], {p.name for p in policies} | {"default"})
         external = self._plugins(items["sinks"], external_desks.get, None)
         self.config.desk = self._desk(
-            parsed.get("priority") or PriorityConfig(), sla, policies, external
+            parsed.get("priority") or PriorityConfig(), sla, policies, external, teams
         )
         for file, path, data in items["sinks"]:
             if isinstance(data, dict) and data.get("name") in BUILT_IN_SINKS:
@@ -338,12 +345,41 @@ class _Loader:
         for cycle in Topology.from_services(self.config.services).cycles():
             self.config.warnings.append(f"dependency cycle: {' -> '.join([*cycle, cycle[0]])}")
 
+    def _check_levels(
+        self,
+        entries: list[tuple[_File, PathKey, Any]],
+        teams: set[str],
+        escalation: EscalationConfig,
+    ) -> None:
+        """Every ``team:`` target names a team; no level holds longer than the limit."""
+        for file, path, data in entries:
+            levels = data.get("levels") if isinstance(data, dict) else None
+            for number, level in enumerate(levels if isinstance(levels, list) else []):
+                if not isinstance(level, dict):
+                    continue
+                where = (*path, "levels", number)
+                for index, target in enumerate(level.get("notify") or []):
+                    team = str(target).removeprefix(TEAM_PREFIX)
+                    if str(target).startswith(TEAM_PREFIX) and team not in teams:
+                        self.issue(file, (*where, "notify", index), f"unknown team {target!r}")
+                try:
+                    hold = parse_duration(level.get("escalate_after", 0))
+                except ValueError:
+                    continue  # the model reports it
+                if hold > escalation.max_hold:
+                    self.issue(
+                        file,
+                        (*where, "escalate_after"),
+                        f"longer than escalation.max_hold ({escalation.max_hold:g} s)",
+                    )
+
     def _desk(
         self,
         priority: PriorityConfig,
         sla_entries: dict[str, tuple[_File, Any]],
         policies: list[EscalationPolicyConfig],
         external: list[ExternalConfig],
+        teams: list[TeamConfig],
     ) -> DeskSettings:
         sla = dict(DEFAULT_SLA)
         for priority, (file, data) in sla_entries.items():
@@ -351,7 +387,13 @@ class _Loader:
             if target is not None:
                 sla[priority] = target
         by_name = {"default": DEFAULT_POLICY, **{p.name: p for p in policies}}
-        return DeskSettings(priority=priority, sla=sla, policies=by_name, external=external)
+        return DeskSettings(
+            priority=priority,
+            sla=sla,
+            policies=by_name,
+            external=external,
+            teams={t.name: t for t in teams},
+        )
 
 
 def config_files(locations: Sequence[Path]) -> list[Path]:

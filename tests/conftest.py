@@ -61,7 +61,7 @@ def pipeline_rules(
                 "name": "oncall",
                 "levels": [
                     {"notify": [receiver.url("level1")], "escalate_after": escalate_after},
-                    {"notify": [receiver.url("level2")], "escalate_after": "1h"},
+                    {"notify": [receiver.url("level2")], "escalate_after": "30m"},
                 ],
             }
         ],

@@ -169,3 +169,31 @@ def test_refused_connection_is_retried_with_a_reason(store):
     row = deliver_once(store, "json://127.0.0.1:9/x")
     assert row.status == "pending" and row.attempts == 1
     assert "Connection error" in (row.last_error or "")
+
+
+def test_team_targets_page_the_team_and_whoever_is_on_call(tmp_path):
+    from sentinel.tickets.policy import RotationConfig, TeamConfig
+
+    day = 86400.0
+    team = TeamConfig(
+        name="dba",
+        notify=["json://127.0.0.1:9/dba-channel"],
+        rotation=RotationConfig(
+            members=["json://127.0.0.1:9/ann", "json://127.0.0.1:9/bo"], shift=day, start=0
+        ),
+    )
+    policy = EscalationPolicyConfig(name="default", levels=[LevelConfig(notify=["team:dba"])])
+    store = Store(tmp_path / "s.db")
+    desk = Desk(store, DeskSettings(policies={"default": policy}, teams={"dba": team}))
+    alert = Alert({"alertname": "Down", "service": "db"}, {}, AlertStatus.FIRING, 0)
+    first = desk.open_incident(alert, ("db",), [1], (), "default", now=0.5 * day)
+    other = Alert({"alertname": "Down", "service": "db2"}, {}, AlertStatus.FIRING, 0)
+    second = desk.open_incident(other, ("db2",), [1], (), "default", now=1.5 * day)
+    assert [r.target for r in store.outbox(first.id)] == [
+        "json://127.0.0.1:9/dba-channel",
+        "json://127.0.0.1:9/ann",
+    ]
+    assert [r.target for r in store.outbox(second.id)] == [
+        "json://127.0.0.1:9/dba-channel",
+        "json://127.0.0.1:9/bo",
+    ]

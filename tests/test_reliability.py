@@ -25,7 +25,7 @@ from tests.helpers.wait import wait_until
 SERVICES, ALERTS, BATCH = 100, 10_000, 200
 TOKEN = "reliability-token"
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdefABCDEF"
-ESCALATE_AFTER = 3600.0
+ESCALATE_AFTER = 1800.0
 
 
 def burst() -> list[list[dict]]:
@@ -67,7 +67,7 @@ def test_sigkill_in_a_10000_alert_burst(tmp_path):
                 {
                     "name": "default",
                     "levels": [
-                        {"notify": [receiver.url("page")], "escalate_after": "1h"},
+                        {"notify": [receiver.url("page")], "escalate_after": "30m"},
                         {"notify": [receiver.url("lead")]},
                     ],
                 }

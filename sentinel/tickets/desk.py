@@ -133,7 +133,7 @@ class Desk:
             )
             self._note_known_error(incident_id, draft.root_causes, now)
             incident = self._get(incident_id)
-            self._notify(incident, "opened", first.notify, now, step="0.0")
+            self._notify(incident, "opened", self._targets(first.notify, now), now, step="0.0")
         log.info("incident opened id=%s priority=%s title=%r", incident_id, priority, draft.title)
         if self.metrics:
             self.metrics.incidents.labels(priority).inc()
@@ -199,7 +199,13 @@ class Desk:
                 "reopened",
                 f"{alert.name} fired again {since:.0f} s after resolution",
             )
-            self._notify(self._get(incident.id), "reopened", first.notify, now, step=f"{now:.3f}")
+            self._notify(
+                self._get(incident.id),
+                "reopened",
+                self._targets(first.notify, now),
+                now,
+                step=f"{now:.3f}",
+            )
         log.info("incident reopened id=%s alert=%s", incident.id, alert.name)
 
     def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
@@ -310,7 +316,7 @@ class Desk:
             self._notify(
                 self._get(incident.id),
                 "escalated",
-                policy.levels[level].notify,
+                self._targets(policy.levels[level].notify, now),
                 now,
                 step=f"{level}.{cycle}",
             )
@@ -335,7 +341,8 @@ class Desk:
             self._record(incident.id, now, "sla_breach", f"not {kind}d by {_when(due)}")
             policy = self.settings.policy(incident.policy)
             level = min(incident.escalation_level, len(policy.levels) - 1)
-            self._notify(incident, "sla_breach", policy.levels[level].notify, now, step=kind)
+            targets = self._targets(policy.levels[level].notify, now)
+            self._notify(incident, "sla_breach", targets, now, step=kind)
         log.warning("sla breach id=%s kind=%s", incident.id, kind)
         if self.metrics:
             self.metrics.sla_breaches.labels(kind).inc()
@@ -407,6 +414,9 @@ class Desk:
             )
         if queued:
             self._record(incident.id, now, "notification", f"{event}: {queued} queued", actor)
+
+    def _targets(self, notify: list[str], now: float) -> list[str]:
+        return self.settings.targets(notify, now)
 
     def _note_known_error(self, incident_id: int, causes: tuple[RootCause, ...], now: float):
         """Link an incident to the known error its likeliest cause matches, once, and put

@@ -87,10 +87,53 @@ def _notification_url(url: str) -> str:
 
 
 NotifyUrl = Annotated[str, AfterValidator(_notification_url)]
+TEAM_PREFIX = "team:"
+
+
+def _target(target: str) -> str:
+    """An apprise URL, or ``team:NAME`` (checked against ``teams:`` by the loader)."""
+    return target if target.startswith(TEAM_PREFIX) else _notification_url(target)
+
+
+NotifyTarget = Annotated[str, AfterValidator(_target)]
+
+
+class RotationConfig(StrictModel):
+    """An on-call rotation: ``members`` take turns of ``shift`` from ``start``."""
+
+    members: list[NotifyUrl] = Field(min_length=1)
+    shift: Duration = Field(7 * 86400.0, gt=0)
+    start: float = Field(0.0, description="unix time the first member's shift began")
+
+    def on_call(self, now: float) -> str:
+        """The member on call at ``now``.
+
+        >>> RotationConfig(members=["json://a", "json://b"], shift=10, start=0).on_call(25)
+        'json://b'
+        """
+        turn = int((now - self.start) // self.shift)
+        return self.members[turn % len(self.members)]
+
+
+class TeamConfig(StrictModel):
+    name: str
+    notify: list[NotifyUrl] = Field(default_factory=list, description="always notified")
+    rotation: RotationConfig | None = None
+
+    def targets(self, now: float) -> list[str]:
+        return [*self.notify, *([self.rotation.on_call(now)] if self.rotation else [])]
+
+
+class EscalationConfig(StrictModel):
+    max_hold: Duration = Field(
+        30 * 60.0, gt=0, description="longest a level may hold an incident before it moves up"
+    )
 
 
 class LevelConfig(StrictModel):
-    notify: list[NotifyUrl] = Field(default_factory=list, description="apprise URLs")
+    notify: list[NotifyTarget] = Field(
+        default_factory=list, description="apprise URLs or team:NAME"
+    )
     escalate_after: Duration = 15 * 60.0
 
 
@@ -113,6 +156,18 @@ class DeskSettings:
         default_factory=lambda: {"default": DEFAULT_POLICY}
     )
     external: list[ExternalConfig] = field(default_factory=list)  # the ``sinks:`` section
+    teams: dict[str, TeamConfig] = field(default_factory=dict)
+
+    def targets(self, notify: list[str], now: float) -> list[str]:
+        """A level's targets as URLs: each team's members and who is on call at ``now``."""
+        urls: list[str] = []
+        for target in notify:
+            if target.startswith(TEAM_PREFIX):
+                team = self.teams.get(target.removeprefix(TEAM_PREFIX))
+                urls += team.targets(now) if team else []
+            else:
+                urls.append(target)
+        return list(dict.fromkeys(urls))
 
     def urgency(self, severity: Severity) -> int:
         return self.priority.urgency.get(severity, 2)
