@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from sentinel.tickets.policy import (
     DeskSettings,
     EscalationConfig,
     EscalationPolicyConfig,
+    LifecycleConfig,
     PriorityConfig,
     SlaTarget,
     TeamConfig,
@@ -71,6 +72,7 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "correlation": CorrelationConfig,
     "priority": PriorityConfig,
     "escalation": EscalationConfig,
+    "lifecycle": LifecycleConfig,
 }
 LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies", "teams", "sinks")
 SECTIONS = (*SINGLE_SECTIONS, *LIST_SECTIONS, "sla")
@@ -258,6 +260,9 @@ class _Loader:
         external = self._plugins(items["sinks"], external_desks.get, None)
         self.config.desk = self._desk(
             parsed.get("priority") or PriorityConfig(), sla, policies, external, teams
+        )
+        self.config.desk = replace(
+            self.config.desk, lifecycle=parsed.get("lifecycle") or LifecycleConfig()
         )
         for file, path, data in items["sinks"]:
             if isinstance(data, dict) and data.get("name") in BUILT_IN_SINKS:

@@ -122,9 +122,13 @@ class Alert:
 
 
 class IncidentStatus(StrEnum):
+    """new → acknowledged → resolved → closed; a resolved incident may reopen, a closed
+    one is final (the same trouble later is a new incident)."""
+
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True, slots=True)

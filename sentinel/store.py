@@ -174,8 +174,13 @@ MIGRATIONS: tuple[str, ...] = (
         ref TEXT NOT NULL,
         PRIMARY KEY (sink, incident_id)
     );
+    DROP INDEX incidents_open_root;
+    CREATE INDEX incidents_open_root ON incidents (root_node)
+        WHERE status NOT IN ('resolved', 'closed');
+    CREATE INDEX incidents_resolved_at ON incidents (resolved_at) WHERE status = 'resolved';
     """,
 )
+_DONE = "('resolved', 'closed')"  # statuses of incidents no longer worked
 
 # The largest row id SQLite can hold; anything above names no row.
 MAX_ROW_ID = 2**63 - 1
@@ -547,11 +552,19 @@ class Store:
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
             "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, i.created_at "
             "FROM incidents i "
-            f"WHERE i.status != 'resolved' AND (i.root_node IN ({marks}) OR i.id IN "
+            f"WHERE i.status NOT IN {_DONE} AND (i.root_node IN ({marks}) OR i.id IN "
             "(SELECT incident_id FROM alerts WHERE group_key = ? AND status = 'firing'))",
             (*nodes, group_key),
         )
         return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def resolved_before(self, cutoff: float) -> list[Incident]:
+        """Resolved (not yet closed) incidents resolved at or before ``cutoff``."""
+        rows = self._exec(
+            "SELECT * FROM incidents WHERE status = 'resolved' AND resolved_at <= ? ORDER BY id",
+            (cutoff,),
+        )
+        return [_incident(r) for r in rows]
 
     def unresolved_incidents(self) -> list[Incident]:
         return self.incidents(statuses=(IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED))
@@ -566,7 +579,7 @@ class Store:
 
     def open_counts_by_priority(self) -> dict[str, int]:
         rows = self._exec(
-            "SELECT priority, count(*) FROM incidents WHERE status != 'resolved' "
+            f"SELECT priority, count(*) FROM incidents WHERE status NOT IN {_DONE} "
             f"GROUP BY priority ORDER BY {_PRIORITY_ORDER}"
         )
         return {str(r[0]): int(r[1]) for r in rows}
@@ -594,7 +607,7 @@ class Store:
         rows = self._exec(
             "SELECT t.* FROM tickets t JOIN incidents i ON i.id = t.incident_id "
             "WHERE (i.status = 'open' AND t.ack_breached = 0 AND t.acknowledge_due <= ?) "
-            "OR (i.status != 'resolved' AND t.resolve_breached = 0 AND t.resolve_due <= ?)",
+            f"OR (i.status NOT IN {_DONE} AND t.resolve_breached = 0 AND t.resolve_due <= ?)",
             (now, now),
         ).fetchall()
         pairs = []
@@ -793,7 +806,7 @@ class Store:
         """Resolved incidents with this root-cause signature opened since ``since``."""
         rows = self._exec(
             "SELECT * FROM incidents WHERE signature = ? AND created_at >= ? "
-            "AND status = 'resolved' ORDER BY created_at, id",
+            f"AND status IN {_DONE} ORDER BY created_at, id",
             (signature, since),
         )
         return [_incident(r) for r in rows]

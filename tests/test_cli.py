@@ -122,3 +122,31 @@ def test_backtest_names_the_bad_line_and_exits_2(tmp_path):
     assert result.exit_code == 2
     assert f"{bad}:3:" in result.output.replace("\n", "")
     assert not (tmp_path / "out").exists()
+
+
+def test_lifecycle_resolve_reopen_close(tmp_path):
+    seed(tmp_path)
+    assert "is now resolved" in invoke("resolve", "2", "--reason", "fixed", state=tmp_path).output
+    reopened = invoke("reopen", "2", "--reason", "still failing", state=tmp_path)
+    assert reopened.exit_code == 0 and "is now open" in reopened.output
+    invoke("resolve", "2", state=tmp_path)
+    assert "is now closed" in invoke("close", "2", state=tmp_path).output
+    again = invoke("reopen", "2", "--reason", "x", state=tmp_path)
+    assert again.exit_code == 1 and "is closed, not resolved" in again.output
+    assert invoke("resolve", "2", state=tmp_path).exit_code == 1
+    assert invoke("close", "1", state=tmp_path).exit_code == 1  # still open
+    timeline = Store(tmp_path / "sentinel.db").timeline(2)
+    lifecycle = [e.kind for e in timeline if e.kind in ("resolved", "reopened", "closed")]
+    assert lifecycle == ["resolved", "reopened", "resolved", "closed"]
+
+
+def test_resolved_incidents_close_after_the_quiet_period(tmp_path):
+    store = Store(tmp_path / "sentinel.db")
+    desk = Desk(store, DeskSettings())
+    alert = Alert({"alertname": "Down", "service": "db"}, {}, AlertStatus.FIRING, 0)
+    incident = desk.open_incident(alert, ["db"], [1], (), "default", now=0)
+    desk.resolve(incident.id, "alice", now=100)
+    desk.tick(now=100 + 86399)
+    assert store.incident(incident.id).status == "resolved"
+    desk.tick(now=100 + 86400)
+    assert store.incident(incident.id).status == "closed"

@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -154,39 +155,47 @@ def incidents_show(
         out().print(table)
 
 
-def _desk_action(state: Path | None, action: str, incident_id: int, actor: str, reason: str = ""):
-    store = open_store(state)
-    desk = _desk(store)
+def _desk_action(state: Path | None, act: Callable[[Desk, float], Incident]) -> None:
+    desk = _desk(open_store(state))
     try:
-        if action == "ack":
-            incident = desk.acknowledge(incident_id, actor, time.time())
-        else:
-            incident = desk.resolve(incident_id, actor, time.time(), reason)
+        incident = act(desk, time.time())
     except DeskError as exc:
         err().print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
     out().print(f"incident {incident.id} is now {incident.status}")
 
 
+ReasonOpt = Annotated[str, typer.Option(help="Why (kept in the timeline).")]
+
+
 @app.command()
-def ack(
-    incident_id: IncidentArg,
-    by: ActorOpt = "",
-    state: StateOpt = None,
-) -> None:
+def ack(incident_id: IncidentArg, by: ActorOpt = "", state: StateOpt = None) -> None:
     """Acknowledge an incident: you own it, escalation stops."""
-    _desk_action(state, "ack", incident_id, actor(by))
+    _desk_action(state, lambda desk, now: desk.acknowledge(incident_id, actor(by), now))
 
 
 @app.command()
 def resolve(
-    incident_id: IncidentArg,
-    by: ActorOpt = "",
-    reason: Annotated[str, typer.Option(help="Why it is resolved.")] = "",
-    state: StateOpt = None,
+    incident_id: IncidentArg, by: ActorOpt = "", reason: ReasonOpt = "", state: StateOpt = None
 ) -> None:
     """Resolve an incident by hand (its firing alerts are closed with it)."""
-    _desk_action(state, "resolve", incident_id, actor(by), reason)
+    _desk_action(state, lambda desk, now: desk.resolve(incident_id, actor(by), now, reason))
+
+
+@app.command()
+def reopen(
+    incident_id: IncidentArg, reason: ReasonOpt, by: ActorOpt = "", state: StateOpt = None
+) -> None:
+    """Reopen a resolved incident whose fix did not hold; escalation starts over."""
+    _desk_action(state, lambda desk, now: desk.reopen_by_hand(incident_id, actor(by), now, reason))
+
+
+@app.command()
+def close(
+    incident_id: IncidentArg, by: ActorOpt = "", reason: ReasonOpt = "", state: StateOpt = None
+) -> None:
+    """Close a resolved incident now (the daemon closes them after lifecycle.close_after)."""
+    _desk_action(state, lambda desk, now: desk.close(incident_id, actor(by), now, reason))
 
 
 silence_app = typer.Typer(

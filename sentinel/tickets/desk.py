@@ -178,35 +178,30 @@ class Desk:
         """An alert fired again soon after its incident resolved: the same trouble is back
         (a flap, or a fix that did not hold), so the incident reopens and escalation
         starts over instead of a second incident paging."""
-        policy = self.settings.policy(incident.policy)
-        first = policy.levels[0]
         with self.store.transaction():
             self.store.add_alert(alert, incident.id, now, node, group_key)
-            self.store.update_incident(
-                incident.id,
-                status=IncidentStatus.OPEN,
-                resolved_at=None,
-                acknowledged_at=None,
-                escalation_level=0,
-                escalation_cycle=0,
-                next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
-                updated_at=now,
-            )
             since = now - (incident.resolved_at or now)
-            self._record(
-                incident.id,
-                now,
-                "reopened",
-                f"{alert.name} fired again {since:.0f} s after resolution",
-            )
-            self._notify(
-                self._get(incident.id),
-                "reopened",
-                self._targets(first.notify, now),
-                now,
-                step=f"{now:.3f}",
-            )
+            why = f"{alert.name} fired again {since:.0f} s after resolution"
+            self._restart(incident, now, why, "sentinel")
         log.info("incident reopened id=%s alert=%s", incident.id, alert.name)
+
+    def _restart(self, incident: Incident, now: float, why: str, actor: str) -> None:
+        """Back to open, escalation from the first level, the first level told."""
+        policy = self.settings.policy(incident.policy)
+        first = policy.levels[0]
+        self.store.update_incident(
+            incident.id,
+            status=IncidentStatus.OPEN,
+            resolved_at=None,
+            acknowledged_at=None,
+            escalation_level=0,
+            escalation_cycle=0,
+            next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
+            updated_at=now,
+        )
+        self._record(incident.id, now, "reopened", why, actor)
+        targets = self._targets(first.notify, now)
+        self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
     def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
         """A firing alert ended; the incident resolves when its last alert does, and is
@@ -226,7 +221,7 @@ class Desk:
                 self.store.update_incident(
                     incident_id, root_causes=root_causes_of(still_firing), updated_at=now
                 )
-            elif incident.status != IncidentStatus.RESOLVED:
+            elif incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
                 self._resolve(incident, "sentinel", "all alerts resolved", now)
 
     def acknowledge(self, incident_id: int, actor: str, now: float) -> Incident:
@@ -249,11 +244,30 @@ class Desk:
     def resolve(self, incident_id: int, actor: str, now: float, reason: str = "") -> Incident:
         with self.store.transaction():
             incident = self._get(incident_id)
-            if incident.status == IncidentStatus.RESOLVED:
-                raise DeskError(f"incident {incident_id} is already resolved")
+            if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+                raise DeskError(f"incident {incident_id} is already {incident.status}")
             for alert in self.store.firing_alerts(incident_id):
                 self.store.resolve_alert(alert.fingerprint, now, now)
             self._resolve(incident, actor, reason or "resolved by hand", now)
+        return self._get(incident_id)
+
+    def close(self, incident_id: int, actor: str, now: float, reason: str = "") -> Incident:
+        """Close a resolved incident: final, it no longer reopens."""
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            if incident.status != IncidentStatus.RESOLVED:
+                raise DeskError(f"incident {incident_id} is {incident.status}, not resolved")
+            self.store.update_incident(incident_id, status=IncidentStatus.CLOSED, updated_at=now)
+            self._record(incident_id, now, "closed", reason or "closed", actor)
+        return self._get(incident_id)
+
+    def reopen_by_hand(self, incident_id: int, actor: str, now: float, reason: str) -> Incident:
+        """Reopen a resolved incident whose fix did not hold (a closed one stays closed)."""
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            if incident.status != IncidentStatus.RESOLVED:
+                raise DeskError(f"incident {incident_id} is {incident.status}, not resolved")
+            self._restart(incident, now, f"reopened: {reason}" if reason else "reopened", actor)
         return self._get(incident_id)
 
     def _resolve(self, incident: Incident, actor: str, reason: str, now: float) -> None:
@@ -275,11 +289,14 @@ class Desk:
     # -- timers -----------------------------------------------------------------------------
 
     def tick(self, now: float) -> None:
-        """Take every escalation step and flag every SLA breach that is due."""
+        """Take every escalation step, flag every SLA breach that is due, and close what
+        has stayed resolved for ``lifecycle.close_after``."""
         for incident in self.store.due_escalations(now):
             self._escalate(incident, now)
         for incident, ticket in self.store.sla_due(now):
             self._breach(incident, ticket, now)
+        for incident in self.store.resolved_before(now - self.settings.lifecycle.close_after):
+            self.close(incident.id, "sentinel", now, "resolved and quiet: closed")
 
     def _escalate(self, incident: Incident, now: float) -> None:
         policy = self.settings.policy(incident.policy)

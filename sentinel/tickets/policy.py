@@ -130,6 +130,12 @@ class EscalationConfig(StrictModel):
     )
 
 
+class LifecycleConfig(StrictModel):
+    close_after: Duration = Field(
+        86400.0, gt=0, description="a resolved incident closes (final) after this long"
+    )
+
+
 class LevelConfig(StrictModel):
     notify: list[NotifyTarget] = Field(
         default_factory=list, description="apprise URLs or team:NAME"
@@ -157,6 +163,7 @@ class DeskSettings:
     )
     external: list[ExternalConfig] = field(default_factory=list)  # the ``sinks:`` section
     teams: dict[str, TeamConfig] = field(default_factory=dict)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
     def targets(self, notify: list[str], now: float) -> list[str]:
         """A level's targets as URLs: each team's members and who is on call at ``now``."""
