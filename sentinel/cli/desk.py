@@ -30,7 +30,7 @@ from sentinel.cli.common import (
     when,
 )
 from sentinel.correlate.problems import ProblemTracker
-from sentinel.model import Incident
+from sentinel.model import Incident, IncidentStatus
 from sentinel.schema import parse_duration
 from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
@@ -72,10 +72,13 @@ def _incident_table(rows: list[Incident], store: Store) -> Table:
 def incidents(
     ctx: typer.Context,
     status: Annotated[
-        list[str] | None, typer.Option(help="open, acknowledged, resolved (repeatable).")
+        list[IncidentStatus] | None,
+        typer.Option(help="open, acknowledged, resolved, closed (repeatable)."),
     ] = None,
     priority: Annotated[list[str] | None, typer.Option(help="P1..P5 (repeatable).")] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Include resolved incidents.")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Include resolved and closed incidents.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     state: StateOpt = None,
 ) -> None:
