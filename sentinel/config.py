@@ -23,6 +23,7 @@ from sentinel.correlate import CorrelationConfig, ServiceConfig, Topology, corre
 from sentinel.detect import DetectorConfig, detectors
 from sentinel.schema import Duration, StrictModel, parse_duration
 from sentinel.tickets import BUILT_IN_SINKS, ExternalConfig, external_desks
+from sentinel.tickets.calendar import CalendarConfig
 from sentinel.tickets.policy import (
     DEFAULT_POLICY,
     DEFAULT_SLA,
@@ -74,7 +75,15 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "escalation": EscalationConfig,
     "lifecycle": LifecycleConfig,
 }
-LIST_SECTIONS = ("targets", "rules", "services", "escalation_policies", "teams", "sinks")
+LIST_SECTIONS = (
+    "targets",
+    "rules",
+    "services",
+    "escalation_policies",
+    "teams",
+    "calendars",
+    "sinks",
+)
 SECTIONS = (*SINGLE_SECTIONS, *LIST_SECTIONS, "sla")
 
 
@@ -254,6 +263,7 @@ class _Loader:
         self.config.services = self._models(items["services"], ServiceConfig)
         policies = self._models(items["escalation_policies"], EscalationPolicyConfig)
         teams = self._models(items["teams"], TeamConfig)
+        calendars = {c.name: c for c in self._models(items["calendars"], CalendarConfig)}
         escalation = parsed.get("escalation") or EscalationConfig()
         self._check_levels(items["escalation_policies"], {t.name for t in teams}, escalation)
         self._check_topology(items["services"], {p.name for p in policies} | {"default"})
@@ -262,8 +272,14 @@ class _Loader:
             parsed.get("priority") or PriorityConfig(), sla, policies, external, teams
         )
         self.config.desk = replace(
-            self.config.desk, lifecycle=parsed.get("lifecycle") or LifecycleConfig()
+            self.config.desk,
+            lifecycle=parsed.get("lifecycle") or LifecycleConfig(),
+            calendars=calendars,
         )
+        for priority, (file, data) in sla.items():
+            name = data.get("calendar") if isinstance(data, dict) else None
+            if name and name not in calendars:
+                self.issue(file, ("sla", priority, "calendar"), f"unknown calendar {name!r}")
         for file, path, data in items["sinks"]:
             if isinstance(data, dict) and data.get("name") in BUILT_IN_SINKS:
                 self.issue(file, (*path, "name"), f"{data['name']!r} is a built-in sink's name")

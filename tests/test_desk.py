@@ -197,3 +197,31 @@ def test_team_targets_page_the_team_and_whoever_is_on_call(tmp_path):
         "json://127.0.0.1:9/dba-channel",
         "json://127.0.0.1:9/bo",
     ]
+
+
+def test_sla_on_a_business_hours_calendar_skips_nights_weekends_and_holidays(tmp_path):
+    import datetime as dt
+
+    from sentinel.tickets.calendar import CalendarConfig
+    from sentinel.tickets.policy import DEFAULT_SLA, SlaTarget
+
+    office = CalendarConfig(
+        name="office", timezone="Europe/Berlin", hours="09:00-17:00", holidays=["2026-12-24"]
+    )
+    sla = {
+        **DEFAULT_SLA,
+        "P3": SlaTarget(acknowledge=4 * 3600, resolve=16 * 3600, calendar="office"),
+    }
+    store = Store(tmp_path / "s.db")
+    desk = Desk(store, DeskSettings(sla=sla, calendars={"office": office}))
+    berlin = dt.timezone(dt.timedelta(hours=1))  # CET, no summer time in December
+    opened = dt.datetime(2026, 12, 23, 15, 0, tzinfo=berlin).timestamp()  # Wednesday 15:00
+    alert = Alert({"alertname": "Slow", "service": "shop"}, {}, AlertStatus.FIRING, opened)
+    incident = desk.open_incident(alert, ["shop"], [2], (), "default", now=opened)
+    assert incident.priority == "P3"
+    ticket = store.ticket(incident.id)
+    local = lambda ts: dt.datetime.fromtimestamp(ts, berlin).strftime("%a %d %H:%M")  # noqa: E731
+    # 2 h on Wednesday; the 24th is a holiday; 2 more hours on Friday the 25th
+    assert local(ticket.acknowledge_due) == "Fri 25 11:00"
+    # 2 h Wed + 8 h Fri + Sat/Sun closed + 6 h Monday the 28th
+    assert local(ticket.resolve_due) == "Mon 28 15:00"

@@ -116,20 +116,18 @@ class Desk:
             updated_at=now,
             next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
         )
-        sla = settings.sla_for(priority)
+        acknowledge_due, resolve_due = settings.deadlines(priority, now)
         with self.store.transaction():
             incident_id = self.store.add_incident(draft)
             self.store.add_alert(alert, incident_id, now, node, group_key)
-            self.store.add_ticket(
-                Ticket(0, incident_id, "desk", now + sla.acknowledge, now + sla.resolve)
-            )
+            self.store.add_ticket(Ticket(0, incident_id, "desk", acknowledge_due, resolve_due))
             self._record(incident_id, now, "opened", f"{alert.name}: {alert.summary}")
             self._record(
                 incident_id,
                 now,
                 "priority",
                 f"{priority} (impact {impact} × urgency {urgency}); acknowledge by "
-                f"{_when(now + sla.acknowledge)}, resolve by {_when(now + sla.resolve)}",
+                f"{_when(acknowledge_due)}, resolve by {_when(resolve_due)}",
             )
             self._note_known_error(incident_id, draft.root_causes, now)
             incident = self._get(incident_id)

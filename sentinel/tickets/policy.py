@@ -15,6 +15,7 @@ from pydantic import AfterValidator, Field, field_validator
 
 from sentinel.model import Severity
 from sentinel.schema import Duration, StrictModel
+from sentinel.tickets.calendar import CalendarConfig
 from sentinel.tickets.external import ExternalConfig
 
 ITIL_MATRIX = (("P1", "P2", "P3"), ("P2", "P3", "P4"), ("P3", "P4", "P5"))
@@ -68,6 +69,7 @@ class PriorityConfig(StrictModel):
 class SlaTarget(StrictModel):
     acknowledge: Duration
     resolve: Duration
+    calendar: str = Field("", description="count only this calendar's working time")
 
 
 DEFAULT_SLA = {
@@ -164,6 +166,7 @@ class DeskSettings:
     external: list[ExternalConfig] = field(default_factory=list)  # the ``sinks:`` section
     teams: dict[str, TeamConfig] = field(default_factory=dict)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    calendars: dict[str, CalendarConfig] = field(default_factory=dict)
 
     def targets(self, notify: list[str], now: float) -> list[str]:
         """A level's targets as URLs: each team's members and who is on call at ``now``."""
@@ -203,3 +206,12 @@ class DeskSettings:
 
     def sla_for(self, priority: str) -> SlaTarget:
         return self.sla.get(priority) or DEFAULT_SLA[priority]
+
+    def deadlines(self, priority: str, now: float) -> tuple[float, float]:
+        """When the incident must be acknowledged and resolved, on the SLA's calendar
+        (around the clock without one)."""
+        sla = self.sla_for(priority)
+        calendar = self.calendars.get(sla.calendar)
+        if calendar is None:
+            return now + sla.acknowledge, now + sla.resolve
+        return calendar.add(now, sla.acknowledge), calendar.add(now, sla.resolve)
