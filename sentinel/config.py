@@ -24,6 +24,7 @@ from sentinel.detect import DetectorConfig, detectors
 from sentinel.schema import Duration, StrictModel, parse_duration
 from sentinel.tickets import BUILT_IN_SINKS, ExternalConfig, external_desks
 from sentinel.tickets.calendar import CalendarConfig
+from sentinel.tickets.messages import TemplatesConfig
 from sentinel.tickets.policy import (
     DEFAULT_POLICY,
     DEFAULT_SLA,
@@ -74,6 +75,7 @@ SINGLE_SECTIONS: dict[str, type[BaseModel]] = {
     "priority": PriorityConfig,
     "escalation": EscalationConfig,
     "lifecycle": LifecycleConfig,
+    "templates": TemplatesConfig,
 }
 LIST_SECTIONS = (
     "targets",
@@ -275,6 +277,7 @@ class _Loader:
             self.config.desk,
             lifecycle=parsed.get("lifecycle") or LifecycleConfig(),
             calendars=calendars,
+            templates=parsed.get("templates") or TemplatesConfig(),
         )
         for priority, (file, data) in sla.items():
             name = data.get("calendar") if isinstance(data, dict) else None

@@ -225,3 +225,33 @@ def test_sla_on_a_business_hours_calendar_skips_nights_weekends_and_holidays(tmp
     assert local(ticket.acknowledge_due) == "Fri 25 11:00"
     # 2 h Wed + 8 h Fri + Sat/Sun closed + 6 h Monday the 28th
     assert local(ticket.resolve_due) == "Mon 28 15:00"
+
+
+def test_message_templates_per_event(tmp_path):
+    from sentinel.tickets.messages import MessageTemplate, TemplatesConfig
+
+    templates = TemplatesConfig(
+        opened=MessageTemplate(
+            title="{priority} {services}: {title}",
+            body="cause {root_cause} ({root_cause_score})\n{evidence}\nrun: {ack}",
+        )
+    )
+    policy = EscalationPolicyConfig(
+        name="default", levels=[LevelConfig(notify=["json://127.0.0.1:9/page"])]
+    )
+    store = Store(tmp_path / "s.db")
+    desk = Desk(store, DeskSettings(policies={"default": policy}, templates=templates))
+    from sentinel.model import RootCause
+
+    alert = Alert(
+        {"alertname": "Down", "severity": "critical"}, {"summary": "db down"}, AlertStatus.FIRING, 0
+    )
+    cause = (RootCause("db", 0.87, ("db: Down firing", "first to fire")),)
+    incident = desk.open_incident(alert, ["db"], [1], cause, "default", now=0)
+    [page] = store.outbox(incident.id)
+    assert page.title == "P1 db: db down"
+    assert page.body == (
+        f"cause db (0.87)\n  - db: Down firing\n  - first to fire\nrun: sentinel ack {incident.id}"
+    )
+    desk.resolve(incident.id, "alice", now=10)  # no template: sentinel's wording
+    assert store.outbox(incident.id)[-1].title == f"[P1] RESOLVED #{incident.id}: db down"

@@ -20,7 +20,6 @@ from sentinel.model import (
     Alert,
     Incident,
     IncidentStatus,
-    Problem,
     RootCause,
     Ticket,
     TimelineEntry,
@@ -29,6 +28,7 @@ from sentinel.silences import Silence
 from sentinel.store import Store
 from sentinel.tickets.base import BUILT_IN_SINKS
 from sentinel.tickets.external import incident_payload
+from sentinel.tickets.messages import render_message
 from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
 
 log = logging.getLogger("sentinel.desk")
@@ -399,7 +399,9 @@ class Desk:
             targets = []
             external = [s for s in external if not s.hold_when_silenced]
         known = self.problems.known_error(incident.root_causes) if self.problems else None
-        title, body = render_message(incident, event, actor, known)
+        title, body = render_message(
+            incident, event, actor, known, getattr(self.settings.templates, event, None)
+        )
         queued = 0
         if external:
             payload = json.dumps(incident_payload(self.store, incident, event, title, body, actor))
@@ -494,32 +496,3 @@ class Desk:
 
 class DeskError(ValueError):
     """A desk action that does not apply to the incident as it is."""
-
-
-def render_message(
-    incident: Incident, event: str, actor: str = "sentinel", known_error: Problem | None = None
-) -> tuple[str, str]:
-    """Title and body of a notification: priority, root cause, evidence, the known error's
-    workaround when there is one, what to run next."""
-    headline = {
-        "opened": "OPENED",
-        "reopened": "REOPENED",
-        "escalated": f"ESCALATED (level {incident.escalation_level + 1})",
-        "acknowledged": f"ACKNOWLEDGED by {actor}",
-        "resolved": "RESOLVED",
-    }.get(event, event.upper().replace("_", " "))
-    title = f"[{incident.priority}] {headline} #{incident.id}: {incident.title}"
-    lines = [
-        f"Priority {incident.priority} (impact {incident.impact}, urgency {incident.urgency})"
-        f" · services: {', '.join(incident.services) or '-'}",
-    ]
-    if incident.root_causes:
-        top = incident.root_causes[0]
-        lines.append(f"Likely root cause: {top.node} (score {top.score:.2f})")
-        lines.extend(f"  - {e}" for e in top.evidence)
-    if known_error is not None:
-        lines.append(f"Known error (problem #{known_error.id}): {known_error.workaround}")
-    lines.append(f"Details: sentinel incidents show {incident.id}")
-    if incident.status == IncidentStatus.OPEN:
-        lines.append(f"Acknowledge: sentinel ack {incident.id}")
-    return title, "\n".join(lines)

@@ -17,6 +17,7 @@ from sentinel.model import Severity
 from sentinel.schema import Duration, StrictModel
 from sentinel.tickets.calendar import CalendarConfig
 from sentinel.tickets.external import ExternalConfig
+from sentinel.tickets.messages import TemplatesConfig
 
 ITIL_MATRIX = (("P1", "P2", "P3"), ("P2", "P3", "P4"), ("P3", "P4", "P5"))
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
@@ -167,6 +168,7 @@ class DeskSettings:
     teams: dict[str, TeamConfig] = field(default_factory=dict)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     calendars: dict[str, CalendarConfig] = field(default_factory=dict)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
 
     def targets(self, notify: list[str], now: float) -> list[str]:
         """A level's targets as URLs: each team's members and who is on call at ``now``."""
