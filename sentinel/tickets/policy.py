@@ -111,7 +111,7 @@ class RotationConfig(StrictModel):
     def on_call(self, now: float) -> str:
         """The member on call at ``now``.
 
-        >>> RotationConfig(members=["json://a", "json://b"], shift=10, start=0).on_call(25)
+        >>> RotationConfig(members=["json://a", "json://b"], shift=10, start=0).on_call(15)
         'json://b'
         """
         turn = int((now - self.start) // self.shift)
