@@ -155,3 +155,24 @@ def test_adjacency_csv_imports_in_either_orientation(tmp_path):
         assert str(error) == f"{matrix}:2: 'x' is not a number"
     else:
         raise AssertionError("a bad cell was accepted")
+
+
+def test_deviations_of_different_classes_explain_nothing_either_way():
+    correlator = TopologyCorrelator(SHOP)
+    errors = Alert(
+        {"alertname": "Anomaly", "service": "api", "metric": "error_ratio"},
+        {"value": "0.2", "expected": "0.01"},
+        AlertStatus.FIRING,
+        0,
+        score=0.9,
+    )
+    traffic = Alert(
+        {"alertname": "Anomaly", "service": "db", "metric": "requests"},
+        {"value": "120", "expected": "100"},
+        AlertStatus.FIRING,
+        0,
+        score=0.6,
+    )
+    ranked = correlator.rank([errors, traffic])
+    assert [c.node for c in ranked] == ["api", "db"]
+    assert "api depends on db, failing on other measures only" in ranked[0].evidence

@@ -52,13 +52,17 @@ def deviation(alert: Alert) -> float | None:
 
 def _explains(cause: _Suspect, dependant: _Suspect) -> float:
     """How much of a failing dependant's trouble a cause can account for (0..1): by the
-    size of their deviations where both have one of a failure class, else all of it."""
+    size of their deviations where both have one of a failure class; none of it where both
+    deviate only in different classes; all of it where either says nothing of size (the
+    mirror of ``TopologyCorrelator._unexplained``)."""
     shares = [
         min(1.0, cause.deviations[kind] / theirs)
         for kind, theirs in dependant.deviations.items()
         if kind in cause.deviations
     ]
-    return max(shares) if shares else 1.0
+    if shares:
+        return max(shares)
+    return 0.0 if cause.deviations and dependant.deviations else 1.0
 
 
 def _magnitude(suspect: _Suspect, largest: dict[str, float]) -> float:
