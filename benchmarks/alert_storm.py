@@ -1,5 +1,6 @@
 """Alert storms on random service topologies with known causes: grouping, ranking, speed.
 
+    pip install '.[bench]'   # scikit-learn, for the adjusted Rand index
     python benchmarks/alert_storm.py [--sizes 100 1000 10000] [--faults-per-100 2] [--seed 7]
 
 For each size a random layered dependency graph is generated (each service depends on one
