@@ -150,3 +150,27 @@ def test_resolved_incidents_close_after_the_quiet_period(tmp_path):
     assert store.incident(incident.id).status == "resolved"
     desk.tick(now=100 + 86400)
     assert store.incident(incident.id).status == "closed"
+
+
+def test_check_config_lists_teams_and_sinks_without_secrets(tmp_path):
+    from tests.conftest import write_rules
+
+    write_rules(
+        tmp_path,
+        teams=[{"name": "dba", "notify": ["json://u:hunter2@127.0.0.1:9/dba"]}],
+        escalation_policies=[{"name": "oncall", "levels": [{"notify": ["team:dba"]}]}],
+        sinks=[
+            {
+                "name": "pager",
+                "kind": "pagerduty",
+                "routing_key": "0123456789abcdef0123456789abcdef",
+                "events": ["opened"],
+            }
+        ],
+    )
+    result = invoke("check-config", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "oncall level 1: team:dba" in result.output
+    assert "team dba: 1 URL(s)" in result.output
+    assert "sink pager: pagerduty, events opened" in result.output
+    assert "hunter2" not in result.output and "0123456789abcdef" not in result.output

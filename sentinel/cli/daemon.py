@@ -27,7 +27,7 @@ from sentinel.cli.common import (
 from sentinel.config import default_rules_dir
 from sentinel.detect.anomaly import AnomalyRuleConfig
 from sentinel.detect.backtest import SeriesError, find_inputs, read_series, replay, write_replayed
-from sentinel.tickets.policy import masked
+from sentinel.tickets.policy import TEAM_PREFIX, masked
 
 
 @app.command()
@@ -74,10 +74,17 @@ def check_config(
         f"{len(config.rules)} rule(s), {len(config.services)} service(s), "
         f"{len(policies)} escalation polic{'y' if len(policies) == 1 else 'ies'}"
     )
+    desk = config.desk
     for policy in policies.values():
         for number, level in enumerate(policy.levels, start=1):
-            for url in level.notify:
-                out().print(f"  {policy.name} level {number}: {masked(url)}", markup=False)
+            for target in level.notify:
+                shown = target if target.startswith(TEAM_PREFIX) else masked(target)
+                out().print(f"  {policy.name} level {number}: {shown}", markup=False)
+    for team in desk.teams.values():
+        rotation = f", rotation of {len(team.rotation.members)}" if team.rotation else ""
+        out().print(f"  team {team.name}: {len(team.notify)} URL(s){rotation}", markup=False)
+    for sink in desk.external:
+        out().print(f"  sink {sink.name}: {sink.kind}, events {', '.join(sink.events)}")
     if not paths:
         out().print(f"(embedded defaults from {default_rules_dir()})")
 
