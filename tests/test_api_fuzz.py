@@ -360,7 +360,14 @@ def test_get_with_query(harness, path, params):
 @given(
     method=st.sampled_from(["GET", "DELETE", "POST", "PUT", "PATCH"]),
     path=st.sampled_from(
-        ["/api/v2/silence/", "/api/v1/incidents/", "/api/v2/alerts/", "/v2/", "/"]
+        [
+            "/api/v2/silence/",
+            "/api/v1/incidents/",
+            "/api/v1/problems/",
+            "/api/v2/alerts/",
+            "/v2/",
+            "/",
+        ]
     ).flatmap(
         lambda p: st.text(string.ascii_letters + string.digits + "-%._", max_size=40).map(
             lambda s: p + s

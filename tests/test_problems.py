@@ -151,3 +151,25 @@ def test_change_cli_records_changes_the_ranking_reads(tmp_path):
     listed = invoke("change", "list", *state)
     assert "bump pool" in listed.output and "v2" in listed.output
     assert invoke("change", "list", "--since", "soon", *state).exit_code == 2
+
+
+def test_problem_read_api(tmp_path):
+    from tests.helpers.api import run_client
+
+    daemon, _ = shop(tmp_path)
+    for day in range(3):
+        outage(daemon, day * 24 * HOUR)
+
+    async def requests(client):
+        one = await client.get("/api/v1/problems/1")
+        listed = await client.get("/api/v1/problems")
+        missing = await client.get("/api/v1/problems/99")
+        bad = await client.get("/api/v1/problems/x")
+        return await one.json(), await listed.json(), missing.status, bad.status
+
+    one, listed, missing, bad = run_client(daemon, requests)
+    assert one["problem"]["signature"] == "db/DbDown" and one["problem"]["mtbf"] == 24 * HOUR
+    assert [i["id"] for i in one["incidents"]] == [1, 2, 3]
+    assert [e["kind"] for e in one["timeline"]] == ["opened"]
+    assert listed["problems"][0]["occurrences"] == 3
+    assert (missing, bad) == (404, 400)

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body, parse_time
-from sentinel.model import Change
+from sentinel.model import Change, Problem
 from sentinel.store import MAX_ROW_ID
 
 
@@ -41,19 +41,19 @@ async def incidents(request: web.Request) -> web.Response:
     )
 
 
-def _incident_id(request: web.Request) -> int:
+def _row_id(request: web.Request, what: str) -> int:
     try:
-        incident_id = int(request.match_info["id"])
+        row_id = int(request.match_info["id"])
     except ValueError:
-        raise Rejected(400, "bad_id", "incident id must be a whole number") from None
-    if not 1 <= incident_id <= MAX_ROW_ID:
-        raise Rejected(404, "not_found", f"no incident {incident_id}")
-    return incident_id
+        raise Rejected(400, "bad_id", f"{what} id must be a whole number") from None
+    if not 1 <= row_id <= MAX_ROW_ID:
+        raise Rejected(404, "not_found", f"no {what} {row_id}")
+    return row_id
 
 
 async def incident(request: web.Request) -> web.Response:
     store = context(request).store
-    incident_id = _incident_id(request)
+    incident_id = _row_id(request, "incident")
     found = store.incident(incident_id)
     if found is None:
         raise Rejected(404, "not_found", f"no incident {incident_id}")
@@ -71,7 +71,28 @@ async def problems(request: web.Request) -> web.Response:
     limit, offset = page_params(request)
     rows = context(request).store.problems()[offset : offset + limit]
     return web.json_response(
-        {"problems": [_jsonable(p) for p in rows], "offset": offset, "limit": limit}
+        {"problems": [_problem_json(p) for p in rows], "offset": offset, "limit": limit}
+    )
+
+
+def _problem_json(problem: Problem) -> dict:
+    return {**dataclasses.asdict(problem), "mtbf": problem.mtbf}
+
+
+async def problem(request: web.Request) -> web.Response:
+    """One problem: its record, its incidents and its own timeline."""
+    store = context(request).store
+    problem_id = _row_id(request, "problem")
+    found = store.problem(problem_id)
+    if found is None:
+        raise Rejected(404, "not_found", f"no problem {problem_id}")
+    linked = [store.incident(i) for i in found.incident_ids]
+    return web.json_response(
+        {
+            "problem": _problem_json(found),
+            "incidents": [_jsonable(i) for i in linked if i is not None],
+            "timeline": [_jsonable(e) for e in store.problem_timeline(problem_id)],
+        }
     )
 
 
@@ -125,6 +146,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/incidents", incidents),
         web.get("/api/v1/incidents/{id}", incident),
         web.get("/api/v1/problems", problems),
+        web.get("/api/v1/problems/{id}", problem),
         web.get("/api/v1/changes", get_changes),
         web.post("/api/v1/changes", post_change),
     ]
