@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from sentinel.correlate import Topology
-from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.correlate.grouping import TopologyCorrelator, failure_class
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
 from sentinel.model import Alert, AlertStatus, Change, Incident, SampleBatch
 from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
+KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
 
 
 class Pipeline:
@@ -35,6 +36,9 @@ class Pipeline:
         self.desk = desk
         self.store = desk.store
         self.metrics = metrics
+        self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
+        # incident id -> (its updated_at when read, representatives by (node, failure class))
+        self._kept: dict[int, tuple[float, dict[tuple[str, str], Alert]]] = {}
 
     def restore(self) -> None:
         """Give detectors the alerts still firing in the store, so they resume, not refire."""
@@ -70,6 +74,9 @@ class Pipeline:
                 self._fire(alert, now)
         else:
             log.debug("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
+            # A resolution may change an incident within the same ``now`` as a join.
+            self._kept.clear()
+            self._incidents.clear()
             changes = self._recent_changes(now)
             self.desk.alert_resolved(
                 alert, lambda alerts: self.correlator.rank(alerts, changes), now
@@ -99,21 +106,59 @@ class Pipeline:
             return
         incident = self._incident(chosen)
         if node in incident.services:  # same ranking, same scope: just one more alert
-            self.desk.attach(
+            updated = self.desk.attach(
                 incident, alert, incident.services, [], incident.root_causes, now, node, group_key
             )
+            self._joined(updated, alert)
             return
-        causes = correlator.rank(
-            [*self.store.node_representatives(chosen), alert], self._recent_changes(now)
-        )
+        representatives = self._representatives(incident)
+        causes = correlator.rank([*representatives.values(), alert], self._recent_changes(now))
         services = tuple(sorted({*incident.services, node}))
-        self.desk.attach(
+        updated = self.desk.attach(
             incident, alert, services, self._tiers(services), causes, now, node, group_key
         )
+        self._joined(updated, alert)
+
+    def _representatives(self, incident: Incident) -> dict[tuple[str, str], Alert]:
+        """The earliest firing alert per node and failure class of an incident, which
+        ranking reads each time a service joins: kept between joins (a storm's incident
+        gains one service after another) and read again whenever the incident changed
+        in a way this pipeline did not see (its ``updated_at`` moved)."""
+        kept = self._kept.get(incident.id)
+        if kept is None or kept[0] != incident.updated_at:
+            alerts = self.store.node_representatives(incident.id)
+            kept = (incident.updated_at, {self._key(a): a for a in alerts})
+            if len(self._kept) >= KEPT_INCIDENTS:
+                self._kept.clear()
+            self._kept[incident.id] = kept
+        return kept[1]
+
+    def _joined(self, incident: Incident, alert: Alert) -> None:
+        """An alert joined ``incident`` (as the desk left it): keep both copies current."""
+        self._incidents[incident.id] = incident
+        kept = self._kept.get(incident.id)
+        if kept is None:
+            return
+        alerts = kept[1]
+        key = self._key(alert)
+        if key not in alerts or alert.starts_at < alerts[key].starts_at:
+            alerts[key] = alert
+        self._kept[incident.id] = (incident.updated_at, alerts)
+
+    def _key(self, alert: Alert) -> tuple[str, str]:
+        return self.correlator.node(alert), failure_class(alert)
 
     def _incident(self, incident_id: int) -> Incident:
+        """The incident, from the copy this pipeline last wrote if it is still current (a
+        storm's alerts join the same incidents over and over)."""
+        copy = self._incidents.get(incident_id)
+        if copy is not None and copy.updated_at == self.store.incident_updated_at(incident_id):
+            return copy
         incident = self.store.incident(incident_id)
         assert incident is not None  # found in the same transaction
+        if len(self._incidents) >= KEPT_INCIDENTS:
+            self._incidents.clear()
+        self._incidents[incident_id] = incident
         return incident
 
     def _recent_changes(self, now: float) -> list[Change]:

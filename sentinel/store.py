@@ -493,6 +493,11 @@ class Store:
         values = [encoders.get(name, lambda v: v)(value) for name, value in fields.items()]
         self._exec(f"UPDATE incidents SET {columns} WHERE id = ?", (*values, incident_id))
 
+    def incident_updated_at(self, incident_id: int) -> float | None:
+        """When the incident last changed: a cheap check that a copy is current."""
+        row = self._exec("SELECT updated_at FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        return None if row is None else float(row[0])
+
     def incident(self, incident_id: int) -> Incident | None:
         row = self._exec("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
         return None if row is None else _incident(row)

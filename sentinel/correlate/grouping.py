@@ -214,9 +214,9 @@ class TopologyCorrelator:
     def _alerting_cause(self, suspect: _Suspect, incident: _Incident) -> tuple[RootCause, float]:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
-        others = [m for m in suspects if m != node]
-        failing_deps = [suspects[m] for m in others if topology.depends_on(node, m)]
-        dependants = sorted(m for m in others if topology.depends_on(m, node))
+        others = len(suspects) - 1
+        failing_deps = [suspects[m] for m in topology.below(node) & suspects.keys() if m != node]
+        dependants = sorted(m for m in topology.above(node) & suspects.keys() if m != node)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         unexplained, explanation = self._unexplained(suspect, failing_deps)
@@ -225,9 +225,7 @@ class TopologyCorrelator:
             "graph": unexplained,
             "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
             "breadth": (
-                sum(_explains(suspect, suspects[d]) for d in dependants) / len(others)
-                if others
-                else 1.0
+                sum(_explains(suspect, suspects[d]) for d in dependants) / others if others else 1.0
             ),
             "strength": suspect.strength
             / incident.top_strength

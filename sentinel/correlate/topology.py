@@ -53,6 +53,7 @@ class Topology:
         self._undirected = graph.to_undirected(as_view=True)
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
         self._below: dict[str, frozenset[str]] = {}
+        self._above: dict[str, frozenset[str]] = {}
 
     @classmethod
     def from_services(cls, services: Iterable[ServiceConfig]) -> Topology:
@@ -82,6 +83,15 @@ class Topology:
     def depends_on(self, node: str, other: str) -> bool:
         """Whether ``node`` depends on ``other``, directly or through others."""
         return other in self.below(node)
+
+    def above(self, node: str) -> frozenset[str]:
+        """Everything that depends on ``node``, directly or through others (cached)."""
+        if node not in self.graph:
+            return frozenset()
+        above = self._above.get(node)
+        if above is None:
+            above = self._above[node] = frozenset(nx.ancestors(self.graph, node))
+        return above
 
     def below(self, node: str) -> frozenset[str]:
         """Everything ``node`` depends on, directly or through others (cached)."""

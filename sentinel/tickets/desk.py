@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from sentinel.correlate.problems import ProblemTracker
 from sentinel.metrics import Metrics
@@ -147,10 +148,10 @@ class Desk:
         now: float,
         node: str = "",
         group_key: str = "",
-    ) -> None:
+    ) -> Incident:
         """Add a related alert to an incident: no page of its own, priority may rise. The
         timeline notes each newly affected service, not every alert (storms have
-        thousands; ``incidents show`` lists them all)."""
+        thousands; ``incidents show`` lists them all). Returns the incident as it is now."""
         incident_id = incident.id
         with self.store.transaction():
             self.store.add_alert(alert, incident_id, now, node, group_key)
@@ -169,6 +170,11 @@ class Desk:
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
             self.store.update_incident(incident_id, **changed)
         log.debug("alert joined incident id=%s alert=%s", incident_id, alert.name)
+        if "services" in changed:
+            changed["services"] = tuple(services)
+        if "root_causes" in changed:
+            changed["root_causes"] = tuple(root_causes)
+        return replace(incident, **changed)  # type: ignore[arg-type]
 
     def reopen(
         self, incident: Incident, alert: Alert, now: float, node: str = "", group_key: str = ""
