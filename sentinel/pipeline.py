@@ -37,6 +37,8 @@ class Pipeline:
         self.store = desk.store
         self.metrics = metrics
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
+        self._fired: set[str] = set()  # fingerprints placed in this batch
+        self._checked: set[int] = set()  # incidents whose copy was found current this batch
         # incident id -> (its updated_at when read, representatives by (node, failure class))
         self._kept: dict[int, tuple[float, dict[tuple[str, str], Alert]]] = {}
 
@@ -59,6 +61,7 @@ class Pipeline:
     def alerts(self, alerts: Sequence[Alert], now: float) -> None:
         """Handle a batch: alerts already firing are refreshed together; each new one is
         placed by correlation; resolutions go to the desk."""
+        self._fired, self._checked = set(), set()
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
@@ -77,14 +80,16 @@ class Pipeline:
             # A resolution may change an incident within the same ``now`` as a join.
             self._kept.clear()
             self._incidents.clear()
+            self._fired.discard(alert.fingerprint)
             changes = self._recent_changes(now)
             self.desk.alert_resolved(
                 alert, lambda alerts: self.correlator.rank(alerts, changes), now
             )
 
     def _fire(self, alert: Alert, now: float) -> None:
-        if self.store.firing_alert_incident(alert.fingerprint) is not None:
+        if alert.fingerprint in self._fired:
             return  # the same new alert twice in one batch
+        self._fired.add(alert.fingerprint)
         log.debug("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
         correlator = self.correlator
         node, scope = correlator.node(alert), correlator.scope(correlator.node(alert))
@@ -97,6 +102,8 @@ class Pipeline:
             )
             if flapped is not None:
                 self.desk.reopen(self._incident(flapped), alert, now, node, group_key)
+                self._incidents.pop(flapped, None)  # the desk changed it: read it afresh
+                self._checked.discard(flapped)
                 return
             causes = correlator.rank([alert], self._recent_changes(now))
             policy = self.topology.policy(causes[0].node if causes else node)
@@ -152,13 +159,18 @@ class Pipeline:
         """The incident, from the copy this pipeline last wrote if it is still current (a
         storm's alerts join the same incidents over and over)."""
         copy = self._incidents.get(incident_id)
-        if copy is not None and copy.updated_at == self.store.incident_updated_at(incident_id):
+        if copy is not None and (
+            incident_id in self._checked  # nobody else writes while the batch's transaction runs
+            or copy.updated_at == self.store.incident_updated_at(incident_id)
+        ):
+            self._checked.add(incident_id)
             return copy
         incident = self.store.incident(incident_id)
         assert incident is not None  # found in the same transaction
         if len(self._incidents) >= KEPT_INCIDENTS:
             self._incidents.clear()
         self._incidents[incident_id] = incident
+        self._checked.add(incident_id)
         return incident
 
     def _recent_changes(self, now: float) -> list[Change]:
