@@ -382,13 +382,6 @@ class Store:
         ).fetchone()
         return None if row is None else _alert(row)
 
-    def alert_updated_at(self, fingerprint: str) -> float | None:
-        row = self._exec(
-            "SELECT updated_at FROM alerts WHERE fingerprint = ? ORDER BY id DESC LIMIT 1",
-            (fingerprint,),
-        ).fetchone()
-        return None if row is None else float(row[0])
-
     def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
         """Mark the firing alert resolved; returns its incident id, or None if none fired."""
         incident_id = self.firing_alert_incident(fingerprint)
@@ -428,6 +421,11 @@ class Store:
             sql += " AND incident_id = ?"
             params = (incident_id,)
         return [_alert(r) for r in self._exec(sql + " ORDER BY starts_at, id", params)]
+
+    def firing_alerts_updated(self) -> list[tuple[Alert, float]]:
+        """Firing alerts with when each was last received (Alertmanager's ``updatedAt``)."""
+        rows = self._exec("SELECT * FROM alerts WHERE status = 'firing' ORDER BY starts_at, id")
+        return [(_alert(r), float(r["updated_at"])) for r in rows]
 
     def alert_rows(self) -> list[tuple[str, int]]:
         """(fingerprint, incident id) of every alert row, oldest first: which incident each

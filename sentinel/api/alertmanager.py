@@ -139,21 +139,20 @@ async def get_alerts(request: web.Request) -> web.Response:
     _flag(request, "inhibited"), _flag(request, "unprocessed")  # validated; none of either
     silences = ctx.store.active_silences(now)
     out = []
-    for alert in ctx.store.firing_alerts():
+    for alert, updated in ctx.store.firing_alerts_updated():
         labels = dict(alert.labels)
         if not all(m.matches(labels) for m in matchers):
             continue
         silenced_by = [s.id for s in silences if s.silences(labels, now)]
         if (silenced_by and not show_silenced) or (not silenced_by and not show_active):
             continue
-        updated = ctx.store.alert_updated_at(alert.fingerprint)
         out.append(
             {
                 "labels": labels,
                 "annotations": dict(alert.annotations),
                 "startsAt": format_time(alert.starts_at),
                 "endsAt": format_time(alert.ends_at),
-                "updatedAt": format_time(updated if updated is not None else alert.starts_at),
+                "updatedAt": format_time(updated),
                 "generatorURL": alert.generator_url,
                 "fingerprint": alert.fingerprint,
                 "receivers": [{"name": RECEIVER}],
