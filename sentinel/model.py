@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,6 +120,14 @@ class Alert:
     @property
     def summary(self) -> str:
         return self.annotations.get("summary") or self.name
+
+
+class Placement(NamedTuple):
+    """A firing alert as correlation placed it: the node and group key it is found by."""
+
+    alert: Alert
+    node: str = ""
+    group_key: str = ""
 
 
 class IncidentStatus(StrEnum):

@@ -1,24 +1,64 @@
 """detect → correlate → desk: what happens to one batch of samples or alerts.
 
-Synchronous on purpose: each alert is handled in store transactions that never wait on the
-network, so the daemon's loop and the API can both feed it without interleaving.
+Synchronous on purpose: each batch is handled in one store transaction that never waits on
+the network, so the daemon's loop and the API can both feed it without interleaving. While
+that transaction runs nobody else writes, so the pipeline reads the unresolved incidents
+once per batch and keeps that view current itself; alerts that merely add to an incident's
+known services are written together at the end of the batch.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator, failure_class
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
-from sentinel.model import Alert, AlertStatus, Change, Incident, SampleBatch
+from sentinel.model import (
+    Alert,
+    AlertStatus,
+    Change,
+    Incident,
+    OpenIncident,
+    Placement,
+    SampleBatch,
+)
 from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
+
+
+class OpenIncidents:
+    """Unresolved incidents by likeliest root, as read at the start of a batch and changed
+    by the batch since: placing an alert looks only at the roots within its scope."""
+
+    def __init__(self, incidents: Sequence[OpenIncident]) -> None:
+        self._by_id = {incident.id: incident for incident in incidents}
+        self._by_root: dict[str, set[int]] = defaultdict(set)
+        for incident in incidents:
+            self._by_root[incident.root].add(incident.id)
+
+    def in_scope(self, scope: Collection[str]) -> list[OpenIncident]:
+        roots = self._by_root
+        if len(scope) < len(roots):
+            ids = [i for node in scope for i in roots.get(node, ())]
+        else:
+            ids = [i for root, held in roots.items() if root in scope for i in held]
+        return [self._by_id[i] for i in ids]
+
+    def note(self, incident: Incident, now: float) -> None:
+        """``incident`` gained a firing alert at ``now`` (opened, reopened or joined)."""
+        before = self._by_id.get(incident.id)
+        if before is not None:
+            self._by_root[before.root].discard(incident.id)
+        root = incident.root_causes[0].node if incident.root_causes else ""
+        self._by_id[incident.id] = OpenIncident(incident.id, root, now, True, incident.created_at)
+        self._by_root[root].add(incident.id)
 
 
 class Pipeline:
@@ -37,10 +77,13 @@ class Pipeline:
         self.store = desk.store
         self.metrics = metrics
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
-        self._fired: set[str] = set()  # fingerprints placed in this batch
-        self._checked: set[int] = set()  # incidents whose copy was found current this batch
         # incident id -> (its updated_at when read, representatives by (node, failure class))
         self._kept: dict[int, tuple[float, dict[tuple[str, str], Alert]]] = {}
+        # What one batch knows while its transaction runs (see the module's docstring):
+        self._fired: set[str] = set()  # fingerprints placed
+        self._checked: set[int] = set()  # incidents whose copy was found current
+        self._open: OpenIncidents | None = None  # read on the batch's first placement
+        self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
 
     def restore(self) -> None:
         """Give detectors the alerts still firing in the store, so they resume, not refire."""
@@ -61,13 +104,14 @@ class Pipeline:
     def alerts(self, alerts: Sequence[Alert], now: float) -> None:
         """Handle a batch: alerts already firing are refreshed together; each new one is
         placed by correlation; resolutions go to the desk."""
-        self._fired, self._checked = set(), set()
+        self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
             # In onset order, so a cause is placed before the symptoms that follow it.
             for alert in sorted(alerts, key=lambda a: a.starts_at):
                 self._handle(alert, alert.fingerprint in new, now)
+            self._join_pending(now)
 
     def _handle(self, alert: Alert, is_new: bool, now: float) -> None:
         if self.metrics and (is_new or alert.status == AlertStatus.RESOLVED):
@@ -77,9 +121,11 @@ class Pipeline:
                 self._fire(alert, now)
         else:
             log.debug("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
+            self._join_pending(now)
             # A resolution may change an incident within the same ``now`` as a join.
             self._kept.clear()
             self._incidents.clear()
+            self._open = None
             self._fired.discard(alert.fingerprint)
             changes = self._recent_changes(now)
             self.desk.alert_resolved(
@@ -92,39 +138,69 @@ class Pipeline:
         self._fired.add(alert.fingerprint)
         log.debug("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
         correlator = self.correlator
-        node, scope = correlator.node(alert), correlator.scope(correlator.node(alert))
-        group_key = correlator.group_key(alert)
-        candidates = self.store.open_incidents_in_scope(scope, "" if scope else group_key)
+        node = correlator.node(alert)
+        scope, group_key = correlator.scope(node), correlator.group_key(alert)
+        if scope:
+            if self._open is None:
+                self._open = OpenIncidents(self.store.open_incidents())
+            candidates = self._open.in_scope(scope)
+        else:
+            self._join_pending(now)  # the query below reads the alerts' group keys
+            candidates = self.store.open_incidents(group_key)
+        placement = Placement(alert, node, group_key)
         chosen = correlator.place(alert, candidates, now)
+        if chosen is not None and node in (incident := self._incident(chosen)).services:
+            # Same ranking, same scope: just one more alert, written with the batch's others.
+            self._joining.setdefault(chosen, []).append(placement)
+            self._note_open(incident, now)
+            return
+        self._join_pending(now)
         if chosen is None:
-            flapped = self.store.recently_resolved_incident(
-                alert.fingerprint, now - correlator.config.window
-            )
-            if flapped is not None:
-                self.desk.reopen(self._incident(flapped), alert, now, node, group_key)
-                self._incidents.pop(flapped, None)  # the desk changed it: read it afresh
-                self._checked.discard(flapped)
-                return
-            causes = correlator.rank([alert], self._recent_changes(now))
-            policy = self.topology.policy(causes[0].node if causes else node)
-            self.desk.open_incident(
-                alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
-            )
+            self._open_or_reopen(placement, now)
             return
         incident = self._incident(chosen)
-        if node in incident.services:  # same ranking, same scope: just one more alert
-            updated = self.desk.attach(
-                incident, alert, incident.services, [], incident.root_causes, now, node, group_key
-            )
-            self._joined(updated, alert)
-            return
         representatives = self._representatives(incident)
         causes = correlator.rank([*representatives.values(), alert], self._recent_changes(now))
         services = tuple(sorted({*incident.services, node}))
         updated = self.desk.attach(
-            incident, alert, services, self._tiers(services), causes, now, node, group_key
+            incident, [placement], services, self._tiers(services), causes, now
         )
-        self._joined(updated, alert)
+        self._joined(updated, [alert], now)
+
+    def _open_or_reopen(self, placement: Placement, now: float) -> None:
+        """A new incident, unless the alert's last incident resolved within ``window`` (a
+        flap, or a fix that did not hold): then that one reopens."""
+        alert, node, group_key = placement
+        window = self.correlator.config.window
+        flapped = self.store.recently_resolved_incident(alert.fingerprint, now - window)
+        if flapped is not None:
+            incident = self._incident(flapped)
+            self.desk.reopen(incident, alert, now, node, group_key)
+            self._incidents.pop(flapped, None)  # the desk changed it: read it afresh
+            self._checked.discard(flapped)
+            self._note_open(incident, now)
+            return
+        causes = self.correlator.rank([alert], self._recent_changes(now))
+        policy = self.topology.policy(causes[0].node if causes else node)
+        opened = self.desk.open_incident(
+            alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
+        )
+        self._note_open(opened, now)
+
+    def _join_pending(self, now: float) -> None:
+        """Write the alerts that joined incidents on services already in them: one insert
+        and one update per incident (a storm's thousands of alerts on a few services)."""
+        joining, self._joining = self._joining, {}
+        for incident_id, placed in joining.items():
+            incident = self._incident(incident_id)
+            updated = self.desk.attach(
+                incident, placed, incident.services, [], incident.root_causes, now
+            )
+            self._joined(updated, [p.alert for p in placed], now)
+
+    def _note_open(self, incident: Incident, now: float) -> None:
+        if self._open is not None:
+            self._open.note(incident, now)
 
     def _representatives(self, incident: Incident) -> dict[tuple[str, str], Alert]:
         """The earliest firing alert per node and failure class of an incident, which
@@ -140,17 +216,19 @@ class Pipeline:
             self._kept[incident.id] = kept
         return kept[1]
 
-    def _joined(self, incident: Incident, alert: Alert) -> None:
-        """An alert joined ``incident`` (as the desk left it): keep both copies current."""
+    def _joined(self, incident: Incident, alerts: Sequence[Alert], now: float) -> None:
+        """Alerts joined ``incident`` (as the desk left it): keep the copies current."""
         self._incidents[incident.id] = incident
+        self._note_open(incident, now)
         kept = self._kept.get(incident.id)
         if kept is None:
             return
-        alerts = kept[1]
-        key = self._key(alert)
-        if key not in alerts or alert.starts_at < alerts[key].starts_at:
-            alerts[key] = alert
-        self._kept[incident.id] = (incident.updated_at, alerts)
+        representatives = kept[1]
+        for alert in alerts:
+            key = self._key(alert)
+            if key not in representatives or alert.starts_at < representatives[key].starts_at:
+                representatives[key] = alert
+        self._kept[incident.id] = (incident.updated_at, representatives)
 
     def _key(self, alert: Alert) -> tuple[str, str]:
         return self.correlator.node(alert), failure_class(alert)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from sentinel.model import (
     Incident,
     IncidentStatus,
     OpenIncident,
+    Placement,
     Problem,
     RootCause,
     Ticket,
@@ -308,30 +309,30 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def add_alert(
-        self, alert: Alert, incident_id: int, now: float, node: str = "", group_key: str = ""
-    ) -> None:
-        """Record a firing alert in its incident; ``node`` and ``group_key`` are what
-        correlation looks alerts up by."""
-        self._exec(
+    def add_alerts(self, incident_id: int, placed: Sequence[Placement], now: float) -> None:
+        """Record firing alerts in their incident, in one statement."""
+        self._db.executemany(
             "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
             "starts_at, ends_at, source, score, updated_at, generator_url, node, group_key) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                alert.fingerprint,
-                incident_id,
-                json.dumps(dict(alert.labels), sort_keys=True),
-                json.dumps(dict(alert.annotations), sort_keys=True),
-                AlertStatus.FIRING.value,
-                alert.starts_at,
-                alert.ends_at,
-                alert.source,
-                alert.score,
-                now,
-                alert.generator_url,
-                node,
-                group_key,
-            ),
+            [
+                (
+                    alert.fingerprint,
+                    incident_id,
+                    json.dumps(dict(alert.labels), sort_keys=True),
+                    json.dumps(dict(alert.annotations), sort_keys=True),
+                    AlertStatus.FIRING.value,
+                    alert.starts_at,
+                    alert.ends_at,
+                    alert.source,
+                    alert.score,
+                    now,
+                    alert.generator_url,
+                    node,
+                    group_key,
+                )
+                for alert, node, group_key in placed
+            ],
         )
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
@@ -547,19 +548,22 @@ class Store:
             ]
         return tickets
 
-    def open_incidents_in_scope(self, nodes: Collection[str], group_key: str) -> list[OpenIncident]:
-        """Unresolved incidents whose likeliest root cause is one of ``nodes``, or holding a
-        firing alert with ``group_key``."""
-        marks = ",".join("?" * len(nodes))
-        rows = self._exec(
+    def open_incidents(self, group_key: str | None = None) -> list[OpenIncident]:
+        """Unresolved incidents as correlation places alerts in them: all of them, or
+        those holding a firing alert with ``group_key``."""
+        sql = (
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
             "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, i.created_at "
-            "FROM incidents i "
-            f"WHERE i.status NOT IN {_DONE} AND (i.root_node IN ({marks}) OR i.id IN "
-            "(SELECT incident_id FROM alerts WHERE group_key = ? AND status = 'firing'))",
-            (*nodes, group_key),
+            f"FROM incidents i WHERE i.status NOT IN {_DONE}"
         )
-        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+        params: tuple[str, ...] = ()
+        if group_key is not None:
+            sql += (
+                " AND i.id IN (SELECT incident_id FROM alerts "
+                "WHERE group_key = ? AND status = 'firing')"
+            )
+            params = (group_key,)
+        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in self._exec(sql, params)]
 
     def resolved_before(self, cutoff: float) -> list[Incident]:
         """Resolved (not yet closed) incidents resolved at or before ``cutoff``."""

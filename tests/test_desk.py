@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sentinel.model import Alert, AlertStatus, IncidentStatus
+from sentinel.model import Alert, AlertStatus, IncidentStatus, Placement
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings, Outbox, sinks
 from sentinel.tickets.policy import EscalationPolicyConfig, LevelConfig
@@ -103,7 +103,7 @@ def test_related_alert_raises_priority_without_paging(store):
     desk = Desk(store, settings([["json://127.0.0.1:1/a"]]))
     incident = desk.open_incident(alert("warning"), ["web"], [3], (), "default", now=0)
     assert incident.priority == "P4"
-    desk.attach(incident, alert("critical", "db"), ["db", "web"], [1, 3], (), now=5)
+    desk.attach(incident, [Placement(alert("critical", "db"))], ["db", "web"], [1, 3], (), now=5)
     assert store.incident(incident.id).priority == "P1"
     assert [r.event for r in store.outbox(incident.id)] == ["opened"]
 
@@ -112,7 +112,7 @@ def test_incident_resolves_when_its_last_alert_does(store):
     desk = Desk(store, DeskSettings())
     first, second = alert(name="A"), alert(name="B")
     incident = desk.open_incident(first, ["web"], [2], (), "default", now=0)
-    desk.attach(incident, second, ["web"], [2], (), now=1)
+    desk.attach(incident, [Placement(second)], ["web"], [2], (), now=1)
     resolved = lambda a: Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)  # noqa: E731
     desk.alert_resolved(resolved(first), lambda alerts: (), now=10)
     assert store.incident(incident.id).status == IncidentStatus.OPEN

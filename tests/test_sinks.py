@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from sentinel.api.alertmanager import WebhookPayload
-from sentinel.model import Alert, AlertStatus
+from sentinel.model import Alert, AlertStatus, Placement
 from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskSettings, Outbox, external_desks
@@ -98,12 +98,16 @@ def test_pagerduty_limits_are_respected_instead_of_failing(tmp_path):
         for n in range(400):  # ~700 KB of alerts in the incident
             desk.attach(
                 incident,
-                Alert(
-                    {"alertname": f"A{n}", "service": "db"},
-                    {"summary": "y" * 1800},
-                    AlertStatus.FIRING,
-                    1000,
-                ),
+                [
+                    Placement(
+                        Alert(
+                            {"alertname": f"A{n}", "service": "db"},
+                            {"summary": "y" * 1800},
+                            AlertStatus.FIRING,
+                            1000,
+                        )
+                    )
+                ],
                 ("db",),
                 [1],
                 (),

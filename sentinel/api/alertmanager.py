@@ -111,9 +111,7 @@ async def post_alerts(request: web.Request) -> web.Response:
     ctx = context(request)
     body = await parse_body(request, PostableAlerts)
     now = ctx.clock()
-    alerts = _convert(body.root, now, now + ctx.resolve_timeout, "alertmanager-api")
-    with ctx.store.transaction():
-        ctx.pipeline.alerts(alerts, now)
+    await ctx.intake.submit(_convert(body.root, now, now + ctx.resolve_timeout, "alertmanager-api"))
     return web.Response(status=200)
 
 
@@ -321,8 +319,7 @@ async def post_webhook(request: web.Request) -> web.Response:
     body = await parse_body(request, WebhookPayload)
     now = ctx.clock()
     alerts = _convert(body.alerts, now, None, "alertmanager-webhook")
-    with ctx.store.transaction():
-        ctx.pipeline.alerts(alerts, now)
+    await ctx.intake.submit(alerts)
     return web.json_response({"status": "success", "alerts": len(alerts)})
 
 

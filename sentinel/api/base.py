@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from sentinel.api.intake import AlertIntake
 from sentinel.metrics import Metrics
 from sentinel.pipeline import Pipeline
 from sentinel.store import Store
@@ -38,6 +39,10 @@ class ApiContext:
     resolve_timeout: float
     started_at: float
     config_summary: str = ""
+    intake: AlertIntake = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.intake = AlertIntake(self.pipeline, self.clock)
 
 
 CONTEXT: web.AppKey[ApiContext] = web.AppKey("context", ApiContext)

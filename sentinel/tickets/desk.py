@@ -21,6 +21,7 @@ from sentinel.model import (
     Alert,
     Incident,
     IncidentStatus,
+    Placement,
     RootCause,
     Ticket,
     TimelineEntry,
@@ -120,7 +121,7 @@ class Desk:
         acknowledge_due, resolve_due = settings.deadlines(priority, now)
         with self.store.transaction():
             incident_id = self.store.add_incident(draft)
-            self.store.add_alert(alert, incident_id, now, node, group_key)
+            self.store.add_alerts(incident_id, [Placement(alert, node, group_key)], now)
             self.store.add_ticket(Ticket(0, incident_id, "desk", acknowledge_due, resolve_due))
             self._record(incident_id, now, "opened", f"{alert.name}: {alert.summary}")
             self._record(
@@ -141,27 +142,31 @@ class Desk:
     def attach(
         self,
         incident: Incident,
-        alert: Alert,
+        placed: Sequence[Placement],
         services: Sequence[str],
         tiers: Sequence[int],
         root_causes: Sequence[RootCause],
         now: float,
-        node: str = "",
-        group_key: str = "",
     ) -> Incident:
-        """Add a related alert to an incident: no page of its own, priority may rise. The
+        """Add related alerts to an incident: no page of their own, priority may rise. The
         timeline notes each newly affected service, not every alert (storms have
         thousands; ``incidents show`` lists them all). Returns the incident as it is now."""
         incident_id = incident.id
         with self.store.transaction():
-            self.store.add_alert(alert, incident_id, now, node, group_key)
+            self.store.add_alerts(incident_id, placed, now)
             impact = min(incident.impact, self.settings.impact(list(tiers)))
-            urgency = min(incident.urgency, self.settings.urgency(alert.severity))
+            urgency = min(
+                incident.urgency, *(self.settings.urgency(p.alert.severity) for p in placed)
+            )
             priority = self.settings.priority_of(impact, urgency)
             changed: dict[str, object] = {"updated_at": now}
             if tuple(services) != incident.services:
                 changed.update(services=services)
-                self._record(incident_id, now, "alert", f"{alert.name} joined: {alert.summary}")
+                for alert, node, _ in placed:
+                    if node not in incident.services:
+                        self._record(
+                            incident_id, now, "alert", f"{alert.name} joined: {alert.summary}"
+                        )
             if tuple(root_causes) != incident.root_causes:
                 changed.update(root_causes=root_causes)
                 self._note_known_error(incident_id, tuple(root_causes), now)
@@ -169,7 +174,7 @@ class Desk:
                 changed.update(impact=impact, urgency=urgency, priority=priority)
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
             self.store.update_incident(incident_id, **changed)
-        log.debug("alert joined incident id=%s alert=%s", incident_id, alert.name)
+        log.debug("%d alerts joined incident id=%s", len(placed), incident_id)
         if "services" in changed:
             changed["services"] = tuple(services)
         if "root_causes" in changed:
@@ -183,7 +188,7 @@ class Desk:
         (a flap, or a fix that did not hold), so the incident reopens and escalation
         starts over instead of a second incident paging."""
         with self.store.transaction():
-            self.store.add_alert(alert, incident.id, now, node, group_key)
+            self.store.add_alerts(incident.id, [Placement(alert, node, group_key)], now)
             since = now - (incident.resolved_at or now)
             why = f"{alert.name} fired again {since:.0f} s after resolution"
             self._restart(incident, now, why, "sentinel")
