@@ -164,7 +164,7 @@ def test_silence_suppresses_pages_and_expires(daemon, clock):
             ],
             "start time must be before end time",
         ),
-        ({"labels": {"a": "b"}}, "Input should be a valid list"),
+        ({"labels": {"a": "b"}}, "Input should be a valid array"),
     ],
 )
 def test_invalid_alerts_are_refused_whole_with_a_reason(daemon, body, reason):

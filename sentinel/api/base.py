@@ -8,7 +8,7 @@ is written, and writes happen in one store transaction, so a rejected request st
 
 from __future__ import annotations
 
-import json
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,12 +64,11 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
     """The JSON body validated against ``model``, or ``Rejected`` saying what is wrong."""
     raw = await request.read()
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "invalid_json", f"body is not valid JSON: {exc}") from None
-    try:
-        return model.model_validate(data)
+        return model.model_validate_json(raw)
     except ValidationError as exc:
+        broken = [e["msg"] for e in exc.errors() if e["type"] == "json_invalid"]
+        if broken:
+            raise Rejected(400, "invalid_json", f"body is not valid JSON: {broken[0]}") from None
         raise Rejected(400, "invalid_body", describe(exc)) from None
 
 
@@ -93,6 +92,11 @@ def parse_time(text: str | None, field: str) -> float | None:
     """
     if text is None or text == "":
         return None
+    return _parse_time(text, field)
+
+
+@functools.lru_cache(maxsize=4096)  # senders repeat their times: each batch shares its endsAt
+def _parse_time(text: str, field: str) -> float | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -110,10 +114,15 @@ def format_time(ts: float | None) -> str:
 
 
 def check_labels(labels: dict[str, str], what: str) -> dict[str, str]:
-    bad = [name for name in labels if not LABEL_NAME.match(name)]
+    bad = [name for name in labels if not _valid_label_name(name)]
     if bad:
         raise ValueError(f"{what}: invalid label name {bad[0]!r}")
     return labels
+
+
+@functools.lru_cache(maxsize=4096)  # a few names over and over
+def _valid_label_name(name: str) -> bool:
+    return LABEL_NAME.match(name) is not None
 
 
 def page_params(request: web.Request, default: int = 100, most: int = 500) -> tuple[int, int]:
