@@ -147,25 +147,14 @@ class Pipeline:
         else:
             self._join_pending(now)  # the query below reads the alerts' group keys
             candidates = self.store.open_incidents(group_key)
-        placement = Placement(alert, node, group_key)
         chosen = correlator.place(alert, candidates, now)
-        if chosen is not None and node in (incident := self._incident(chosen)).services:
-            # Same ranking, same scope: just one more alert, written with the batch's others.
-            self._joining.setdefault(chosen, []).append(placement)
-            self._note_open(incident, now)
-            return
-        self._join_pending(now)
         if chosen is None:
-            self._open_or_reopen(placement, now)
+            self._join_pending(now)
+            self._open_or_reopen(Placement(alert, node, group_key), now)
             return
-        incident = self._incident(chosen)
-        representatives = self._representatives(incident)
-        causes = correlator.rank([*representatives.values(), alert], self._recent_changes(now))
-        services = tuple(sorted({*incident.services, node}))
-        updated = self.desk.attach(
-            incident, [placement], services, self._tiers(services), causes, now
-        )
-        self._joined(updated, [alert], now)
+        # Written (and the incident re-ranked if services joined) with the batch's others.
+        self._joining.setdefault(chosen, []).append(Placement(alert, node, group_key))
+        self._note_open(self._incident(chosen), now)
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
         """A new incident, unless the alert's last incident resolved within ``window`` (a
@@ -188,14 +177,23 @@ class Pipeline:
         self._note_open(opened, now)
 
     def _join_pending(self, now: float) -> None:
-        """Write the alerts that joined incidents on services already in them: one insert
-        and one update per incident (a storm's thousands of alerts on a few services)."""
+        """Write the alerts that joined incidents since the last call: one insert and one
+        update per incident, and one ranking when services joined it (a storm's thousands
+        of alerts on a few incidents). Placement meanwhile goes by the ranking as it was."""
         joining, self._joining = self._joining, {}
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)
-            updated = self.desk.attach(
-                incident, placed, incident.services, [], incident.root_causes, now
-            )
+            services, tiers, causes = incident.services, [], incident.root_causes
+            joined = {p.node for p in placed}.difference(services)
+            if joined:
+                representatives = dict(self._representatives(incident))
+                self._keep_earliest(representatives, [p.alert for p in placed])
+                causes = self.correlator.rank(
+                    list(representatives.values()), self._recent_changes(now)
+                )
+                services = tuple(sorted({*services, *joined}))
+                tiers = self._tiers(services)
+            updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, [p.alert for p in placed], now)
 
     def _note_open(self, incident: Incident, now: float) -> None:
@@ -210,7 +208,8 @@ class Pipeline:
         kept = self._kept.get(incident.id)
         if kept is None or kept[0] != incident.updated_at:
             alerts = self.store.node_representatives(incident.id)
-            kept = (incident.updated_at, {self._key(a): a for a in alerts})
+            kept = (incident.updated_at, {})
+            self._keep_earliest(kept[1], alerts)
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
             self._kept[incident.id] = kept
@@ -223,15 +222,16 @@ class Pipeline:
         kept = self._kept.get(incident.id)
         if kept is None:
             return
-        representatives = kept[1]
+        self._keep_earliest(kept[1], alerts)
+        self._kept[incident.id] = (incident.updated_at, kept[1])
+
+    def _keep_earliest(
+        self, representatives: dict[tuple[str, str], Alert], alerts: Sequence[Alert]
+    ) -> None:
         for alert in alerts:
-            key = self._key(alert)
+            key = self.correlator.node(alert), failure_class(alert)
             if key not in representatives or alert.starts_at < representatives[key].starts_at:
                 representatives[key] = alert
-        self._kept[incident.id] = (incident.updated_at, representatives)
-
-    def _key(self, alert: Alert) -> tuple[str, str]:
-        return self.correlator.node(alert), failure_class(alert)
 
     def _incident(self, incident_id: int) -> Incident:
         """The incident, from the copy this pipeline last wrote if it is still current (a

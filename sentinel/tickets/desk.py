@@ -162,8 +162,10 @@ class Desk:
             changed: dict[str, object] = {"updated_at": now}
             if tuple(services) != incident.services:
                 changed.update(services=services)
+                noted = set(incident.services)
                 for alert, node, _ in placed:
-                    if node not in incident.services:
+                    if node not in noted:
+                        noted.add(node)
                         self._record(
                             incident_id, now, "alert", f"{alert.name} joined: {alert.summary}"
                         )
