@@ -181,6 +181,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX incidents_resolved_at ON incidents (resolved_at) WHERE status = 'resolved';
     """,
 )
+_sorted_json = json.JSONEncoder(sort_keys=True).encode  # alerts' labels and annotations
 _DONE = "('resolved', 'closed')"  # statuses of incidents no longer worked
 
 # The largest row id SQLite can hold; anything above names no row.
@@ -319,8 +320,8 @@ class Store:
                 (
                     alert.fingerprint,
                     incident_id,
-                    json.dumps(dict(alert.labels), sort_keys=True),
-                    json.dumps(dict(alert.annotations), sort_keys=True),
+                    _sorted_json(dict(alert.labels)),
+                    _sorted_json(dict(alert.annotations)),
                     AlertStatus.FIRING.value,
                     alert.starts_at,
                     alert.ends_at,
@@ -355,7 +356,7 @@ class Store:
             "WHERE fingerprint = ? AND status = 'firing'",
             [
                 (
-                    json.dumps(dict(a.annotations), sort_keys=True),
+                    _sorted_json(dict(a.annotations)),
                     a.score,
                     a.ends_at,
                     now,
