@@ -65,6 +65,14 @@ def lifecycle(desk: Desk, outbox: Outbox, clock: Clock, alert: Alert | None = No
     return incident.id
 
 
+def lifecycle_received(tmp_path, kind: str, **settings: str) -> Receiver:
+    """The lifecycle sent by a ``kind`` sink to a local receiver, which keeps what came."""
+    with Receiver() as receiver:
+        config = {"name": kind, "kind": kind, "url": f"{receiver.base}/{kind}", **settings}
+        lifecycle(*desk_with(tmp_path, config))
+    return receiver
+
+
 def test_pagerduty_triggers_acknowledges_and_resolves_one_alert(tmp_path):
     with PagerDuty() as pagerduty:
         config = {
@@ -138,15 +146,7 @@ def test_pagerduty_holds_while_silenced_like_any_page(tmp_path):
 
 
 def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path):
-    with Receiver() as receiver:
-        config = {
-            "name": "hook",
-            "kind": "webhook",
-            "url": f"{receiver.base}/hook",
-            "secret": "hush",
-        }
-        desk, outbox, clock = desk_with(tmp_path, config)
-        lifecycle(desk, outbox, clock)
+    receiver = lifecycle_received(tmp_path, "webhook", secret="hush")
     assert [json.loads(raw)["event"] for _, raw in receiver.headers_seen] == [
         "opened",
         "acknowledged",
@@ -160,15 +160,7 @@ def test_webhook_is_signed_and_carries_the_idempotency_key(tmp_path):
 
 
 def test_alertmanager_webhook_out_is_alertmanagers_format(tmp_path):
-    with Receiver() as receiver:
-        config = {
-            "name": "am",
-            "kind": "alertmanager",
-            "url": f"{receiver.base}/am",
-            "bearer_token": "tok",
-        }
-        desk, outbox, clock = desk_with(tmp_path, config)
-        lifecycle(desk, outbox, clock)
+    receiver = lifecycle_received(tmp_path, "alertmanager", bearer_token="tok")
     bodies = [json.loads(raw) for _, raw in receiver.headers_seen]
     for body in bodies:
         WebhookPayload.model_validate(body)  # the schema a real Alertmanager's posts pass

@@ -4,7 +4,7 @@ and sentinel's own metrics."""
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body, parse_time
 from sentinel.model import Change, Problem
 from sentinel.store import MAX_ROW_ID
+
+Row = TypeVar("Row")
 
 
 def _jsonable(value: object) -> object:
@@ -51,12 +53,16 @@ def _row_id(request: web.Request, what: str) -> int:
     return row_id
 
 
+def _found(row: Row | None, what: str, row_id: int) -> Row:
+    if row is None:
+        raise Rejected(404, "not_found", f"no {what} {row_id}")
+    return row
+
+
 async def incident(request: web.Request) -> web.Response:
     store = context(request).store
     incident_id = _row_id(request, "incident")
-    found = store.incident(incident_id)
-    if found is None:
-        raise Rejected(404, "not_found", f"no incident {incident_id}")
+    found = _found(store.incident(incident_id), "incident", incident_id)
     return web.json_response(
         {
             "incident": _jsonable(found),
@@ -83,9 +89,7 @@ async def problem(request: web.Request) -> web.Response:
     """One problem: its record, its incidents and its own timeline."""
     store = context(request).store
     problem_id = _row_id(request, "problem")
-    found = store.problem(problem_id)
-    if found is None:
-        raise Rejected(404, "not_found", f"no problem {problem_id}")
+    found = _found(store.problem(problem_id), "problem", problem_id)
     linked = [store.incident(i) for i in found.incident_ids]
     return web.json_response(
         {

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from sentinel.config import Config, ConfigError, load_config
+from sentinel.schema import parse_duration
 from sentinel.store import MAX_ROW_ID, Store, StoreError
 
 app = typer.Typer(
@@ -100,3 +101,11 @@ def duration(seconds: float | None) -> str:
         if seconds >= size:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def duration_option(text: str, option: str) -> float:
+    """A duration option (``7d``, ``90m``) in seconds, or typer's usage error naming it."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None

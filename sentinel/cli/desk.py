@@ -24,6 +24,7 @@ from sentinel.cli.common import (
     age,
     app,
     duration,
+    duration_option,
     err,
     open_store,
     out,
@@ -31,7 +32,6 @@ from sentinel.cli.common import (
 )
 from sentinel.correlate.problems import ProblemTracker
 from sentinel.model import Incident, IncidentStatus
-from sentinel.schema import parse_duration
 from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
@@ -224,7 +224,8 @@ def silence_add(
     now = time.time()
     try:
         parsed = tuple(Matcher.parse(m) for m in matchers)
-        length, delay = _seconds(for_, "--for"), _seconds(starts_in, "--starts-in")
+        length = duration_option(for_, "--for")
+        delay = duration_option(starts_in, "--starts-in")
         silence = Silence.create(
             str(uuid.uuid4()), parsed, now + delay, now + delay + length, actor(by), comment, now
         )
@@ -285,13 +286,6 @@ def silence_expire(
         store.save_silence(silence.expire(now))
         _desk(store).note_silence(silence, "expired", actor(by), now)
     out().print(f"silence {silence_id} expired")
-
-
-def _seconds(text: str, option: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ValueError(f"{option}: {exc}") from None
 
 
 def _desk(store: Store) -> Desk:
@@ -376,10 +370,7 @@ def report(
     state: StateOpt = None,
 ) -> None:
     """Desk KPIs: MTTA, MTTR, SLA compliance, escalation and reopen rates, volume, causes."""
-    try:
-        seconds = parse_duration(since)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    seconds = duration_option(since, "--since")
     now = time.time()
     figures = build_report(open_store(state), now - seconds, now, service)
     drawn = plot(figures, plots) if plots is not None else []

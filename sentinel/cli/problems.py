@@ -19,6 +19,7 @@ from sentinel.cli.common import (
     actor,
     app,
     duration,
+    duration_option,
     err,
     load_or_exit,
     open_store,
@@ -36,7 +37,6 @@ from sentinel.correlate.importers import (
 )
 from sentinel.correlate.problems import ProblemError, ProblemTracker
 from sentinel.model import Change, Problem
-from sentinel.schema import parse_duration
 from sentinel.store import Store
 
 problems_app = typer.Typer(
@@ -207,10 +207,7 @@ def change_list(
     state: StateOpt = None,
 ) -> None:
     """Recent changes, newest first."""
-    try:
-        seconds = parse_duration(since)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--since") from None
+    seconds = duration_option(since, "--since")
     table = Table(title="Changes")
     for column in ("ID", "When", "Service", "Kind", "Version", "Summary", "By"):
         table.add_column(column, overflow="fold")

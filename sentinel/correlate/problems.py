@@ -88,25 +88,30 @@ class ProblemTracker:
     def mark_known_error(self, problem_id: int, workaround: str, actor: str, now: float) -> Problem:
         if not workaround.strip():
             raise ProblemError("a known error needs a workaround")
-        with self.store.transaction():
-            problem = self._get(problem_id)
-            if problem.status == ProblemStatus.RESOLVED:
-                raise ProblemError(f"problem {problem_id} is resolved")
-            self.store.update_problem(
-                problem_id, status=ProblemStatus.KNOWN_ERROR.value, workaround=workaround
-            )
-            self._record(problem_id, now, "known_error", f"workaround: {workaround}", actor)
-        return self._get(problem_id)
+        return self._move(
+            problem_id,
+            f"problem {problem_id} is resolved",
+            {"status": ProblemStatus.KNOWN_ERROR.value, "workaround": workaround},
+            TimelineEntry(problem_id, now, "known_error", f"workaround: {workaround}", actor),
+        )
 
     def resolve(self, problem_id: int, actor: str, now: float, reason: str = "") -> Problem:
+        return self._move(
+            problem_id,
+            f"problem {problem_id} is already resolved",
+            {"status": ProblemStatus.RESOLVED.value, "resolved_at": now},
+            TimelineEntry(problem_id, now, "resolved", reason or "fixed for good", actor),
+        )
+
+    def _move(
+        self, problem_id: int, refusal: str, fields: dict[str, object], entry: TimelineEntry
+    ) -> Problem:
+        """A problem manager's step, refused once the problem is resolved."""
         with self.store.transaction():
-            problem = self._get(problem_id)
-            if problem.status == ProblemStatus.RESOLVED:
-                raise ProblemError(f"problem {problem_id} is already resolved")
-            self.store.update_problem(
-                problem_id, status=ProblemStatus.RESOLVED.value, resolved_at=now
-            )
-            self._record(problem_id, now, "resolved", reason or "fixed for good", actor)
+            if self._get(problem_id).status == ProblemStatus.RESOLVED:
+                raise ProblemError(refusal)
+            self.store.update_problem(problem_id, **fields)
+            self.store.add_problem_timeline(problem_id, entry)
         return self._get(problem_id)
 
     def _get(self, problem_id: int) -> Problem:
