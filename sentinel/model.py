@@ -7,6 +7,7 @@ Stages talk only through these: collectors emit ``SampleBatch``, detectors turn 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -85,7 +86,12 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     >>> fingerprint({"b": "2", "a": "1"}) == fingerprint({"a": "1", "b": "2"})
     True
     """
-    text = "\xff".join(f"{k}\xff{v}" for k, v in sorted(labels.items()))
+    return _fingerprint(tuple(labels.items()))
+
+
+@functools.lru_cache(maxsize=16384)  # senders re-send the same alerts over and over
+def _fingerprint(items: tuple[tuple[str, str], ...]) -> str:
+    text = "\xff".join(f"{k}\xff{v}" for k, v in sorted(items))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

@@ -54,9 +54,11 @@ class OpenIncidents:
     def note(self, incident: Incident, now: float) -> None:
         """``incident`` gained a firing alert at ``now`` (opened, reopened or joined)."""
         before = self._by_id.get(incident.id)
-        if before is not None:
-            self._by_root[before.root].discard(incident.id)
         root = incident.root_causes[0].node if incident.root_causes else ""
+        if before is not None:
+            if (before.root, before.updated_at, before.firing) == (root, now, True):
+                return  # the batch's other alerts joined it already
+            self._by_root[before.root].discard(incident.id)
         self._by_id[incident.id] = OpenIncident(incident.id, root, now, True, incident.created_at)
         self._by_root[root].add(incident.id)
 
@@ -108,19 +110,23 @@ class Pipeline:
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
+            self._count(len(new), len(alerts) - len(firing))
             # In onset order, so a cause is placed before the symptoms that follow it.
             for alert in sorted(alerts, key=lambda a: a.starts_at):
                 self._handle(alert, alert.fingerprint in new, now)
             self._join_pending(now)
 
+    def _count(self, fired: int, resolved: int) -> None:
+        if self.metrics:
+            self.metrics.alerts.labels(AlertStatus.FIRING.value).inc(fired)
+            self.metrics.alerts.labels(AlertStatus.RESOLVED.value).inc(resolved)
+
     def _handle(self, alert: Alert, is_new: bool, now: float) -> None:
-        if self.metrics and (is_new or alert.status == AlertStatus.RESOLVED):
-            self.metrics.alerts.labels(alert.status.value).inc()
         if alert.status == AlertStatus.FIRING:
             if is_new:
                 self._fire(alert, now)
         else:
-            log.debug("alert resolved name=%s labels=%s", alert.name, dict(alert.labels))
+            log.debug("alert resolved name=%s labels=%s", alert.name, alert.labels)
             self._join_pending(now)
             # A resolution may change an incident within the same ``now`` as a join.
             self._kept.clear()
@@ -136,7 +142,7 @@ class Pipeline:
         if alert.fingerprint in self._fired:
             return  # the same new alert twice in one batch
         self._fired.add(alert.fingerprint)
-        log.debug("alert firing name=%s labels=%s", alert.name, dict(alert.labels))
+        log.debug("alert firing name=%s labels=%s", alert.name, alert.labels)
         correlator = self.correlator
         node = correlator.node(alert)
         scope, group_key = correlator.scope(node), correlator.group_key(alert)

@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import platform
 import uuid
-from typing import Annotated, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     RootModel,
     StrictBool,
     StrictStr,
-    field_validator,
 )
 
 from sentinel import __version__
@@ -40,15 +38,6 @@ from sentinel.silences import Matcher, Silence
 RECEIVER = "sentinel"
 
 
-def _alert_labels(labels: dict[str, str]) -> dict[str, str]:
-    if not labels:
-        raise ValueError("at least one label pair required")
-    return check_labels(labels, "labels")
-
-
-AlertLabels = Annotated[dict[StrictStr, StrictStr], AfterValidator(_alert_labels)]
-
-
 class _Lenient(BaseModel):
     """Unknown fields are ignored, as Alertmanager's own decoder does; types are strict."""
 
@@ -56,16 +45,13 @@ class _Lenient(BaseModel):
 
 
 class PostableAlert(_Lenient):
-    labels: AlertLabels
+    """Types are checked here; label names and times by ``to_alert``, per alert."""
+
+    labels: dict[StrictStr, StrictStr]
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     startsAt: StrictStr | None = None
     endsAt: StrictStr | None = None
     generatorURL: StrictStr = ""
-
-    @field_validator("annotations")
-    @classmethod
-    def _annotations(cls, annotations: dict[str, str]) -> dict[str, str]:
-        return check_labels(annotations, "annotations")
 
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
@@ -76,6 +62,10 @@ def to_alert(
     posted: PostableAlert | WebhookAlert, now: float, expiry: float | None, source: str
 ) -> Alert:
     """One pushed alert as sentinel's ``Alert``: resolved once its end has passed."""
+    if not posted.labels:
+        raise ValueError("at least one label pair required")
+    check_labels(posted.labels, "labels")
+    check_labels(posted.annotations, "annotations")
     starts = parse_time(posted.startsAt, "startsAt") or now
     ends = parse_time(posted.endsAt, "endsAt")
     if ends is not None and ends < starts:
@@ -84,8 +74,8 @@ def to_alert(
     if isinstance(posted, WebhookAlert):
         resolved = posted.status == "resolved"
     return Alert(
-        labels=dict(posted.labels),
-        annotations=dict(posted.annotations),
+        labels=posted.labels,
+        annotations=posted.annotations,
         status=AlertStatus.RESOLVED if resolved else AlertStatus.FIRING,
         starts_at=starts,
         ends_at=(ends or now) if resolved else (ends if ends is not None else expiry),
@@ -292,7 +282,7 @@ async def get_receivers(_: web.Request) -> web.Response:
 
 class WebhookAlert(_Lenient):
     status: Literal["firing", "resolved"]
-    labels: AlertLabels
+    labels: dict[StrictStr, StrictStr]
     annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
     startsAt: StrictStr
     endsAt: StrictStr = ""

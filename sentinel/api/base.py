@@ -114,15 +114,15 @@ def format_time(ts: float | None) -> str:
 
 
 def check_labels(labels: dict[str, str], what: str) -> dict[str, str]:
-    bad = [name for name in labels if not _valid_label_name(name)]
-    if bad:
-        raise ValueError(f"{what}: invalid label name {bad[0]!r}")
+    bad = _invalid_label_name(tuple(labels))
+    if bad is not None:
+        raise ValueError(f"{what}: invalid label name {bad!r}")
     return labels
 
 
-@functools.lru_cache(maxsize=4096)  # a few names over and over
-def _valid_label_name(name: str) -> bool:
-    return LABEL_NAME.match(name) is not None
+@functools.lru_cache(maxsize=4096)  # senders use a few sets of names over and over
+def _invalid_label_name(names: tuple[str, ...]) -> str | None:
+    return next((name for name in names if LABEL_NAME.match(name) is None), None)
 
 
 def page_params(request: web.Request, default: int = 100, most: int = 500) -> tuple[int, int]:

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
 from sentinel.correlate.topology import CorrelationConfig, Topology
@@ -139,6 +139,7 @@ class TopologyCorrelator:
     def __init__(self, topology: Topology, config: CorrelationConfig | None = None) -> None:
         self.topology = topology
         self.config = config or CorrelationConfig()
+        self._scopes: dict[str, frozenset[str]] = {}
 
     def node(self, alert: Alert) -> str:
         """The service an alert is about: its ``service`` label, else its target or name."""
@@ -149,15 +150,19 @@ class TopologyCorrelator:
         return tuple(sorted({self.node(a) for a in alerts}))
 
     def group_key(self, alert: Alert) -> str:
-        return json.dumps([alert.labels.get(name, "") for name in self.config.group_by])
+        return _group_key(tuple(alert.labels.get(name, "") for name in self.config.group_by))
 
     def scope(self, node: str) -> frozenset[str]:
         """Nodes within ``max_distance`` hops, and everything ``node`` depends on at any
         depth: a dependency's incident takes its dependants' alerts as symptoms (the
-        dependencies of Zabbix and Icinga, automatic from the graph)."""
-        return frozenset(self.topology.reach(node, self.config.max_distance)) | (
-            self.topology.below(node)
-        )
+        dependencies of Zabbix and Icinga, automatic from the graph). Cached per service."""
+        if node not in self.topology:
+            return frozenset()
+        scope = self._scopes.get(node)
+        if scope is None:
+            reach = self.topology.reach(node, self.config.max_distance)
+            scope = self._scopes[node] = frozenset(reach) | self.topology.below(node)
+        return scope
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
         """Join the incident whose likeliest root cause is nearest (or, outside the graph, one
@@ -335,3 +340,8 @@ class TopologyCorrelator:
             score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
             causes.append((RootCause(service, score, evidence, "change"), first.onset))
         return causes
+
+
+@lru_cache(maxsize=4096)  # a storm's alerts share a few group keys
+def _group_key(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values))
