@@ -3,6 +3,8 @@ changes, and the guard (token, body limit, counted 4xx)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from sentinel.model import Alert, AlertStatus
@@ -208,6 +210,27 @@ def test_guard_refuses_and_counts(daemon):
         ("bad_id", 1),
     ]:
         assert f'sentinel_api_rejected_requests_total{{reason="{reason}"}} {count}.0' in page
+    assert daemon.store.count("alerts") == 0
+
+
+def test_a_request_that_outlasts_the_timeout_is_refused_and_stores_nothing(tmp_path, clock):
+    rules = write_rules(tmp_path / "rules", server={"request_timeout": "200ms"})
+    daemon = make_daemon(tmp_path, rules, clock)
+    answered = asyncio.Event()
+
+    async def stalled_body():
+        yield b'[{"labels": {"alertname": "Slow"}'
+        await answered.wait()  # the rest never comes before the server gives up
+
+    async def requests(client):
+        response = await client.post("/api/v2/alerts", data=stalled_body(), headers=AUTH)
+        answered.set()
+        page = await (await client.get("/metrics")).text()
+        return response.status, await response.json(), page
+
+    status, detail, page = run_client(daemon, requests)
+    assert status == 408 and "longer than 0.2s" in detail
+    assert 'sentinel_api_rejected_requests_total{reason="timeout"} 1.0' in page
     assert daemon.store.count("alerts") == 0
 
 

@@ -50,7 +50,8 @@ def build_app(ctx: ApiContext, max_body: int = 8 << 20, timeout: float = 30.0) -
                 and not _authorised(request, ctx.token)
             ):
                 raise Rejected(401, "unauthorized", "writes need 'Authorization: Bearer <token>'")
-            return await asyncio.wait_for(handler(request), timeout=timeout)
+            async with asyncio.timeout(timeout):  # no task of its own, unlike wait_for
+                return await handler(request)
         except Rejected as exc:
             return _refusal(request, exc.status, exc.reason, exc.detail)
         except web.HTTPException as exc:
