@@ -353,35 +353,35 @@ class Store:
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry
-        (``ends_at``) in one statement; returns the others, which are new."""
-        firing: set[str] = set()
-        prints = sorted({a.fingerprint for a in alerts})
-        for start in range(0, len(prints), 500):  # explicit lists use the fingerprint index
-            chunk = prints[start : start + 500]
-            firing.update(
+        (``ends_at``), a few hundred per statement; returns the others, which are new."""
+        latest = list({a.fingerprint: a for a in alerts}.values())  # a later copy wins
+        refreshed: set[str] = set()
+        for start in range(0, len(latest), 500):
+            chunk = latest[start : start + 500]
+            rows = ",".join(["(?,?,?,?)"] * len(chunk))
+            refreshed.update(
                 r[0]
                 for r in self._exec(
-                    "SELECT fingerprint FROM alerts WHERE status = 'firing' AND fingerprint "
-                    f"IN ({','.join('?' * len(chunk))})",
-                    chunk,
+                    "UPDATE alerts SET annotations = v.column2, score = v.column3, "
+                    f"ends_at = v.column4, updated_at = ? FROM (VALUES {rows}) AS v "
+                    "WHERE alerts.fingerprint = v.column1 AND alerts.status = 'firing' "
+                    "RETURNING alerts.fingerprint",
+                    [
+                        now,
+                        *(
+                            value
+                            for a in chunk
+                            for value in (
+                                a.fingerprint,
+                                _sorted_json(a.annotations),
+                                a.score,
+                                a.ends_at,
+                            )
+                        ),
+                    ],
                 )
             )
-        self._db.executemany(
-            "UPDATE alerts SET annotations = ?, score = ?, ends_at = ?, updated_at = ? "
-            "WHERE fingerprint = ? AND status = 'firing'",
-            [
-                (
-                    _sorted_json(a.annotations),
-                    a.score,
-                    a.ends_at,
-                    now,
-                    a.fingerprint,
-                )
-                for a in alerts
-                if a.fingerprint in firing
-            ],
-        )
-        return [a for a in alerts if a.fingerprint not in firing]
+        return [a for a in alerts if a.fingerprint not in refreshed]
 
     def expired_alerts(self, now: float) -> list[Alert]:
         """Firing alerts whose sender stopped re-sending them before their ``ends_at``."""
