@@ -83,6 +83,7 @@ class Pipeline:
         self._kept: dict[int, tuple[float, dict[tuple[str, str], Alert]]] = {}
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
+        self._resolved: set[str] = set()  # fingerprints resolved
         self._checked: set[int] = set()  # incidents whose copy was found current
         self._open: OpenIncidents | None = None  # read on the batch's first placement
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
@@ -107,6 +108,7 @@ class Pipeline:
         """Handle a batch: alerts already firing are refreshed together; each new one is
         placed by correlation; resolutions go to the desk."""
         self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
+        self._resolved = set()
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
@@ -125,6 +127,9 @@ class Pipeline:
         if alert.status == AlertStatus.FIRING:
             if is_new:
                 self._fire(alert, now)
+            elif alert.fingerprint in self._resolved:  # a flap sent in one batch: fires again
+                self._count(1, 0)
+                self._fire(alert, now)
         else:
             log.debug("alert resolved name=%s labels=%s", alert.name, alert.labels)
             self._join_pending(now)
@@ -133,6 +138,7 @@ class Pipeline:
             self._incidents.clear()
             self._open = None
             self._fired.discard(alert.fingerprint)
+            self._resolved.add(alert.fingerprint)
             changes = self._recent_changes(now)
             self.desk.alert_resolved(
                 alert, lambda alerts: self.correlator.rank(alerts, changes), now

@@ -97,3 +97,18 @@ def test_alert_firing_again_soon_after_resolution_reopens_its_incident(tmp_path)
     daemon.pipeline.alerts([replace(down, status=AlertStatus.RESOLVED, ends_at=90)], now=90)
     daemon.pipeline.alerts([replace(down, starts_at=900)], now=900)  # past the window: new
     assert daemon.store.count("incidents") == 2
+
+
+def test_an_alert_that_resolves_and_fires_again_within_one_batch_is_firing(tmp_path):
+    daemon = shop(tmp_path)
+    db = fire("db", 0)
+    daemon.pipeline.alerts([db], now=1)
+    [incident] = daemon.store.unresolved_incidents()
+
+    resolved = replace(db, status=AlertStatus.RESOLVED, ends_at=30)
+    daemon.pipeline.alerts([resolved, fire("db", 40)], now=45)  # a flap, sent together
+
+    [firing] = daemon.store.firing_alerts()
+    assert firing.fingerprint == db.fingerprint and firing.starts_at == 40
+    [still] = daemon.store.unresolved_incidents()
+    assert still.id == incident.id  # the flap reopened it, no second incident
