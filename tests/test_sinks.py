@@ -47,6 +47,12 @@ def desk_with(tmp_path, *configs: dict) -> tuple[Desk, Outbox, Clock]:
     return Desk(store, DeskSettings(external=external)), Outbox(store, deliverers, clock), clock
 
 
+def pagerduty_desk(tmp_path, pagerduty: PagerDuty, **settings) -> tuple[Desk, Outbox, Clock]:
+    """A desk whose one sink is PagerDuty Events v2, sent to the local ``pagerduty``."""
+    config = {"name": "pd", "kind": "pagerduty", "routing_key": ROUTING_KEY, **settings}
+    return desk_with(tmp_path, {**config, "url": f"{pagerduty.base}/v2/enqueue"})
+
+
 def fire(service: str = "db", summary: str = "db is down", at: float = 1000.0) -> Alert:
     labels = {"alertname": "DbDown", "severity": "critical", "service": service}
     return Alert(labels, {"summary": summary}, AlertStatus.FIRING, at)
@@ -75,13 +81,7 @@ def lifecycle_received(tmp_path, kind: str, **settings: str) -> Receiver:
 
 def test_pagerduty_triggers_acknowledges_and_resolves_one_alert(tmp_path):
     with PagerDuty() as pagerduty:
-        config = {
-            "name": "pd",
-            "kind": "pagerduty",
-            "routing_key": ROUTING_KEY,
-            "url": f"{pagerduty.base}/v2/enqueue",
-        }
-        desk, outbox, clock = desk_with(tmp_path, config)
+        desk, outbox, clock = pagerduty_desk(tmp_path, pagerduty)
         incident_id = lifecycle(desk, outbox, clock)
     assert pagerduty.refused == []
     events = [r["body"] for r in pagerduty.requests]
@@ -93,14 +93,7 @@ def test_pagerduty_triggers_acknowledges_and_resolves_one_alert(tmp_path):
 
 def test_pagerduty_limits_are_respected_instead_of_failing(tmp_path):
     with PagerDuty() as pagerduty:
-        config = {
-            "name": "pd",
-            "kind": "pagerduty",
-            "routing_key": ROUTING_KEY,
-            "url": f"{pagerduty.base}/v2/enqueue",
-            "events": ["opened"],
-        }
-        desk, outbox, clock = desk_with(tmp_path, config)
+        desk, outbox, clock = pagerduty_desk(tmp_path, pagerduty, events=["opened"])
         huge = fire(summary="x" * 5000)
         incident = desk.open_incident(huge, ("db",), [1], (), "default", now=clock.now)
         for n in range(400):  # ~700 KB of alerts in the incident
@@ -130,13 +123,7 @@ def test_pagerduty_limits_are_respected_instead_of_failing(tmp_path):
 
 def test_pagerduty_holds_while_silenced_like_any_page(tmp_path):
     with PagerDuty() as pagerduty:
-        config = {
-            "name": "pd",
-            "kind": "pagerduty",
-            "routing_key": ROUTING_KEY,
-            "url": f"{pagerduty.base}/v2/enqueue",
-        }
-        desk, outbox, clock = desk_with(tmp_path, config)
+        desk, outbox, clock = pagerduty_desk(tmp_path, pagerduty)
         silence = Silence.create("s1", (Matcher("service", "db"),), 0, 1e10, "bob", "upgrade", 0)
         with desk.store.transaction():
             desk.store.save_silence(silence)
