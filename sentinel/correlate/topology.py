@@ -7,7 +7,7 @@ services is one that has no alerting dependency of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import networkx as nx
 from pydantic import Field
@@ -86,21 +86,25 @@ class Topology:
 
     def above(self, node: str) -> frozenset[str]:
         """Everything that depends on ``node``, directly or through others (cached)."""
-        if node not in self.graph:
-            return frozenset()
-        above = self._above.get(node)
-        if above is None:
-            above = self._above[node] = frozenset(nx.ancestors(self.graph, node))
-        return above
+        return self._closure(node, self._above, nx.ancestors)
 
     def below(self, node: str) -> frozenset[str]:
         """Everything ``node`` depends on, directly or through others (cached)."""
+        return self._closure(node, self._below, nx.descendants)
+
+    def _closure(
+        self,
+        node: str,
+        cache: dict[str, frozenset[str]],
+        walk: Callable[[nx.DiGraph, str], set[str]],
+    ) -> frozenset[str]:
+        """``walk(graph, node)`` once per node; placement asks for the same nodes over and over."""
         if node not in self.graph:
             return frozenset()
-        below = self._below.get(node)
-        if below is None:
-            below = self._below[node] = frozenset(nx.descendants(self.graph, node))
-        return below
+        reached = cache.get(node)
+        if reached is None:
+            reached = cache[node] = frozenset(walk(self.graph, node))
+        return reached
 
     def distance(self, a: str, b: str) -> int | None:
         """Hops between two services, ignoring direction; None if unconnected."""
