@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyRules
-from sentinel.detect.anomaly_model import AnomalyModel
+from sentinel.detect.anomaly_model import AnomalyModel, ModelParameters
 from sentinel.detect.nab import PROFILES, LabelledFile, probation, sweep
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series
 
@@ -16,9 +16,11 @@ STEP = 300.0  # five-minute samples
 THRESHOLD = AnomalyRuleConfig(name="Anomaly").threshold
 
 
-def scores(values: np.ndarray, start: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def scores(
+    values: np.ndarray, start: float = 0.0, parameters: ModelParameters | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(score, onset) for one series fed sample by sample."""
-    model = AnomalyModel()
+    model = AnomalyModel(parameters)
     model.add(1)
     index = np.array([0])
     score, onset = np.zeros(len(values)), np.zeros(len(values))
@@ -68,6 +70,32 @@ def test_daily_seasonality_is_expected_and_a_missing_peak_is_not():
     fired = np.flatnonzero(onset >= THRESHOLD)
     assert not any(per_day * 5 <= i < peak.start for i in fired)  # learnt days are quiet
     assert any(peak.start <= i < peak.stop for i in fired)
+
+
+def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
+    values = noisy(1500)
+    values[::40] += 20.0  # spiky: the surprise of a spike is judged against other spikes
+    values[1201] += 32.0
+    _, onset = scores(values)
+    _, without_records = scores(values, parameters=ModelParameters(record_gain=0.0))
+    assert onset[1201] >= THRESHOLD
+    assert without_records[1201] < THRESHOLD  # the adaptive baselines alone explain it away
+    model = AnomalyModel()
+    model.add(1)
+    for i, value in enumerate(values[:1202]):
+        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+    assert "is a new high, 29% of its range beyond" in out.reason(0, values[1201])
+
+
+def test_a_daily_cycle_sets_no_new_extremes_in_its_first_day():
+    per_day = int(86400 / STEP)
+    t = np.arange(per_day)
+    values = 100.0 + 60.0 * np.sin(2 * math.pi * t / per_day - math.pi / 2)  # rises all day
+    model = AnomalyModel()
+    model.add(1)
+    for i, value in enumerate(values):
+        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+        assert out.beyond[0] == 0.0
 
 
 def test_a_flat_line_is_quiet_until_it_moves():

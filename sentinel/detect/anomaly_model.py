@@ -15,11 +15,17 @@ data up to t only):
   into huge surprises;
 * raw surprise is then judged against the series' own history of surprise (Numenta's
   anomaly-likelihood idea): a noisy series must surprise more than a quiet one;
+* a new extreme — a value beyond the whole range the series has spanned since it has been
+  watched for a day and ``record_warmup`` samples — is evidence of its own, sized by how far
+  beyond that range it goes; it is combined with the surprise as independent evidence
+  (``1 − (1 − surprise)(1 − record)``). Baselines that adapt explain a new high away within
+  a few samples; the range does not, so an outage peak or a drop below anything seen before
+  still counts. In steady noise new extremes grow rarer with time (about 2/n at sample n);
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 11 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 570 bytes a series.
+State is 14 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 600 bytes a series.
 """
 
 from __future__ import annotations
@@ -40,8 +46,12 @@ STATE = (
     "surprise_var",
     "surprise_recent",
     "envelope",
+    "high",
+    "low",
+    "since",
 )
 BASELINES = ("level", "time of day", "step")
+DAY = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +61,10 @@ class ModelParameters:
     Rates are per sample: ``baseline_alpha`` 1/64 follows a new level within about a
     hundred samples; the time-of-day profile (``day_buckets`` half-hour slots) counts once a
     slot has been seen ``seasonal_warmup`` times and explains the series better than the
-    flat baseline by ``seasonal_gain``.
+    flat baseline by ``seasonal_gain``. A new extreme counts once the series has been seen
+    for ``record_warmup`` samples over at least ``record_span`` seconds (so a daily cycle's
+    first peak is not one); ``record_gain`` sizes its evidence: a value 2% of the range
+    beyond the old extreme is worth about 0.45.
     """
 
     baseline_alpha: float = 1 / 64
@@ -63,11 +76,15 @@ class ModelParameters:
     envelope_decay: float = 0.999
     warmup: int = 32
     scale_floor: float = 1e-3
-    score_scale: float = 4.0
+    score_scale: float = 5.0
     day_buckets: int = 48
     seasonal_alpha: float = 1 / 16
     seasonal_warmup: int = 3
     seasonal_gain: float = 0.8
+    record_warmup: int = 150
+    record_span: float = DAY
+    record_gain: float = 30.0
+    record_sigmas: float = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +102,31 @@ class Scores:
     expected: np.ndarray
     sigmas: np.ndarray
     baseline: np.ndarray
+    beyond: np.ndarray  # share of the range spanned so far by which a new extreme passes it
+    extreme: np.ndarray  # the extreme it passed (NaN where the value is none)
 
     def reason(self, i: int, value: float) -> str:
         """A one-line explanation of entry ``i``.
 
         >>> one = lambda v: np.array([v])
-        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1)).reason(0, 93.2)
+        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1), one(0.0), one(np.nan)
+        ...        ).reason(0, 93.2)
         'value 93.2 is 6.2σ above its time of day baseline 40'
+        >>> Scores(one(0.7), one(0.7), one(40.0), one(2.1), one(0), one(0.12), one(80.0)
+        ...        ).reason(0, 84.8)
+        'value 84.8 is a new high, 12% of its range beyond 80; 2.1σ above its level baseline 40'
         """
         side = "above" if value >= self.expected[i] else "below"
-        return (
-            f"value {value:g} is {self.sigmas[i]:.1f}σ {side} its "
+        deviation = (
+            f"{self.sigmas[i]:.1f}σ {side} its "
             f"{BASELINES[int(self.baseline[i])]} baseline {self.expected[i]:.4g}"
+        )
+        if self.beyond[i] <= 0:
+            return f"value {value:g} is {deviation}"
+        record = "high" if value > self.extreme[i] else "low"
+        return (
+            f"value {value:g} is a new {record}, {100 * self.beyond[i]:.0f}% of its range "
+            f"beyond {self.extreme[i]:.4g}; {deviation}"
         )
 
 
@@ -135,19 +165,23 @@ class AnomalyModel:
     def update(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         """Learn one sample for each series in ``index`` (distinct) and score it in [0, 1]."""
         p = self.parameters
-        bucket = ((np.asarray(ts) % 86400.0) * (p.day_buckets / 86400.0)).astype(np.int64)
+        ts = np.asarray(ts, dtype=np.float64)
+        bucket = ((ts % DAY) * (p.day_buckets / 86400.0)).astype(np.int64)
         day_mean = self._day_mean[index, bucket].astype(np.float64)
         day_dev = self._day_dev[index, bucket].astype(np.float64)
         day_seen = self._day_seen[index, bucket]
         s = self._state[:, index]
         count, mean, var, fast, last, step_var, scale = s[:7]
-        surprise_mean, surprise_var, surprise_recent, envelope = s[7:]
+        surprise_mean, surprise_var, surprise_recent, envelope, high, low, since = s[7:]
         x = np.asarray(values, dtype=np.float64)
         first = count == 0
         mean = np.where(first, x, mean)
         fast = np.where(first, x, fast)
         last = np.where(first, x, last)
         scale = np.where(first, np.abs(x), scale)
+        high = np.where(first, x, high)
+        low = np.where(first, x, low)
+        since = np.where(first, ts, since)
 
         floor = p.scale_floor * (scale + 1e-9)
         deviation = np.sqrt(var) + floor
@@ -167,6 +201,13 @@ class AnomalyModel:
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
         warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
         score = np.where(warm, score, 0.0)
+
+        span = np.maximum(high - low, floor)
+        beyond = np.maximum(x - high, low - x) / span
+        seen = (count >= p.record_warmup) & (ts - since >= p.record_span)
+        beyond = np.where(seen & (beyond > 0) & (level >= p.record_sigmas), beyond, 0.0)
+        record = 1.0 - np.exp(-p.record_gain * beyond)
+        score = 1.0 - (1.0 - score) * (1.0 - record)
         onset = np.where(score > envelope, score, 0.0)
 
         # Learn after scoring, so a sample never explains itself away.
@@ -201,6 +242,9 @@ class AnomalyModel:
                 surprise_var,
                 recent,
                 envelope,
+                np.maximum(high, x),
+                np.minimum(low, x),
+                since,
             ]
         )
         by_step = jump > np.maximum(level, shift)
@@ -210,4 +254,6 @@ class AnomalyModel:
             expected=np.where(by_step, last, np.where(use_day, day_mean, mean)),
             sigmas=np.where(by_step, jump / p.step_weight, level),
             baseline=np.where(by_step, 2, np.where(use_day, 1, 0)),
+            beyond=beyond,
+            extreme=np.where(beyond > 0, np.where(x > high, high, low), np.nan),
         )
