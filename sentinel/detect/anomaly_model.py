@@ -14,7 +14,10 @@ data up to t only):
 * a floor relative to the series' own scale keeps flat-lines from turning rounding noise
   into huge surprises;
 * raw surprise is then judged against the series' own history of surprise (Numenta's
-  anomaly-likelihood idea): a noisy series must surprise more than a quiet one;
+  anomaly-likelihood idea): a noisy series must surprise more than a quiet one; so is a
+  slower average of it against the narrower spread such an average has (weighted by
+  ``slow_weight``, since successive surprises are not independent), so a moderate
+  deviation that lasts counts as much as a brief large one;
 * a new extreme — a value beyond the whole range the series has spanned since it has been
   watched for a day and ``record_warmup`` samples — is evidence of its own, sized by how far
   beyond that range it goes; it is combined with the surprise as independent evidence
@@ -24,8 +27,8 @@ data up to t only):
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 14 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 600 bytes a series.
+State is 15 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 610 bytes a series.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ STATE = (
     "high",
     "low",
     "since",
+    "surprise_slow",
 )
 BASELINES = ("level", "time of day", "step")
 DAY = 86400.0
@@ -73,10 +77,12 @@ class ModelParameters:
     step_weight: float = 0.5
     surprise_alpha: float = 1 / 1024
     recent_alpha: float = 1 / 2
+    slow_alpha: float = 1 / 10
+    slow_weight: float = 0.5
     envelope_decay: float = 0.999
     warmup: int = 32
     scale_floor: float = 1e-3
-    score_scale: float = 5.0
+    score_scale: float = 6.0
     day_buckets: int = 48
     seasonal_alpha: float = 1 / 16
     seasonal_warmup: int = 3
@@ -172,7 +178,7 @@ class AnomalyModel:
         day_seen = self._day_seen[index, bucket]
         s = self._state[:, index]
         count, mean, var, fast, last, step_var, scale = s[:7]
-        surprise_mean, surprise_var, surprise_recent, envelope, high, low, since = s[7:]
+        surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:]
         x = np.asarray(values, dtype=np.float64)
         first = count == 0
         mean = np.where(first, x, mean)
@@ -198,6 +204,11 @@ class AnomalyModel:
         spread = np.sqrt(surprise_var) + 0.05
         recent = surprise_recent + p.recent_alpha * (raw - surprise_recent)
         standardised = (recent - surprise_mean) / spread
+        # Sustained surprise: a slower average, judged against its own (narrower) spread.
+        slow = np.where(count < 2 * p.warmup, surprise_mean, slow + p.slow_alpha * (raw - slow))
+        narrower = np.sqrt(p.slow_alpha / (2.0 - p.slow_alpha))
+        sustained = p.slow_weight * (slow - surprise_mean) / (spread * narrower)
+        standardised = np.maximum(standardised, sustained)
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
         warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
         score = np.where(warm, score, 0.0)
@@ -245,6 +256,7 @@ class AnomalyModel:
                 np.maximum(high, x),
                 np.minimum(low, x),
                 since,
+                slow,
             ]
         )
         by_step = jump > np.maximum(level, shift)
