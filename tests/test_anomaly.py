@@ -87,7 +87,7 @@ def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
     assert "is a new high, 29% of its range beyond" in out.reason(0, values[1201])
 
 
-def test_a_daily_cycle_sets_no_new_extremes_in_its_first_day():
+def test_a_daily_cycle_sets_no_new_extremes_before_its_range_has_held_for_days():
     per_day = int(86400 / STEP)
     t = np.arange(per_day)
     values = 100.0 + 60.0 * np.sin(2 * math.pi * t / per_day - math.pi / 2)  # rises all day

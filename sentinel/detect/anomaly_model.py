@@ -17,13 +17,18 @@ data up to t only):
   anomaly-likelihood idea): a noisy series must surprise more than a quiet one; so is a
   slower average of it against the narrower spread such an average has (weighted by
   ``slow_weight``, since successive surprises are not independent), so a moderate
-  deviation that lasts counts as much as a brief large one;
-* a new extreme — a value beyond the whole range the series has spanned since it has been
-  watched for a day and ``record_warmup`` samples — is evidence of its own, sized by how far
-  beyond that range it goes; it is combined with the surprise as independent evidence
+  deviation that lasts counts as much as a brief large one; and so is the latest surprise
+  alone (weighted by ``single_weight``: one sample is weaker evidence than a run), so a
+  lone huge spike counts however quiet the series was;
+* a new extreme — a value beyond the whole range the series has spanned, at least
+  ``record_sigmas`` from its baseline, once the range has held for three days and
+  ``record_warmup`` samples — is evidence of its own, sized by how far beyond that range it
+  goes; it is combined with the surprise as independent evidence
   (``1 − (1 − surprise)(1 − record)``). Baselines that adapt explain a new high away within
   a few samples; the range does not, so an outage peak or a drop below anything seen before
-  still counts. In steady noise new extremes grow rarer with time (about 2/n at sample n);
+  still counts. A range seen for less than a few days says little (a daily cycle's first
+  peak, a weekday's quiet), and in steady noise new extremes grow rarer with time (about
+  2/n at sample n) and the σ condition leaves almost none;
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
@@ -66,9 +71,9 @@ class ModelParameters:
     hundred samples; the time-of-day profile (``day_buckets`` half-hour slots) counts once a
     slot has been seen ``seasonal_warmup`` times and explains the series better than the
     flat baseline by ``seasonal_gain``. A new extreme counts once the series has been seen
-    for ``record_warmup`` samples over at least ``record_span`` seconds (so a daily cycle's
-    first peak is not one); ``record_gain`` sizes its evidence: a value 2% of the range
-    beyond the old extreme is worth about 0.45.
+    for ``record_warmup`` samples over at least ``record_span`` seconds and lies
+    ``record_sigmas`` from its baseline; ``record_gain`` sizes its evidence: a value 2% of
+    the range beyond the old extreme is worth about 0.45.
     """
 
     baseline_alpha: float = 1 / 64
@@ -79,6 +84,7 @@ class ModelParameters:
     recent_alpha: float = 1 / 2
     slow_alpha: float = 1 / 10
     slow_weight: float = 0.5
+    single_weight: float = 0.6
     envelope_decay: float = 0.999
     warmup: int = 32
     scale_floor: float = 1e-3
@@ -88,7 +94,7 @@ class ModelParameters:
     seasonal_warmup: int = 3
     seasonal_gain: float = 0.8
     record_warmup: int = 150
-    record_span: float = DAY
+    record_span: float = 3 * DAY
     record_gain: float = 30.0
     record_sigmas: float = 4.0
 
@@ -208,7 +214,8 @@ class AnomalyModel:
         slow = np.where(count < 2 * p.warmup, surprise_mean, slow + p.slow_alpha * (raw - slow))
         narrower = np.sqrt(p.slow_alpha / (2.0 - p.slow_alpha))
         sustained = p.slow_weight * (slow - surprise_mean) / (spread * narrower)
-        standardised = np.maximum(standardised, sustained)
+        single = p.single_weight * (raw - surprise_mean) / spread  # one sample, unsmoothed
+        standardised = np.maximum(np.maximum(standardised, sustained), single)
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
         warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
         score = np.where(warm, score, 0.0)
