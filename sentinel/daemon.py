@@ -35,6 +35,7 @@ from sentinel.store import Store
 from sentinel.tickets import Desk, Outbox, Sink, external_desks, sinks
 
 log = logging.getLogger("sentinel.daemon")
+LEARNED_EVERY = 300.0  # seconds between saves of what the detectors learned
 
 
 class Daemon:
@@ -58,7 +59,7 @@ class Daemon:
         )
         strategy = correlators.get(config.correlation.strategy)
         self.pipeline = Pipeline(
-            [detectors.get(kind).from_configs(rules) for kind, rules in by_kind.items()],
+            {kind: detectors.get(kind).from_configs(rules) for kind, rules in by_kind.items()},
             strategy(topology, config.correlation),
             topology,
             self.desk,
@@ -72,6 +73,7 @@ class Daemon:
         self._down: dict[str, str] = {}
         self._started = clock()
         self._last_tick = 0.0
+        self._learned_at = self._started
 
     def health(self) -> dict[str, Any]:
         now = self.clock()
@@ -141,10 +143,18 @@ class Daemon:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            self._save_learned()
             for collector in self.collectors:
                 await collector.close()
             await runner.cleanup()
             log.info("sentinel stopped")
+
+    def _save_learned(self) -> None:
+        self._learned_at = self.clock()
+        try:
+            self.pipeline.save_learned(self._learned_at)
+        except Exception:  # keeping what was learned must not stop the daemon
+            log.exception("could not save what the detectors learned; will try again")
 
     def _on_poll(self, collector: Collector, result: PollResult, lag: float) -> None:
         config = collector.config
@@ -170,6 +180,8 @@ class Daemon:
         while not stop.is_set():
             self._last_tick = self.clock()
             try:
+                if self._last_tick - self._learned_at >= LEARNED_EVERY:
+                    self._save_learned()
                 self.pipeline.expire(self.clock())
                 self.desk.tick(self.clock())
                 await self.outbox.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from sentinel.correlate import Topology
@@ -66,13 +66,13 @@ class OpenIncidents:
 class Pipeline:
     def __init__(
         self,
-        detectors: Sequence[Detector],
+        detectors: Mapping[str, Detector],
         correlator: TopologyCorrelator,
         topology: Topology,
         desk: Desk,
         metrics: Metrics | None = None,
     ) -> None:
-        self.detectors = tuple(detectors)
+        self.detectors = dict(detectors)  # by kind
         self.correlator = correlator
         self.topology = topology
         self.desk = desk
@@ -89,10 +89,20 @@ class Pipeline:
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
 
     def restore(self) -> None:
-        """Give detectors the alerts still firing in the store, so they resume, not refire."""
+        """Give detectors what they had learned and the alerts still firing in the store, so
+        they resume, not relearn and refire."""
         active = self.store.firing_alerts()
-        for detector in self.detectors:
+        for kind, detector in self.detectors.items():
+            detector.load(self.store.learned(kind))
             detector.restore(active)
+
+    def save_learned(self, now: float) -> None:
+        """Keep what detectors have learned (the daemon does so now and then, and on stop)."""
+        with self.store.transaction():
+            for kind, detector in self.detectors.items():
+                snapshot = detector.snapshot()
+                if snapshot:
+                    self.store.save_learned(kind, snapshot, now)
 
     def expire(self, now: float) -> None:
         """Resolve pushed alerts whose sender stopped re-sending them (Alertmanager's
@@ -101,7 +111,7 @@ class Pipeline:
         self.alerts([replace(a, status=AlertStatus.RESOLVED) for a in expired], now)
 
     def samples(self, batch: SampleBatch, now: float) -> None:
-        changes = [alert for d in self.detectors for alert in d.observe(batch, now)]
+        changes = [alert for d in self.detectors.values() for alert in d.observe(batch, now)]
         self.alerts(changes, now)
 
     def alerts(self, alerts: Sequence[Alert], now: float) -> None:

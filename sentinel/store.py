@@ -186,6 +186,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DROP INDEX alerts_incident;
     """,
+    # What detectors have learned (baselines, profiles), so a restart does not forget it.
+    """
+    CREATE TABLE learned (
+        detector TEXT PRIMARY KEY,
+        saved_at REAL NOT NULL,
+        body BLOB NOT NULL
+    );
+    """,
 )
 
 
@@ -314,6 +322,17 @@ class Store:
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+    def save_learned(self, detector: str, body: bytes, now: float) -> None:
+        self._exec(
+            "INSERT INTO learned (detector, saved_at, body) VALUES (?, ?, ?) ON CONFLICT "
+            "(detector) DO UPDATE SET saved_at = excluded.saved_at, body = excluded.body",
+            (detector, now, body),
+        )
+
+    def learned(self, detector: str) -> bytes:
+        row = self._exec("SELECT body FROM learned WHERE detector = ?", (detector,)).fetchone()
+        return b"" if row is None else bytes(row[0])
 
     # -- alerts -----------------------------------------------------------------------------
 

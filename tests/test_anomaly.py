@@ -219,3 +219,41 @@ def test_nab_credits_the_earliest_detection_in_a_window():
 
     assert result.tp.tolist() == pytest.approx([credit(560), credit(560)])
     assert result.missed.tolist() == [0, 0]
+
+
+def test_what_was_learned_survives_a_restart_and_a_changed_selection(caplog):
+    cpu, mem = Series.of("cpu_percent", {"host": "a"}), Series.of("mem_percent", {"host": "a"})
+    values = noisy(900)
+    values[850] = 95.0
+
+    def feed(rules: AnomalyRules, rows: range) -> list[tuple[str, float]]:
+        out = []
+        for i in rows:
+            both = SampleBatch.from_rows([(cpu, i * STEP, values[i]), (mem, i * STEP, 40.0)])
+            out += [(a.labels["metric"], a.starts_at) for a in rules.observe(both, i * STEP)]
+        return out
+
+    before = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
+    feed(before, range(800))
+    snapshot = before.snapshot()
+    restarted = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
+    restarted.load(snapshot)
+    restarted.restore([])
+    # The restarted rules go on exactly as if nothing had happened.
+    resumed = feed(restarted, range(800, 900))
+    assert resumed == feed(before, range(800, 900))
+    assert ("cpu_percent", 850 * STEP) in resumed
+    np.testing.assert_array_equal(
+        restarted.tracks[0].model.arrays()["state"], before.tracks[0].model.arrays()["state"]
+    )
+
+    narrower = AnomalyRules.from_configs(
+        [AnomalyRuleConfig(name="Anomaly", ignore=["mem_percent"])]
+    )
+    narrower.load(snapshot)
+    assert narrower._series[0] == [cpu]  # a series the rule no longer selects is dropped
+    assert narrower.tracks[0].model.size == 1
+
+    broken = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
+    broken.load(b"not a snapshot")
+    assert broken.tracks[0].model.size == 0 and "learning afresh" in caplog.text

@@ -123,3 +123,28 @@ def test_embedded_defaults_collect_this_machine(tmp_path):
         count = wait_until(lambda: host_samples(daemon), timeout=30, what="host samples")
         assert count > 20
         assert daemon.healthy()["targets"] == 1
+        assert daemon.stop() == 0
+    first = samples_learned(tmp_path / "state")
+    assert len(first) > 20 and min(first.values()) >= 1
+
+    # A restart goes on from what was learned instead of starting over.
+    with DaemonProcess(None, tmp_path / "state") as daemon:
+        wait_until(lambda: host_samples(daemon), timeout=30, what="host samples")
+        assert daemon.stop() == 0
+    second = samples_learned(tmp_path / "state")
+    assert all(second[series] > first[series] for series in first)
+
+
+def samples_learned(state) -> dict:
+    """Samples the default anomaly rule has learned from, by series, as saved in the store."""
+    from sentinel.config import load_config
+    from sentinel.detect.anomaly import AnomalyRules
+
+    rules = AnomalyRules.from_configs(load_config().rules)
+    store = Store(state / "sentinel.db")
+    try:
+        rules.load(store.learned("anomaly"))
+    finally:
+        store.close()
+    counts = rules.tracks[0].model.arrays()["state"][0]
+    return dict(zip(rules._series[0], counts.tolist(), strict=True))

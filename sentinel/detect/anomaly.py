@@ -3,25 +3,33 @@
 An alert fires where a series' anomaly score starts above ``threshold`` (an onset, see
 ``anomaly_model``), carries the model's reason in its annotations, and resolves once the
 score has stayed below ``recover`` for ``resolve_after``. The default configuration selects
-every series (``metric: "*"``), so nothing needs naming to be watched.
+every series (``metric: "*"``), so nothing needs naming to be watched. What the models have
+learned is kept across restarts (``snapshot``/``load``: one ``.npz`` of every rule's
+columns, with the series they belong to).
 """
 
 from __future__ import annotations
 
+import io
+import logging
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import orjson
 from pydantic import Field
 
-from sentinel.detect.anomaly_model import AnomalyModel, ModelParameters, Scores
+from sentinel.detect.anomaly_model import STATE, AnomalyModel, ModelParameters, Scores
 from sentinel.detect.base import DetectorConfig, detectors, render
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fingerprint
 from sentinel.schema import Duration
 
 ANY_METRIC = "*"
 NOT_SELECTED = -1
+SNAPSHOT_VERSION = 1
+log = logging.getLogger("sentinel.detect")
 
 
 class AnomalyRuleConfig(DetectorConfig):
@@ -124,6 +132,68 @@ class AnomalyRules:
 
     def restore(self, active: Iterable[Alert]) -> None:
         self._restored = {a.fingerprint: a.starts_at for a in active}
+        for number, series in enumerate(self._series):  # those already known from a snapshot
+            self._resume(number, series)
+
+    def snapshot(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {}
+        saved = []
+        for number, track in enumerate(self.tracks):
+            if not self._series[number]:
+                continue
+            key = f"rule{number}"
+            series = [[s.name, [list(pair) for pair in s.labels]] for s in self._series[number]]
+            saved.append({"name": track.rule.name, "key": key, "series": series})
+            arrays.update({f"{key}.{k}": v for k, v in track.model.arrays().items()})
+        if not saved:
+            return b""
+        meta = {"version": SNAPSHOT_VERSION, "state": list(STATE), "rules": saved}
+        arrays["meta"] = np.frombuffer(orjson.dumps(meta), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    def load(self, snapshot: bytes) -> None:
+        if not snapshot:
+            return
+        try:
+            loaded = self._read(snapshot)
+        except (ValueError, KeyError, TypeError, OSError, zipfile.BadZipFile) as exc:
+            log.warning("learned anomaly state not usable, learning afresh: %s", exc)
+            return
+        for number, series, model in loaded:
+            track = self.tracks[number]
+            track.model = model
+            track.firing_since = np.full(len(series), np.nan)  # firing state: the store's
+            track.last_high = np.full(len(series), np.nan)
+            self._series[number] = series
+            self._columns[number] = {one: column for column, one in enumerate(series)}
+        log.info("learned anomaly state resumed for %d series", sum(len(s) for _, s, _ in loaded))
+
+    def _read(self, snapshot: bytes) -> list[tuple[int, list[Series], AnomalyModel]]:
+        """Each configured rule's saved series (those it still selects) and their model."""
+        loaded = []
+        with np.load(io.BytesIO(snapshot), allow_pickle=False) as saved:
+            meta = orjson.loads(saved["meta"].tobytes())
+            if meta.get("version") != SNAPSHOT_VERSION or meta.get("state") != list(STATE):
+                raise ValueError("saved by another version of the model")
+            by_name = {entry["name"]: entry for entry in meta["rules"]}
+            for number, track in enumerate(self.tracks):
+                entry = by_name.get(track.rule.name)
+                if entry is None:
+                    continue
+                series = [
+                    Series(name, tuple((str(k), str(v)) for k, v in labels))
+                    for name, labels in entry["series"]
+                ]
+                keep = [i for i, one in enumerate(series) if track.rule.selects(one)]
+                arrays = {
+                    k: saved[f"{entry['key']}.{k}"]
+                    for k in ("state", "day_mean", "day_dev", "day_seen")
+                }
+                model = AnomalyModel.from_arrays(track.model.parameters, arrays, keep)
+                loaded.append((number, [series[i] for i in keep], model))
+        return loaded
 
     def observe(self, batch: SampleBatch, now: float) -> list[Alert]:
         changes: list[Alert] = []

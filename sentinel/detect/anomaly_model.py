@@ -169,6 +169,38 @@ class AnomalyModel:
         self.size = needed
         return added
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state of series ``0..size-1``, to save (``from_arrays`` takes it back)."""
+        n = self.size
+        return {
+            "state": self._state[:, :n],
+            "day_mean": self._day_mean[:n],
+            "day_dev": self._day_dev[:n],
+            "day_seen": self._day_seen[:n],
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, parameters: ModelParameters, arrays: dict[str, np.ndarray], keep: list[int]
+    ) -> AnomalyModel:
+        """A model holding the saved series ``keep`` (renumbered 0..); ``ValueError`` if the
+        arrays do not have this model's layout."""
+        state, day_mean = arrays["state"], arrays["day_mean"]
+        day_dev, day_seen = arrays["day_dev"], arrays["day_seen"]
+        n = state.shape[1] if state.ndim == 2 else -1
+        shapes = (state.shape[0], day_mean.shape, day_dev.shape, day_seen.shape)
+        if shapes != (len(STATE), *[(n, parameters.day_buckets)] * 3) or (
+            keep and not 0 <= min(keep) <= max(keep) < n
+        ):
+            raise ValueError("saved anomaly state has another layout")
+        model = cls(parameters, capacity=len(keep))
+        model.add(len(keep))
+        model._state[:, : len(keep)] = state[:, keep]
+        model._day_mean[: len(keep)] = day_mean[keep]
+        model._day_dev[: len(keep)] = day_dev[keep]
+        model._day_seen[: len(keep)] = day_seen[keep]
+        return model
+
     @property
     def nbytes(self) -> int:
         """Memory held for the series' state (capacity included)."""

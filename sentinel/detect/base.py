@@ -4,7 +4,9 @@ A detector keeps whatever state it needs per series and returns only transitions
 ``Alert`` that starts firing, or one that resolves. Re-evaluating an unchanged condition
 returns nothing, so downstream stages see each change exactly once. After a restart the
 daemon hands back the alerts still active in the store (``restore``) so a detector resumes
-instead of firing them again.
+instead of firing them again. What a detector has learned (baselines, profiles, ranges) is
+saved as a ``snapshot`` in the store now and then and when the daemon stops, and ``load``ed
+when it starts, so a restart or an upgrade does not send every series back to learning.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ class Detector(Protocol):
     def observe(self, batch: SampleBatch, now: float) -> list[Alert]: ...
 
     def restore(self, active: Iterable[Alert]) -> None: ...
+
+    def snapshot(self) -> bytes:
+        """What it has learned, to save; empty when nothing worth keeping."""
+        ...
+
+    def load(self, snapshot: bytes) -> None:
+        """Take back a ``snapshot`` (before ``restore``); one it cannot use is ignored."""
+        ...
 
 
 detectors: Registry[type[Detector]] = Registry("detector")

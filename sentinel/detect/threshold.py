@@ -104,6 +104,12 @@ class ThresholdRules:
     def restore(self, active: Iterable[Alert]) -> None:
         self._restored = {a.fingerprint: a.starts_at for a in active}
 
+    def snapshot(self) -> bytes:
+        return b""  # ``for`` timers restart from the alerts still firing; nothing is learned
+
+    def load(self, snapshot: bytes) -> None:
+        pass
+
     def observe(self, batch: SampleBatch, now: float) -> list[Alert]:
         changes: list[Alert] = []
         for series, ts, value in zip(batch.series, batch.ts, batch.values, strict=True):
