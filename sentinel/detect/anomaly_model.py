@@ -83,12 +83,12 @@ class ModelParameters:
     surprise_alpha: float = 1 / 1024
     recent_alpha: float = 1 / 2
     slow_alpha: float = 1 / 10
-    slow_weight: float = 0.5
-    single_weight: float = 0.6
+    slow_weight: float = 0.6
+    single_weight: float = 0.7
     envelope_decay: float = 0.999
     warmup: int = 32
     scale_floor: float = 1e-3
-    score_scale: float = 6.0
+    score_scale: float = 7.0
     day_buckets: int = 48
     seasonal_alpha: float = 1 / 16
     seasonal_warmup: int = 3
