@@ -32,6 +32,17 @@ class Series:
 
     name: str
     labels: tuple[tuple[str, str], ...]
+    # Detectors look every sample's series up by it: hash the labels once, not per lookup.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.name, self.labels)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Series], tuple[str, tuple[tuple[str, str], ...]]]:
+        return Series, (self.name, self.labels)  # string hashes differ between processes
 
     @classmethod
     def of(cls, name: str, labels: Mapping[str, str] | None = None) -> Series:

@@ -87,6 +87,22 @@ def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
     assert "is a new high, 29% of its range beyond" in out.reason(0, values[1201])
 
 
+def test_a_slow_slide_to_a_level_below_all_before_is_a_new_extreme():
+    values = noisy(1600)
+    values[1300:1500] -= np.linspace(0.0, 8.0, 200)  # no one sample leaves the noise's range
+    values[1500:] -= 8.0
+    model = AnomalyModel()
+    model.add(1)
+    fired = []
+    for i, value in enumerate(values):
+        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+        if out.onset[0] >= THRESHOLD:
+            fired.append((i, out.reason(0, value)))
+    assert len(fired) == 1
+    at, reason = fired[0]
+    assert 1300 < at < 1400 and ": its level" in reason and "is a new low" in reason
+
+
 def test_a_daily_cycle_sets_no_new_extremes_before_its_range_has_held_for_days():
     per_day = int(86400 / STEP)
     t = np.arange(per_day)

@@ -11,6 +11,7 @@ columns, with the series they belong to).
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from sentinel.schema import Duration
 
 ANY_METRIC = "*"
 NOT_SELECTED = -1
+UNSEEN = -2
 SNAPSHOT_VERSION = 1
 log = logging.getLogger("sentinel.detect")
 
@@ -198,11 +200,9 @@ class AnomalyRules:
     def observe(self, batch: SampleBatch, now: float) -> list[Alert]:
         changes: list[Alert] = []
         for number, track in enumerate(self.tracks):
-            picked, columns = self._select(number, batch.series)
-            if not picked:
+            picked_at, columns_at = self._select(number, batch.series)
+            if not len(picked_at):
                 continue
-            picked_at = np.array(picked)
-            columns_at = np.array(columns)
             for round_ in first_occurrences(columns_at):
                 at = picked_at[round_]
                 index = columns_at[round_]
@@ -212,26 +212,36 @@ class AnomalyRules:
                     changes.append(self._alert(number, column, moved, int(i), at[i], batch))
         return changes
 
-    def _select(self, number: int, series: Sequence[Series]) -> tuple[list[int], list[int]]:
+    def _select(self, number: int, series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in the batch, their columns) of the series this rule follows."""
+        columns = self._columns[number]
+        # One C-level pass, since nearly every series is known already.
+        found = map(columns.get, series, itertools.repeat(UNSEEN))
+        column_of = np.fromiter(found, dtype=np.int64, count=len(series))
+        if (column_of == UNSEEN).any():
+            self._first_sight(number, series, column_of)
+        picked = np.flatnonzero(column_of != NOT_SELECTED)
+        return picked, column_of[picked]
+
+    def _first_sight(self, number: int, series: Sequence[Series], found: np.ndarray) -> None:
+        """Columns (into ``found``) for series seen for the first time: a new one, or
+        NOT_SELECTED for good."""
         rule, columns = self.tracks[number].rule, self._columns[number]
-        picked, picked_columns = [], []
         new: list[Series] = []
-        for position, one in enumerate(series):
-            column = columns.get(one)
-            if column is None:  # first sight: a new column, or NOT_SELECTED from now on
+        for position in np.flatnonzero(found == UNSEEN):
+            one = series[position]
+            column = columns.get(one)  # the same series twice in one batch
+            if column is None:
                 selected = rule.selects(one)
                 column = len(self._series[number]) + len(new) if selected else NOT_SELECTED
                 columns[one] = column
                 if selected:
                     new.append(one)
-            if column != NOT_SELECTED:
-                picked.append(position)
-                picked_columns.append(column)
+            found[position] = column
         if new:
             self.tracks[number].add(len(new))
             self._series[number].extend(new)
             self._resume(number, new)
-        return picked, picked_columns
 
     def _resume(self, number: int, new: list[Series]) -> None:
         """Series whose alert was still firing before a restart keep firing, not refire."""

@@ -28,12 +28,14 @@ data up to t only):
   a few samples; the range does not, so an outage peak or a drop below anything seen before
   still counts. A range seen for less than a few days says little (a daily cycle's first
   peak, a weekday's quiet), and in steady noise new extremes grow rarer with time (about
-  2/n at sample n) and the σ condition leaves almost none;
+  2/n at sample n) and the σ condition leaves almost none. A smoothed level (rate
+  ``smooth_alpha``) that goes beyond every level it has had counts the same way, judged
+  against the narrower spread of such a level, so a slow slide to a new low is seen too;
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 15 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 610 bytes a series.
+State is 18 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 620 bytes a series.
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ STATE = (
     "low",
     "since",
     "surprise_slow",
+    "smooth",
+    "smooth_high",
+    "smooth_low",
 )
 BASELINES = ("level", "time of day", "step")
 DAY = 86400.0
@@ -96,6 +101,7 @@ class ModelParameters:
     record_warmup: int = 150
     record_span: float = 3 * DAY
     record_gain: float = 30.0
+    smooth_alpha: float = 1 / 10
     record_sigmas: float = 4.0
 
 
@@ -115,18 +121,26 @@ class Scores:
     sigmas: np.ndarray
     baseline: np.ndarray
     beyond: np.ndarray  # share of the range spanned so far by which a new extreme passes it
-    extreme: np.ndarray  # the extreme it passed (NaN where the value is none)
+    extreme: np.ndarray  # the extreme it passed (NaN where there is none)
+    passed: np.ndarray  # what passed it: the value, or its smoothed level (NaN: none)
 
     def reason(self, i: int, value: float) -> str:
         """A one-line explanation of entry ``i``.
 
         >>> one = lambda v: np.array([v])
-        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1), one(0.0), one(np.nan)
+        >>> none = one(np.nan)
+        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1), one(0.0), none, none
         ...        ).reason(0, 93.2)
         'value 93.2 is 6.2σ above its time of day baseline 40'
-        >>> Scores(one(0.7), one(0.7), one(40.0), one(2.1), one(0), one(0.12), one(80.0)
-        ...        ).reason(0, 84.8)
+        >>> Scores(one(0.7), one(0.7), one(40.0), one(2.1), one(0), one(0.12), one(80.0),
+        ...        one(84.8)).reason(0, 84.8)
         'value 84.8 is a new high, 12% of its range beyond 80; 2.1σ above its level baseline 40'
+        >>> level = Scores(one(0.6), one(0.6), one(40.0), one(1.5), one(0), one(0.05), one(31.0),
+        ...                one(30.5))
+        >>> for part in level.reason(0, 30.1).split("; "):
+        ...     print(part)
+        value 30.1: its level 30.5 is a new low, 5% of its range beyond 31
+        1.5σ below its level baseline 40
         """
         side = "above" if value >= self.expected[i] else "below"
         deviation = (
@@ -135,9 +149,11 @@ class Scores:
         )
         if self.beyond[i] <= 0:
             return f"value {value:g} is {deviation}"
-        record = "high" if value > self.extreme[i] else "low"
+        passed = float(self.passed[i])
+        record = "high" if passed > self.extreme[i] else "low"
+        what = f"value {value:g}" if passed == value else f"value {value:g}: its level {passed:.4g}"
         return (
-            f"value {value:g} is a new {record}, {100 * self.beyond[i]:.0f}% of its range "
+            f"{what} is a new {record}, {100 * self.beyond[i]:.0f}% of its range "
             f"beyond {self.extreme[i]:.4g}; {deviation}"
         )
 
@@ -214,9 +230,11 @@ class AnomalyModel:
         day_mean = self._day_mean[index, bucket].astype(np.float64)
         day_dev = self._day_dev[index, bucket].astype(np.float64)
         day_seen = self._day_seen[index, bucket]
-        s = self._state[:, index]
+        rows = _as_slice(index)  # a run of columns (the usual case) is read and written as a view
+        s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
-        surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:]
+        surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
+        smooth, smooth_high, smooth_low = s[15:]
         x = np.asarray(values, dtype=np.float64)
         first = count == 0
         mean = np.where(first, x, mean)
@@ -225,6 +243,9 @@ class AnomalyModel:
         scale = np.where(first, np.abs(x), scale)
         high = np.where(first, x, high)
         low = np.where(first, x, low)
+        smooth = np.where(first, x, smooth + p.smooth_alpha * (x - smooth))
+        smooth_high = np.where(first, x, smooth_high)
+        smooth_low = np.where(first, x, smooth_low)
         since = np.where(first, ts, since)
 
         floor = p.scale_floor * (scale + 1e-9)
@@ -256,7 +277,18 @@ class AnomalyModel:
         beyond = np.maximum(x - high, low - x) / span
         seen = (count >= p.record_warmup) & (ts - since >= p.record_span)
         beyond = np.where(seen & (beyond > 0) & (level >= p.record_sigmas), beyond, 0.0)
-        record = 1.0 - np.exp(-p.record_gain * beyond)
+        # The same for the smoothed level: a level (not one sample) beyond all it has been,
+        # at least ``record_sigmas`` of such a level's own spread from the baseline.
+        smooth_sigmas = np.abs(smooth - mean) / (
+            (np.sqrt(var) + floor) * np.sqrt(p.smooth_alpha / (2.0 - p.smooth_alpha))
+        )
+        level_beyond = np.maximum(smooth - smooth_high, smooth_low - smooth) / np.maximum(
+            smooth_high - smooth_low, floor
+        )
+        level_beyond = np.where(
+            seen & (level_beyond > 0) & (smooth_sigmas >= p.record_sigmas), level_beyond, 0.0
+        )
+        record = 1.0 - np.exp(-p.record_gain * (beyond + level_beyond))
         score = 1.0 - (1.0 - score) * (1.0 - record)
         onset = np.where(score > envelope, score, 0.0)
 
@@ -279,7 +311,7 @@ class AnomalyModel:
         self._day_dev[index, bucket] = day_dev + c * (np.abs(x - day_mean) - day_dev)
         self._day_seen[index, bucket] = np.minimum(day_seen + 1, 60000)
 
-        self._state[:, index] = np.stack(
+        self._state[:, rows] = np.stack(
             [
                 count + 1,
                 mean,
@@ -296,6 +328,9 @@ class AnomalyModel:
                 np.minimum(low, x),
                 since,
                 slow,
+                smooth,
+                np.maximum(smooth_high, smooth),
+                np.minimum(smooth_low, smooth),
             ]
         )
         by_step = jump > np.maximum(level, shift)
@@ -305,6 +340,31 @@ class AnomalyModel:
             expected=np.where(by_step, last, np.where(use_day, day_mean, mean)),
             sigmas=np.where(by_step, jump / p.step_weight, level),
             baseline=np.where(by_step, 2, np.where(use_day, 1, 0)),
-            beyond=beyond,
-            extreme=np.where(beyond > 0, np.where(x > high, high, low), np.nan),
+            beyond=np.maximum(beyond, level_beyond),
+            extreme=np.where(
+                np.maximum(beyond, level_beyond) <= 0,
+                np.nan,
+                np.where(
+                    beyond >= level_beyond,
+                    np.where(x > high, high, low),
+                    np.where(smooth > smooth_high, smooth_high, smooth_low),
+                ),
+            ),
+            passed=np.where(
+                np.maximum(beyond, level_beyond) <= 0,
+                np.nan,
+                np.where(beyond >= level_beyond, x, smooth),
+            ),
         )
+
+
+def _as_slice(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a run of consecutive columns, else unchanged.
+
+    >>> _as_slice(np.arange(3, 6)), _as_slice(np.array([0, 2]))
+    (slice(3, 6, None), array([0, 2]))
+    """
+    index = np.asarray(index)
+    if len(index) and index[-1] - index[0] == len(index) - 1 and np.all(np.diff(index) == 1):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
