@@ -86,6 +86,11 @@ def test_sigkill_loses_nothing_and_duplicates_nothing(tmp_path, target, receiver
         target.healthy = False
         wait_until(lambda: titles_at(receiver, "level1"), what="first page")
         store = Store(state / "sentinel.db")
+        # A delivery in flight when the process dies is repeated (at least once); kill once
+        # the page is recorded as sent, so that any repeat below is a real duplicate.
+        wait_until(
+            lambda: all(row.status == "sent" for row in store.outbox(1)), what="page recorded"
+        )
         deadline = store.incident(1).next_escalation_at
         assert daemon.stop(signal.SIGKILL) == -signal.SIGKILL
         assert titles_at(receiver, "level2") == []
