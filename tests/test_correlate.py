@@ -148,6 +148,10 @@ def test_adjacency_csv_imports_in_either_orientation(tmp_path):
     assert "- name: api\n  depends_on:\n  - db\n" in services_yaml(
         services_from_adjacency_csv(matrix)
     )
+    matrix.write_text(",web,lb_remote\nweb,0,1\nlb_remote,0,0\n")
+    imported = services_from_adjacency_csv(matrix)
+    assert [(s.name, s.remote) for s in imported] == [("web", False), ("lb_remote", True)]
+    assert "- name: lb_remote\n  remote: true\n" in services_yaml(imported)
     matrix.write_text(",web,api\nweb,0,x\n")
     try:
         services_from_adjacency_csv(matrix)
@@ -176,3 +180,46 @@ def test_deviations_of_different_classes_explain_nothing_either_way():
     ranked = correlator.rank([errors, traffic])
     assert [c.node for c in ranked] == ["api", "db"]
     assert "api depends on db, failing on other measures only" in ranked[0].evidence
+
+
+def _behind_a_balancer(remote: bool) -> Topology:
+    """A site calls its API both directly and through a load balancer's host name, which a
+    service map drawn from traces shows as an endpoint of its own, linked to nothing."""
+    return Topology.from_services(
+        [
+            ServiceConfig(name="site", depends_on=["api", "lb.example_remote", "search"]),
+            ServiceConfig(name="api", depends_on=["db"]),
+            ServiceConfig(name="lb.example_remote", remote=remote),
+            ServiceConfig(name="search"),
+            ServiceConfig(name="db"),
+        ]
+    )
+
+
+def test_a_remote_endpoint_failing_with_a_service_its_callers_call_is_taken_as_it():
+    # The balancer sees the API's slowness plus its own hop: larger, but not its own.
+    storm = [slower("lb.example_remote", 0, 0.90, 0.10), slower("api", 0, 0.60, 0.10)]
+    storm.append(slower("site", 0, 1.00, 0.20))
+    as_an_endpoint = TopologyCorrelator(_behind_a_balancer(remote=True)).rank(storm)
+    assert [c.node for c in as_an_endpoint][:2] == ["api", "lb.example_remote"]
+    api, balancer = as_an_endpoint[0], as_an_endpoint[1]
+    assert (
+        "may be behind lb.example_remote: remote, called by its callers, failing too"
+        in api.evidence
+    )
+    assert any(
+        line.startswith("lb.example_remote is seen only from its callers, who also call api")
+        and "explains 62% of lb.example_remote's" in line
+        for line in balancer.evidence
+    )
+    # Taken as a service of its own, the larger deviation wins: the mistake this avoids.
+    as_a_service = TopologyCorrelator(_behind_a_balancer(remote=False)).rank(storm)
+    assert as_a_service[0].node == "lb.example_remote"
+
+
+def test_a_remote_endpoint_failing_on_its_own_stays_the_suspect():
+    ranked = TopologyCorrelator(_behind_a_balancer(remote=True)).rank(
+        [slower("lb.example_remote", 0, 0.90, 0.10), slower("site", 30, 1.00, 0.20)]
+    )
+    assert [c.node for c in ranked] == ["lb.example_remote", "site"]
+    assert "nothing lb.example_remote depends on is failing" in ranked[0].evidence

@@ -90,6 +90,8 @@ class _Incident:
     changes: Sequence[Change]
     top_strength: float
     largest: dict[str, float]
+    # remote endpoint -> the failing services its callers also call, which it may front
+    stand_ins: dict[str, list[_Suspect]]
 
 
 @dataclass
@@ -210,6 +212,7 @@ class TopologyCorrelator:
             changes,
             max(s.strength for s in suspects.values()),
             _largest(suspects.values()),
+            self._stand_ins(suspects),
         )
         causes = [self._alerting_cause(s, incident) for s in suspects.values()]
         causes += self._changed_causes(suspects, first, changes)
@@ -222,15 +225,23 @@ class TopologyCorrelator:
         others = len(suspects) - 1
         failing_deps = [suspects[m] for m in topology.below(node) & suspects.keys() if m != node]
         dependants = sorted(m for m in topology.above(node) & suspects.keys() if m != node)
+        fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
-        unexplained, explanation = self._unexplained(suspect, failing_deps)
+        if node in incident.stand_ins:
+            unexplained, explanation = self._unexplained(
+                suspect, incident.stand_ins[node], "is seen only from its callers, who also call"
+            )
+        else:
+            unexplained, explanation = self._unexplained(suspect, failing_deps)
         change, change_note = self._change(node, first.onset, incident.changes)
         parts = {
             "graph": unexplained,
             "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
             "breadth": (
-                sum(_explains(suspect, suspects[d]) for d in dependants) / others if others else 1.0
+                sum(_explains(suspect, suspects[d]) for d in [*dependants, *fronts]) / others
+                if others
+                else 1.0
             ),
             "strength": suspect.strength
             / incident.top_strength
@@ -249,6 +260,10 @@ class TopologyCorrelator:
             evidence.append(f"nothing {node} depends on is failing")
         if dependants:
             evidence.append(f"{', '.join(dependants)} depend on {node} and are failing")
+        if fronts:
+            evidence.append(
+                f"may be behind {', '.join(fronts)}: remote, called by its callers, failing too"
+            )
         if node == first.node:
             evidence.append("first to fire" if others else "only service alerting")
         else:
@@ -270,8 +285,32 @@ class TopologyCorrelator:
             max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window) for other in related
         ) / len(related)
 
-    def _unexplained(self, suspect: _Suspect, failing_deps: list[_Suspect]) -> tuple[float, str]:
-        """How much of a node's trouble its failing dependencies do not explain (0..1).
+    def _stand_ins(self, suspects: dict[str, _Suspect]) -> dict[str, list[_Suspect]]:
+        """For each failing remote endpoint with nothing failing below it: the failing
+        services its callers also call. Its trouble may be theirs seen from outside (a load
+        balancer's host name in front of the service behind it), which a service map drawn
+        from traces does not link to it."""
+        topology, stand_ins = self.topology, {}
+        for node in topology.remote & suspects.keys():
+            if topology.below(node) & suspects.keys():
+                continue
+            callers = topology.callers(node)
+            behind = [
+                suspect
+                for other, suspect in suspects.items()
+                if other != node
+                and other not in topology.remote
+                and any(topology.calls(caller, other) for caller in callers)
+            ]
+            if behind:
+                stand_ins[node] = behind
+        return stand_ins
+
+    def _unexplained(
+        self, suspect: _Suspect, failing_deps: list[_Suspect], relation: str = "depends on"
+    ) -> tuple[float, str]:
+        """How much of a node's trouble its failing dependencies (or, for a remote
+        endpoint, the services it may front) do not explain (0..1).
 
         A dependency explains a deviation of the same failure class in proportion to its own
         (a database 0.28 s slower explains 93% of an API 0.30 s slower); deviations of other
@@ -280,7 +319,7 @@ class TopologyCorrelator:
         """
         if not failing_deps:
             return 1.0, ""
-        names = ", ".join(sorted(d.node for d in failing_deps))
+        related = f"{suspect.node} {relation} " + ", ".join(sorted(d.node for d in failing_deps))
         shares = []
         for kind, own in suspect.deviations.items():
             dep = max(failing_deps, key=lambda d: d.deviations.get(kind, 0.0))
@@ -288,12 +327,12 @@ class TopologyCorrelator:
             if theirs > 0:
                 shares.append((min(1.0, theirs / own), kind, own, dep.node, theirs))
         if not shares and suspect.deviations and any(d.deviations for d in failing_deps):
-            return 1.0, f"{suspect.node} depends on {names}, failing on other measures only"
+            return 1.0, f"{related}, failing on other measures only"
         if not shares:
-            return 0.0, f"{suspect.node} depends on {names}, also failing"
+            return 0.0, f"{related}, also failing"
         share, kind, own, dep_node, theirs = min(shares)
         return 1.0 - share, (
-            f"{suspect.node} depends on {names}, also failing; {dep_node}'s {kind} deviation "
+            f"{related}, also failing; {dep_node}'s {kind} deviation "
             f"({theirs:.4g}) explains {share:.0%} of {suspect.node}'s ({own:.4g})"
         )
 

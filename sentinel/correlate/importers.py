@@ -30,11 +30,15 @@ class Orientation(StrEnum):
     PROPAGATES = "propagates"  # trouble in i propagates to j: j depends on i
 
 
+REMOTE_SUFFIX = "_remote"  # how service maps drawn from X-Ray traces name untraced endpoints
+
+
 def services_from_adjacency_csv(
     path: Path, orientation: Orientation = Orientation.DEPENDS_ON
 ) -> list[ServiceConfig]:
     """Services from a square adjacency matrix with node names in the first row and column
-    (non-zero cells are edges)."""
+    (non-zero cells are edges). A name ending in ``_remote`` is an endpoint seen only from
+    its callers (``remote``), as trace-derived service maps name them."""
     try:
         with path.open(newline="") as handle:
             rows = list(csv.reader(handle))
@@ -64,7 +68,10 @@ def services_from_adjacency_csv(
                 depends[source].append(name)
             else:
                 depends[name].append(source)
-    return [ServiceConfig(name=n, depends_on=sorted(set(d))) for n, d in depends.items()]
+    return [
+        ServiceConfig(name=n, depends_on=sorted(set(d)), remote=n.endswith(REMOTE_SUFFIX))
+        for n, d in depends.items()
+    ]
 
 
 def services_from_prometheus(url: str, timeout: float = 10.0) -> list[ServiceConfig]:
@@ -115,5 +122,7 @@ def services_yaml(services: Iterable[ServiceConfig]) -> str:
             entry["owner"] = service.owner
         if service.depends_on:
             entry["depends_on"] = list(service.depends_on)
+        if service.remote:
+            entry["remote"] = True
         documents.append(entry)
     return yaml.safe_dump({"services": documents}, sort_keys=False, allow_unicode=True)

@@ -21,6 +21,11 @@ class ServiceConfig(StrictModel):
     depends_on: list[str] = Field(default_factory=list)
     owner: str = ""
     escalation_policy: str = "default"
+    remote: bool = Field(
+        False,
+        description="an endpoint known only from its callers' side (a service map's "
+        "untraced call, such as a load balancer's host name), not a service of its own",
+    )
 
 
 class ProblemConfig(StrictModel):
@@ -54,6 +59,8 @@ class Topology:
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
         self._below: dict[str, frozenset[str]] = {}
         self._above: dict[str, frozenset[str]] = {}
+        # endpoints known only from their callers (``ServiceConfig.remote``)
+        self.remote = frozenset(n for n, remote in graph.nodes(data="remote") if remote)
 
     @classmethod
     def from_services(cls, services: Iterable[ServiceConfig]) -> Topology:
@@ -64,6 +71,7 @@ class Topology:
                 tier=service.tier,
                 owner=service.owner,
                 escalation_policy=service.escalation_policy,
+                remote=service.remote,
             )
             for dependency in service.depends_on:
                 graph.add_edge(service.name, dependency)
@@ -79,6 +87,14 @@ class Topology:
         if node in self.graph:
             return str(self.graph.nodes[node].get("escalation_policy", "default"))
         return "default"
+
+    def callers(self, node: str) -> frozenset[str]:
+        """What depends on ``node`` directly."""
+        return frozenset(self.graph.predecessors(node)) if node in self.graph else frozenset()
+
+    def calls(self, caller: str, node: str) -> bool:
+        """Whether ``caller`` depends on ``node`` directly."""
+        return self.graph.has_edge(caller, node)
 
     def depends_on(self, node: str, other: str) -> bool:
         """Whether ``node`` depends on ``other``, directly or through others."""
