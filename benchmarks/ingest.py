@@ -8,6 +8,9 @@ of 64 (Prometheus's default), to ``POST /api/v2/alerts``. sentinel runs with cor
 (a 100-service topology) and its real store; Alertmanager 0.25 from Debian with a receiver
 that sends nothing. Each trial starts both afresh, in alternating order; prints the median
 (and range) of accepted alerts/s and request latency for each, and the ratio of medians.
+The server's own CPU time per accepted alert (user + system, all its threads) and the cores
+it kept busy are printed too: Alertmanager spreads its work over every core, sentinel's
+loop runs on one.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import aiohttp
 import numpy as np
+import psutil
 import yaml
 from loopback import free_port, wait_http
 from rich.console import Console
@@ -187,9 +191,15 @@ def trial(name: str, binary: str, alerts: list[dict], args: argparse.Namespace) 
             start_sentinel(work) if name == "sentinel" else start_alertmanager(work, binary)
         )
         try:
+            server = psutil.Process(process.pid)
+            before = server.cpu_times()
             result = asyncio.run(
                 blast(f"{base}/api/v2/alerts", alerts, args.rounds, args.batch, args.senders)
             )
+            after = server.cpu_times()
+            cpu = (after.user - before.user) + (after.system - before.system)
+            result["cpu_us_per_alert"] = 1e6 * cpu / (len(alerts) * args.rounds)
+            result["busy_cores"] = cpu / result["seconds"]
             result["alerts held"] = count_json(f"{base}/api/v2/alerts")
             if name == "sentinel":
                 result["open incidents"] = count_json(
@@ -201,7 +211,17 @@ def trial(name: str, binary: str, alerts: list[dict], args: argparse.Namespace) 
     return result
 
 
-FIGURES = ("alerts_per_s", "new_alerts_per_s", "resent_alerts_per_s", "p50_ms", "p99_ms")
+FIGURES = (
+    "alerts_per_s",
+    "new_alerts_per_s",
+    "resent_alerts_per_s",
+    "p50_ms",
+    "p99_ms",
+    "cpu_us_per_alert",
+    "busy_cores",
+)
+LABELS = {"cpu_us_per_alert": "server CPU µs per alert", "busy_cores": "server cores busy"}
+DIGITS = {"p50_ms": 1, "p99_ms": 1, "cpu_us_per_alert": 1, "busy_cores": 2}
 
 
 def main() -> None:
@@ -234,14 +254,14 @@ def main() -> None:
     table.add_column("sentinel / Alertmanager", justify="right")
     medians = {n: {k: float(np.median([t[k] for t in trials[n]])) for k in FIGURES} for n in names}
     for key in FIGURES:
-        digits = 1 if key.endswith("_ms") else 0
+        digits = DIGITS.get(key, 0)
         cells = [
             f"{medians[n][key]:,.{digits}f} ({min(t[key] for t in trials[n]):,.{digits}f}–"
             f"{max(t[key] for t in trials[n]):,.{digits}f})"
             for n in names
         ]
         ratio = medians["sentinel"][key] / medians["Alertmanager 0.25"][key]
-        table.add_row(key.replace("_", " "), *cells, f"{ratio:.2f}×")
+        table.add_row(LABELS.get(key, key.replace("_", " ")), *cells, f"{ratio:.2f}×")
     for key in ("failed_requests", "alerts held"):
         table.add_row(key.replace("_", " "), *(str(max(t[key] for t in trials[n])) for n in names))
     console.print(table)

@@ -87,6 +87,7 @@ class Pipeline:
         self._checked: set[int] = set()  # incidents whose copy was found current
         self._open: OpenIncidents | None = None  # read on the batch's first placement
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
+        self._changes: list[Change] | None = None  # the recent changes, read when needed
 
     def restore(self) -> None:
         """Give detectors what they had learned and the alerts still firing in the store, so
@@ -118,7 +119,7 @@ class Pipeline:
         """Handle a batch: alerts already firing are refreshed together; each new one is
         placed by correlation; resolutions go to the desk."""
         self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
-        self._resolved = set()
+        self._resolved, self._changes = set(), None
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
@@ -143,16 +144,19 @@ class Pipeline:
         else:
             log.debug("alert resolved name=%s labels=%s", alert.name, alert.labels)
             self._join_pending(now)
-            # A resolution may change an incident within the same ``now`` as a join.
-            self._kept.clear()
-            self._incidents.clear()
-            self._open = None
             self._fired.discard(alert.fingerprint)
             self._resolved.add(alert.fingerprint)
             changes = self._recent_changes(now)
-            self.desk.alert_resolved(
+            changed = self.desk.alert_resolved(
                 alert, lambda alerts: self.correlator.rank(alerts, changes), now
             )
+            if changed is not None:
+                # Perhaps within the same ``now`` as a join, which ``updated_at`` cannot
+                # tell: forget this pipeline's copies of that incident.
+                self._kept.pop(changed, None)
+                self._incidents.pop(changed, None)
+                self._checked.discard(changed)
+                self._open = None
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:
@@ -274,8 +278,12 @@ class Pipeline:
         return incident
 
     def _recent_changes(self, now: float) -> list[Change]:
-        """Changes recent enough to be suspects (``correlation.change_window``)."""
-        return self.store.changes(since=now - self.correlator.config.change_window, until=now)
+        """Changes recent enough to be suspects (``correlation.change_window``), read once
+        per batch: nobody else writes while its transaction runs."""
+        if self._changes is None:
+            window = self.correlator.config.change_window
+            self._changes = self.store.changes(since=now - window, until=now)
+        return self._changes
 
     def _tiers(self, services: Sequence[str]) -> list[int]:
         return [self.topology.tier(s) for s in services]

@@ -420,14 +420,12 @@ class Store:
 
     def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
         """Mark the firing alert resolved; returns its incident id, or None if none fired."""
-        incident_id = self.firing_alert_incident(fingerprint)
-        if incident_id is not None:
-            self._exec(
-                "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? "
-                "WHERE fingerprint = ? AND status = 'firing'",
-                (ends_at, now, fingerprint),
-            )
-        return incident_id
+        row = self._exec(
+            "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? "
+            "WHERE fingerprint = ? AND status = 'firing' RETURNING incident_id",
+            (ends_at, now, fingerprint),
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:
         """The incident, resolved since ``since``, that this alert last fired in."""

@@ -7,7 +7,7 @@ services is one that has no alerting dependency of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Mapping
 
 import networkx as nx
 from pydantic import Field
@@ -102,24 +102,39 @@ class Topology:
 
     def above(self, node: str) -> frozenset[str]:
         """Everything that depends on ``node``, directly or through others (cached)."""
-        return self._closure(node, self._above, nx.ancestors)
+        return self._closure(node, self._above, self.graph.pred)
 
     def below(self, node: str) -> frozenset[str]:
         """Everything ``node`` depends on, directly or through others (cached)."""
-        return self._closure(node, self._below, nx.descendants)
+        return self._closure(node, self._below, self.graph.succ)
 
     def _closure(
         self,
         node: str,
         cache: dict[str, frozenset[str]],
-        walk: Callable[[nx.DiGraph, str], set[str]],
+        neighbours: Mapping[str, Iterable[str]],
     ) -> frozenset[str]:
-        """``walk(graph, node)`` once per node; placement asks for the same nodes over and over."""
+        """The nodes reachable from ``node`` one way, once per node (placement asks for the
+        same nodes over and over); a node whose closure is known is not walked again, so a
+        storm's thousands of services share the walks below them."""
         if node not in self.graph:
             return frozenset()
         reached = cache.get(node)
         if reached is None:
-            reached = cache[node] = frozenset(walk(self.graph, node))
+            seen: set[str] = set()
+            stack = [node]
+            while stack:
+                for next_node in neighbours[stack.pop()]:
+                    if next_node in seen:
+                        continue
+                    seen.add(next_node)
+                    known = cache.get(next_node)
+                    if known is None:
+                        stack.append(next_node)
+                    else:
+                        seen |= known
+            seen.discard(node)  # on a cycle through itself, as networkx leaves it out too
+            reached = cache[node] = frozenset(seen)
         return reached
 
     def distance(self, a: str, b: str) -> int | None:

@@ -214,18 +214,18 @@ class Desk:
         targets = self._targets(first.notify, now)
         self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
-    def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> None:
+    def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> int | None:
         """A firing alert ended; the incident resolves when its last alert does, and is
-        re-ranked when a service stops failing in it."""
+        re-ranked when a service stops failing in it. Returns the incident it was in."""
         with self.store.transaction():
             incident_id = self.store.resolve_alert(alert.fingerprint, alert.ends_at or now, now)
             if incident_id is None:
-                return
+                return None
             self._record(incident_id, now, "alert", f"{alert.name} resolved")
             if self.store.node_still_firing(incident_id, alert.fingerprint):
                 # The same services are failing: the ranking stands; just note the time.
                 self.store.update_incident(incident_id, updated_at=now)
-                return
+                return incident_id
             still_firing = self.store.node_representatives(incident_id)
             incident = self._get(incident_id)
             if still_firing:
@@ -234,6 +234,7 @@ class Desk:
                 )
             elif incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
                 self._resolve(incident, "sentinel", "all alerts resolved", now)
+        return incident_id
 
     def acknowledge(self, incident_id: int, actor: str, now: float) -> Incident:
         with self.store.transaction():
