@@ -223,8 +223,10 @@ class TopologyCorrelator:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
-        failing_deps = [suspects[m] for m in topology.below(node) & suspects.keys() if m != node]
-        dependants = sorted(m for m in topology.above(node) & suspects.keys() if m != node)
+        # Walk the few suspects, not the closures: a storm's services have thousands above.
+        below, above = topology.below(node), topology.above(node)
+        failing_deps = [s for m, s in suspects.items() if m in below and m != node]
+        dependants = sorted(m for m in suspects if m in above and m != node)
         fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
@@ -291,8 +293,11 @@ class TopologyCorrelator:
         balancer's host name in front of the service behind it), which a service map drawn
         from traces does not link to it."""
         topology, stand_ins = self.topology, {}
-        for node in topology.remote & suspects.keys():
-            if topology.below(node) & suspects.keys():
+        for node in suspects:
+            if node not in topology.remote:
+                continue
+            below = topology.below(node)
+            if any(other in below for other in suspects):
                 continue
             callers = topology.callers(node)
             behind = [
