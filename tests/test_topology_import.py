@@ -31,9 +31,11 @@ def test_import_prometheus_reads_target_labels(tmp_path):
     labelled = (
         "  - job_name: shop\n    static_configs:\n"
         "      - targets: ['127.0.0.1:1']\n"
-        "        labels: {service: api, depends_on: 'db, cache', tier: '1', owner: payments}\n"
+        "        labels: {service: api, depends_on: 'db, cache, gw', tier: '1', owner: payments}\n"
         "      - targets: ['127.0.0.1:2']\n"
         "        labels: {service: db}\n"
+        "      - targets: ['127.0.0.1:4']\n"
+        "        labels: {service: gw, remote: 'true'}\n"
     )
     service, base = processes.prometheus(tmp_path, "127.0.0.1:3", extra_config=labelled)
     with service:
@@ -49,6 +51,7 @@ def test_import_prometheus_reads_target_labels(tmp_path):
     topology = load_config([tmp_path / "rules"]).topology
     assert topology.depends_on("api", "db") and topology.depends_on("api", "cache")
     assert topology.tier("api") == 1
+    assert topology.remote == {"gw"}
     assert "node" in topology  # the job name when there is no service label
 
     down = cli.invoke(app, ["topology", "import-prometheus", base])

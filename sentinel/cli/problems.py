@@ -234,7 +234,7 @@ def topology_import_prometheus(
     url: Annotated[str, typer.Argument(help="Prometheus base URL, e.g. http://127.0.0.1:9090.")],
 ) -> None:
     """Print a services: section from Prometheus target labels (service or job;
-    depends_on, tier, owner)."""
+    depends_on, tier, owner, remote)."""
     _print_services(lambda: services_from_prometheus(url))
 
 

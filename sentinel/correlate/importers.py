@@ -76,7 +76,8 @@ def services_from_adjacency_csv(
 
 def services_from_prometheus(url: str, timeout: float = 10.0) -> list[ServiceConfig]:
     """Services from the labels of a Prometheus server's active targets: ``service`` (else
-    ``job``) names the node; optional ``depends_on`` (comma-separated), ``tier``, ``owner``."""
+    ``job``) names the node; optional ``depends_on`` (comma-separated), ``tier``, ``owner``,
+    ``remote`` ("true": an endpoint probed from outside, such as a blackbox target)."""
     endpoint = url.rstrip("/") + "/api/v1/targets?state=active"
     try:
         with urllib.request.urlopen(endpoint, timeout=timeout) as response:
@@ -97,6 +98,8 @@ def services_from_prometheus(url: str, timeout: float = 10.0) -> list[ServiceCon
         for field in ("tier", "owner"):
             if labels.get(field):
                 entry[field] = labels[field]
+        if labels.get("remote", "").lower() == "true":
+            entry["remote"] = True
     try:
         return [
             ServiceConfig(**{**e, "depends_on": sorted(e["depends_on"])})
