@@ -112,3 +112,25 @@ def test_an_alert_that_resolves_and_fires_again_within_one_batch_is_firing(tmp_p
     assert firing.fingerprint == db.fingerprint and firing.starts_at == 40
     [still] = daemon.store.unresolved_incidents()
     assert still.id == incident.id  # the flap reopened it, no second incident
+
+
+def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_path):
+    daemon = shop(tmp_path)
+    daemon.pipeline.alerts([fire("db", 0), fire("warehouse", 3)], now=10)
+    by_root = {i.root_causes[0].node: i for i in daemon.store.unresolved_incidents()}
+    database, warehouse = by_root["db"], by_root["warehouse"]
+
+    # In onset order: api joins, the warehouse's only alert ends, frontend joins.
+    ended = replace(fire("warehouse", 3), status=AlertStatus.RESOLVED, ends_at=19)
+    daemon.pipeline.alerts([fire("frontend", 4), ended, fire("api", 2)], now=20)
+
+    assert daemon.store.incident(warehouse.id).status == IncidentStatus.RESOLVED
+    joined = daemon.store.incident(database.id)
+    assert joined.status == IncidentStatus.OPEN
+    assert joined.services == ("api", "db", "frontend")
+    assert joined.root_causes[0].node == "db"
+    assert {a.labels["service"] for a in daemon.store.firing_alerts(database.id)} == {
+        "api",
+        "db",
+        "frontend",
+    }
