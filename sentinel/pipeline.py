@@ -13,6 +13,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
+from itertools import groupby
 
 from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator, failure_class
@@ -125,8 +126,17 @@ class Pipeline:
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
             self._count(len(new), len(alerts) - len(firing))
             # In onset order, so a cause is placed before the symptoms that follow it.
-            for alert in sorted(alerts, key=lambda a: a.starts_at):
-                self._handle(alert, alert.fingerprint in new, now)
+            ordered = sorted(alerts, key=lambda a: a.starts_at)
+            for resolving, run in groupby(ordered, key=lambda a: a.status != AlertStatus.FIRING):
+                if resolving:
+                    self._resolve(list(run), now)
+                    continue
+                for alert in run:
+                    if alert.fingerprint in new:
+                        self._fire(alert, now)
+                    elif alert.fingerprint in self._resolved:  # a flap sent in one batch
+                        self._count(1, 0)
+                        self._fire(alert, now)
             self._join_pending(now)
 
     def _count(self, fired: int, resolved: int) -> None:
@@ -134,29 +144,26 @@ class Pipeline:
             self.metrics.alerts.labels(AlertStatus.FIRING.value).inc(fired)
             self.metrics.alerts.labels(AlertStatus.RESOLVED.value).inc(resolved)
 
-    def _handle(self, alert: Alert, is_new: bool, now: float) -> None:
-        if alert.status == AlertStatus.FIRING:
-            if is_new:
-                self._fire(alert, now)
-            elif alert.fingerprint in self._resolved:  # a flap sent in one batch: fires again
-                self._count(1, 0)
-                self._fire(alert, now)
-        else:
-            log.debug("alert resolved name=%s labels=%s", alert.name, alert.labels)
-            self._join_pending(now)
-            self._fired.discard(alert.fingerprint)
-            self._resolved.add(alert.fingerprint)
-            changes = self._recent_changes(now)
-            changed = self.desk.alert_resolved(
-                alert, lambda alerts: self.correlator.rank(alerts, changes), now
-            )
-            if changed is not None:
-                # Perhaps within the same ``now`` as a join, which ``updated_at`` cannot
-                # tell: forget this pipeline's copies of that incident.
-                self._kept.pop(changed, None)
-                self._incidents.pop(changed, None)
-                self._checked.discard(changed)
-                self._open = None
+    def _resolve(self, ended: list[Alert], now: float) -> None:
+        """Resolutions next to each other in onset order go to the desk together: a healed
+        fault's alerts end at once, and each incident is re-ranked once for all of them."""
+        log.debug("%d alerts resolved", len(ended))
+        self._join_pending(now)
+        fingerprints = {a.fingerprint for a in ended}
+        self._fired -= fingerprints
+        self._resolved |= fingerprints
+        changes = self._recent_changes(now)
+        changed = self.desk.alerts_resolved(
+            ended, lambda alerts: self.correlator.rank(alerts, changes), now
+        )
+        # Perhaps within the same ``now`` as a join, which ``updated_at`` cannot tell:
+        # forget this pipeline's copies of those incidents.
+        for incident_id in changed:
+            self._kept.pop(incident_id, None)
+            self._incidents.pop(incident_id, None)
+            self._checked.discard(incident_id)
+        if changed:
+            self._open = None
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:

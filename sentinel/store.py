@@ -427,6 +427,28 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def resolve_alerts(
+        self, ended: Sequence[tuple[str, float]], now: float
+    ) -> list[tuple[str, int, str]]:
+        """Mark firing alerts resolved, given (fingerprint, ends_at), a few hundred per
+        statement; returns (fingerprint, incident id, node) of those that were firing."""
+        latest = list(dict(ended).items())  # a later copy wins
+        resolved: list[tuple[str, int, str]] = []
+        for start in range(0, len(latest), 500):
+            chunk = latest[start : start + 500]
+            rows = ",".join(["(?,?)"] * len(chunk))
+            resolved.extend(
+                (r[0], int(r[1]), r[2])
+                for r in self._exec(
+                    "UPDATE alerts SET status = 'resolved', ends_at = v.column2, updated_at = ? "
+                    f"FROM (VALUES {rows}) AS v "
+                    "WHERE alerts.fingerprint = v.column1 AND alerts.status = 'firing' "
+                    "RETURNING alerts.fingerprint, alerts.incident_id, alerts.node",
+                    [now, *(value for pair in chunk for value in pair)],
+                )
+            )
+        return resolved
+
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:
         """The incident, resolved since ``since``, that this alert last fired in."""
         row = self._exec(
@@ -437,16 +459,13 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def node_still_firing(self, incident_id: int, fingerprint: str) -> bool:
-        """Whether the node of this (just resolved) alert has another alert firing in the
-        incident."""
-        row = self._exec(
-            "SELECT 1 FROM alerts WHERE incident_id = ? AND status = 'firing' AND node = "
-            "(SELECT node FROM alerts WHERE fingerprint = ? AND incident_id = ? "
-            "ORDER BY id DESC LIMIT 1) LIMIT 1",
-            (incident_id, fingerprint, incident_id),
-        ).fetchone()
-        return row is not None
+    def firing_nodes(self, incident_id: int) -> set[str]:
+        """The nodes with an alert firing in the incident."""
+        rows = self._exec(
+            "SELECT DISTINCT node FROM alerts WHERE incident_id = ? AND status = 'firing'",
+            (incident_id,),
+        )
+        return {r[0] for r in rows}
 
     def firing_alerts(self, incident_id: int | None = None) -> list[Alert]:
         sql = "SELECT * FROM alerts WHERE status = 'firing'"
@@ -665,10 +684,10 @@ class Store:
 
     # -- timeline ---------------------------------------------------------------------------
 
-    def add_timeline(self, entry: TimelineEntry) -> None:
-        self._exec(
+    def add_timeline(self, *entries: TimelineEntry) -> None:
+        self._db.executemany(
             "INSERT INTO timeline (incident_id, at, kind, text, actor) VALUES (?,?,?,?,?)",
-            (entry.incident_id, entry.at, entry.kind, entry.text, entry.actor),
+            [(e.incident_id, e.at, e.kind, e.text, e.actor) for e in entries],
         )
 
     def timeline(self, incident_id: int) -> list[TimelineEntry]:

@@ -114,10 +114,40 @@ def test_incident_resolves_when_its_last_alert_does(store):
     incident = desk.open_incident(first, ["web"], [2], (), "default", now=0)
     desk.attach(incident, [Placement(second)], ["web"], [2], (), now=1)
     resolved = lambda a: Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)  # noqa: E731
-    desk.alert_resolved(resolved(first), lambda alerts: (), now=10)
+    desk.alerts_resolved([resolved(first)], lambda alerts: (), now=10)
     assert store.incident(incident.id).status == IncidentStatus.OPEN
-    desk.alert_resolved(resolved(second), lambda alerts: (), now=11)
+    desk.alerts_resolved([resolved(second)], lambda alerts: (), now=11)
     assert store.incident(incident.id).status == IncidentStatus.RESOLVED
+
+
+def test_alerts_ending_together_rerank_their_incident_once(store):
+    desk = Desk(store, DeskSettings())
+    down, slow, web = alert(service="db"), alert(service="db", name="Slow"), alert()
+    incident = desk.open_incident(down, ["db"], [2], (), "default", now=0, node="db")
+    joining = [Placement(slow, "db"), Placement(web, "web")]
+    desk.attach(incident, joining, ["db", "web"], [2, 2], (), now=1)
+    ranked: list[list[str]] = []
+
+    def rank(alerts):
+        ranked.append(sorted(a.labels["service"] for a in alerts))
+        return ()
+
+    def ended(a):
+        return Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)
+
+    assert desk.alerts_resolved([ended(down), ended(slow)], rank, now=10) == {incident.id}
+    assert ranked == [["web"]]  # db stopped failing: one ranking of what still fires
+    assert store.incident(incident.id).status == IncidentStatus.OPEN
+    desk.alerts_resolved([ended(web)], rank, now=11)
+    assert ranked == [["web"]]
+    assert store.incident(incident.id).status == IncidentStatus.RESOLVED
+    entries = [(e.kind, e.text) for e in store.timeline(incident.id) if e.at >= 10]
+    assert entries[:3] == [
+        ("alert", "Down resolved"),
+        ("alert", "Slow resolved"),
+        ("alert", "Down resolved"),
+    ]
+    assert ("resolved", "all alerts resolved") in entries
 
 
 def test_outbox_delivers_in_order_after_an_outage_without_duplicates(store, receiver):

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -214,27 +215,42 @@ class Desk:
         targets = self._targets(first.notify, now)
         self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
-    def alert_resolved(self, alert: Alert, root_causes_of: RankFn, now: float) -> int | None:
-        """A firing alert ended; the incident resolves when its last alert does, and is
-        re-ranked when a service stops failing in it. Returns the incident it was in."""
+    def alerts_resolved(
+        self, alerts: Sequence[Alert], root_causes_of: RankFn, now: float
+    ) -> set[int]:
+        """Firing alerts ended (a healed fault's alerts end together): an incident resolves
+        when its last alert does, and is re-ranked once when services stopped failing in it.
+        Returns the incidents they were in."""
         with self.store.transaction():
-            incident_id = self.store.resolve_alert(alert.fingerprint, alert.ends_at or now, now)
-            if incident_id is None:
-                return None
-            self._record(incident_id, now, "alert", f"{alert.name} resolved")
-            if self.store.node_still_firing(incident_id, alert.fingerprint):
-                # The same services are failing: the ranking stands; just note the time.
-                self.store.update_incident(incident_id, updated_at=now)
-                return incident_id
-            still_firing = self.store.node_representatives(incident_id)
-            incident = self._get(incident_id)
-            if still_firing:
-                self.store.update_incident(
-                    incident_id, root_causes=root_causes_of(still_firing), updated_at=now
+            resolved = self.store.resolve_alerts(
+                [(a.fingerprint, a.ends_at or now) for a in alerts], now
+            )
+            ended = {fingerprint: (incident, node) for fingerprint, incident, node in resolved}
+            # In the order given, each once (a later copy of an alert resolves nothing more).
+            noted = {a.fingerprint: a for a in alerts if a.fingerprint in ended}
+            self.store.add_timeline(
+                *(
+                    TimelineEntry(ended[fp][0], now, "alert", f"{a.name} resolved", "sentinel")
+                    for fp, a in noted.items()
                 )
-            elif incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
-                self._resolve(incident, "sentinel", "all alerts resolved", now)
-        return incident_id
+            )
+            stopped: dict[int, set[str]] = defaultdict(set)
+            for incident_id, node in ended.values():
+                stopped[incident_id].add(node)
+            for incident_id, nodes in stopped.items():
+                if nodes <= self.store.firing_nodes(incident_id):
+                    # The same services are failing: the ranking stands; just note the time.
+                    self.store.update_incident(incident_id, updated_at=now)
+                    continue
+                still_firing = self.store.node_representatives(incident_id)
+                incident = self._get(incident_id)
+                if still_firing:
+                    self.store.update_incident(
+                        incident_id, root_causes=root_causes_of(still_firing), updated_at=now
+                    )
+                elif incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+                    self._resolve(incident, "sentinel", "all alerts resolved", now)
+        return set(stopped)
 
     def acknowledge(self, incident_id: int, actor: str, now: float) -> Incident:
         with self.store.transaction():
