@@ -197,6 +197,24 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+def _in(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """A ``column IN (…)`` condition, or one that always holds when ``values`` is empty."""
+    if not values:
+        return "1=1", []
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+
+def _incident_filter(statuses: Sequence[str], priorities: Sequence[str]) -> tuple[str, list[Any]]:
+    by_status, status_params = _in("status", statuses)
+    by_priority, priority_params = _in("priority", priorities)
+    return f"{by_status} AND {by_priority}", [*status_params, *priority_params]
+
+
+def _change_filter(services: Sequence[str], since: float, until: float) -> tuple[str, list[Any]]:
+    by_service, params = _in("service", services)
+    return f"at >= ? AND at <= ? AND {by_service}", [since, until, *params]
+
+
 def _sorted_json(mapping: Mapping[str, str]) -> str:
     """An alert's labels or annotations, keys sorted, compact (written for every alert)."""
     try:
@@ -499,11 +517,16 @@ class Store:
         )
         return [_alert(r) for r in rows]
 
-    def incident_alerts(self, incident_id: int) -> list[Alert]:
+    def incident_alerts(self, incident_id: int, limit: int = -1, offset: int = 0) -> list[Alert]:
+        """An incident's alerts, earliest first (``limit`` -1: all of them)."""
         rows = self._exec(
-            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at, id", (incident_id,)
+            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at, id LIMIT ? OFFSET ?",
+            (incident_id, limit, offset),
         )
         return [_alert(r) for r in rows]
+
+    def count_incident_alerts(self, incident_id: int) -> int:
+        return self._count("alerts", "incident_id = ?", (incident_id,))
 
     # -- incidents and tickets --------------------------------------------------------------
 
@@ -554,18 +577,25 @@ class Store:
         return None if row is None else _incident(row)
 
     def incidents(
-        self, statuses: Sequence[str] = (), priorities: Sequence[str] = (), limit: int = 500
+        self,
+        statuses: Sequence[str] = (),
+        priorities: Sequence[str] = (),
+        limit: int = 500,
+        offset: int = 0,
     ) -> list[Incident]:
         """The queue: highest priority first, then oldest first."""
-        sql, params = "SELECT * FROM incidents WHERE 1=1", []
-        if statuses:
-            sql += f" AND status IN ({','.join('?' * len(statuses))})"
-            params += list(statuses)
-        if priorities:
-            sql += f" AND priority IN ({','.join('?' * len(priorities))})"
-            params += list(priorities)
-        sql += f" ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ?"
-        return [_incident(r) for r in self._exec(sql, (*params, limit))]
+        where, params = _incident_filter(statuses, priorities)
+        rows = self._exec(
+            f"SELECT * FROM incidents WHERE {where} "
+            f"ORDER BY {_PRIORITY_ORDER}, created_at, id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [_incident(r) for r in rows]
+
+    def count_incidents(self, statuses: Sequence[str] = (), priorities: Sequence[str] = ()) -> int:
+        """How many incidents ``incidents`` would list without its limit."""
+        where, params = _incident_filter(statuses, priorities)
+        return self._count("incidents", where, params)
 
     def incidents_opened_between(self, since: float, until: float) -> list[Incident]:
         rows = self._exec(
@@ -690,13 +720,18 @@ class Store:
             [(e.incident_id, e.at, e.kind, e.text, e.actor) for e in entries],
         )
 
-    def timeline(self, incident_id: int) -> list[TimelineEntry]:
+    def timeline(self, incident_id: int, limit: int = -1, offset: int = 0) -> list[TimelineEntry]:
+        """An incident's timeline, oldest entry first (``limit`` -1: all of it)."""
         rows = self._exec(
-            "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id", (incident_id,)
+            "SELECT * FROM timeline WHERE incident_id = ? ORDER BY at, id LIMIT ? OFFSET ?",
+            (incident_id, limit, offset),
         )
         return [
             TimelineEntry(r["incident_id"], r["at"], r["kind"], r["text"], r["actor"]) for r in rows
         ]
+
+    def count_timeline(self, incident_id: int) -> int:
+        return self._count("timeline", "incident_id = ?", (incident_id,))
 
     # -- outbox -----------------------------------------------------------------------------
 
@@ -832,18 +867,26 @@ class Store:
         since: float = 0.0,
         until: float = float("inf"),
         limit: int = 500,
+        offset: int = 0,
     ) -> list[Change]:
-        sql, params = "SELECT * FROM changes WHERE at >= ? AND at <= ?", [since, until]
-        if services:
-            sql += f" AND service IN ({','.join('?' * len(services))})"
-            params += list(services)
-        rows = self._exec(sql + " ORDER BY at DESC, id DESC LIMIT ?", (*params, limit))
+        """Changes in [since, until], latest first."""
+        where, params = _change_filter(services, since, until)
+        rows = self._exec(
+            f"SELECT * FROM changes WHERE {where} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
         return [
             Change(
                 r["id"], r["service"], r["kind"], r["summary"], r["at"], r["version"], r["author"]
             )
             for r in rows
         ]
+
+    def count_changes(
+        self, services: Sequence[str] = (), since: float = 0.0, until: float = float("inf")
+    ) -> int:
+        where, params = _change_filter(services, since, until)
+        return self._count("changes", where, params)
 
     @property
     def rows_written(self) -> int:
@@ -854,7 +897,10 @@ class Store:
         """Rows in one of the store's tables (for status pages and tests)."""
         if table not in _TABLES:
             raise ValueError(f"no table {table!r}")
-        return int(self._exec(f"SELECT count(*) FROM {table}").fetchone()[0])
+        return self._count(table)
+
+    def _count(self, table: str, where: str = "1=1", params: Sequence[Any] = ()) -> int:
+        return int(self._exec(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0])
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -912,11 +958,20 @@ class Store:
         row = self._exec("SELECT * FROM problems WHERE signature = ?", (signature,)).fetchone()
         return None if row is None else self._problem(row)
 
-    def problems(self, statuses: Sequence[str] = ()) -> list[Problem]:
-        sql, params = "SELECT * FROM problems", list(statuses)
-        if statuses:
-            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
-        return [self._problem(r) for r in self._exec(sql + " ORDER BY last_seen DESC", params)]
+    def problems(
+        self, statuses: Sequence[str] = (), limit: int = -1, offset: int = 0
+    ) -> list[Problem]:
+        """Problems, the latest seen first (``limit`` -1: all of them)."""
+        where, params = _in("status", statuses)
+        rows = self._exec(
+            f"SELECT * FROM problems WHERE {where} ORDER BY last_seen DESC, id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        ).fetchall()
+        return [self._problem(r) for r in rows]
+
+    def count_problems(self, statuses: Sequence[str] = ()) -> int:
+        where, params = _in("status", statuses)
+        return self._count("problems", where, params)
 
     def _problem(self, row: sqlite3.Row) -> Problem:
         linked = self._exec(

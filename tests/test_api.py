@@ -55,8 +55,60 @@ def test_incidents_come_in_queue_order_and_paginate(daemon):
     everything, page, one = run_client(daemon, requests)
     assert [i["priority"] for i in everything["incidents"]] == ["P2", "P3", "P4"]
     assert [i["id"] for i in page["incidents"]] == [3]
+    assert (page["offset"], page["limit"], page["total"]) == (1, 1, 3)
     assert one["incident"]["id"] == 2 and one["ticket"]["sink"] == "desk"
     assert [e["kind"] for e in one["timeline"]][:2] == ["opened", "priority"]
+    assert one["timeline_total"] == len(one["timeline"]) == 3 and one["alerts_total"] == 1
+
+
+def test_filters_take_known_values_only(daemon):
+    desk = daemon.desk
+    for n, severity in enumerate(["critical", "warning"]):
+        fired = Alert({"alertname": f"A{n}", "severity": severity}, {}, AlertStatus.FIRING, n)
+        desk.open_incident(fired, [f"svc{n}"], [2], (), "default", now=float(n))
+
+    async def requests(client):
+        answers = []
+        for query in ("priority=P2", "priority=P2&priority=P3", "status=open", "priority=P9"):
+            response = await client.get(f"/api/v1/incidents?{query}")
+            answers.append((response.status, await response.json()))
+        for query in ("status=opne", "status=known_error"):
+            response = await client.get(f"/api/v1/problems?{query}")
+            answers.append((response.status, await response.json()))
+        return answers
+
+    p2, both, opened, typo, problem_typo, known = run_client(daemon, requests)
+    assert p2[0] == 200 and [i["priority"] for i in p2[1]["incidents"]] == ["P2"]
+    assert both[1]["total"] == 2 and opened[1]["total"] == 2
+    assert typo == (400, {"error": "unknown priority 'P9'; use P1, P2, P3, P4, P5"})
+    assert problem_typo[0] == 400 and "use open, known_error, resolved" in problem_typo[1]["error"]
+    assert known == (200, {"problems": [], "offset": 0, "limit": 100, "total": 0})
+
+
+def test_a_storm_incident_pages_its_alerts_and_timeline(daemon, clock):
+    alerts = [am_alert(f"Check{n}") for n in range(150)]  # one service: one incident
+
+    async def requests(client):
+        for at in range(0, 150, 15):  # within the body size limit
+            posted = await client.post("/api/v2/alerts", json=alerts[at : at + 15], headers=AUTH)
+            assert posted.status == 200
+        one = await (await client.get("/api/v1/incidents/1")).json()
+        pages = [
+            await (await client.get(f"/api/v1/incidents/1/alerts?limit=100&offset={at}")).json()
+            for at in (0, 100)
+        ]
+        timeline = await (await client.get("/api/v1/incidents/1/timeline?limit=2")).json()
+        missing = await client.get("/api/v1/incidents/7/timeline")
+        return one, pages, timeline, missing.status
+
+    one, pages, timeline, missing = run_client(daemon, requests)
+    assert len(one["alerts"]) == 100 and one["alerts_total"] == 150
+    names = [a["labels"]["alertname"] for page in pages for a in page["alerts"]]
+    assert sorted(names) == sorted(f"Check{n}" for n in range(150))
+    assert [len(p["alerts"]) for p in pages] == [100, 50] and pages[1]["total"] == 150
+    assert [e["kind"] for e in timeline["timeline"]] == ["opened", "priority"]
+    assert timeline["total"] == one["timeline_total"] > 2
+    assert missing == 404
 
 
 def test_pushed_alert_opens_incident_refreshes_and_expires(daemon, clock):

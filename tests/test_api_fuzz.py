@@ -363,6 +363,7 @@ def test_get_with_query(harness, path, params):
         [
             "/api/v2/silence/",
             "/api/v1/incidents/",
+            "/api/v1/incidents/1/",
             "/api/v1/problems/",
             "/api/v2/alerts/",
             "/v2/",

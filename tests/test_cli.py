@@ -44,6 +44,16 @@ def test_queue_is_priority_then_age_and_filters(tmp_path):
     assert [i["id"] for i in p1] == [2]
     table = invoke("incidents", state=tmp_path).output
     assert table.index("svc1 broken") < table.index("svc2 broken") < table.index("svc0 broken")
+    typo = invoke("incidents", "--priority", "P9", state=tmp_path)
+    assert typo.exit_code == 2 and "'P9' is not one of" in typo.output
+
+
+def test_a_long_queue_says_how_much_is_not_listed(tmp_path, monkeypatch):
+    seed(tmp_path)
+    monkeypatch.setattr("sentinel.cli.desk.LISTED", 2)
+    table = invoke("incidents", state=tmp_path).output
+    assert "svc1 broken" in table and "svc0 broken" not in table
+    assert "the first 2 of 3" in table
 
 
 def test_ack_then_resolve_moves_the_incident_through_its_states(tmp_path):

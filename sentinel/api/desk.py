@@ -1,9 +1,16 @@
 """The desk's read API (incidents, problems, timeline; paginated), change events, health
-and sentinel's own metrics."""
+and sentinel's own metrics.
+
+Every listing takes ``limit`` and ``offset`` and says how many rows it has in all
+(``total``), so a client can page through a storm's thousands of alerts; the store reads
+only the page asked for. An unknown filter value (``status=opne``) is refused with 400, not
+answered with an empty list.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 from aiohttp import web
@@ -11,8 +18,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body, parse_time
-from sentinel.model import Change, Problem
-from sentinel.store import MAX_ROW_ID
+from sentinel.model import Change, IncidentStatus, Problem, ProblemStatus
+from sentinel.store import MAX_ROW_ID, Store
+from sentinel.tickets.policy import PRIORITIES
+
+DETAIL_ROWS = 100  # alerts and timeline entries shown with an incident; the rest are paged
 
 Row = TypeVar("Row")
 
@@ -30,17 +40,28 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+def _filter(request: web.Request, name: str, allowed: Sequence[str]) -> list[str]:
+    """The repeated query parameter ``name``, each value one of ``allowed``."""
+    values = request.query.getall(name, [])
+    unknown = sorted(set(values).difference(allowed))
+    if unknown:
+        raise Rejected(400, "bad_query", f"unknown {name} {unknown[0]!r}; use {', '.join(allowed)}")
+    return values
+
+
+def _page(key: str, rows: Sequence[object], total: int, limit: int, offset: int) -> web.Response:
+    return web.json_response(
+        {key: [_jsonable(r) for r in rows], "offset": offset, "limit": limit, "total": total}
+    )
+
+
 async def incidents(request: web.Request) -> web.Response:
     store = context(request).store
     limit, offset = page_params(request)
-    rows = store.incidents(
-        statuses=request.query.getall("status", []),
-        priorities=request.query.getall("priority", []),
-        limit=offset + limit,
-    )[offset:]
-    return web.json_response(
-        {"incidents": [_jsonable(i) for i in rows], "offset": offset, "limit": limit}
-    )
+    statuses = _filter(request, "status", [s.value for s in IncidentStatus])
+    priorities = _filter(request, "priority", PRIORITIES)
+    rows = store.incidents(statuses, priorities, limit=limit, offset=offset)
+    return _page("incidents", rows, store.count_incidents(statuses, priorities), limit, offset)
 
 
 def _row_id(request: web.Request, what: str) -> int:
@@ -60,6 +81,8 @@ def _found(row: Row | None, what: str, row_id: int) -> Row:
 
 
 async def incident(request: web.Request) -> web.Response:
+    """One incident with its ticket, and its first alerts and timeline entries (the totals
+    say whether there are more to page through)."""
     store = context(request).store
     incident_id = _row_id(request, "incident")
     found = _found(store.incident(incident_id), "incident", incident_id)
@@ -67,18 +90,39 @@ async def incident(request: web.Request) -> web.Response:
         {
             "incident": _jsonable(found),
             "ticket": _jsonable(store.ticket(incident_id)),
-            "alerts": [_jsonable(a) for a in store.incident_alerts(incident_id)],
-            "timeline": [_jsonable(e) for e in store.timeline(incident_id)],
+            "alerts": [_jsonable(a) for a in store.incident_alerts(incident_id, DETAIL_ROWS)],
+            "alerts_total": store.count_incident_alerts(incident_id),
+            "timeline": [_jsonable(e) for e in store.timeline(incident_id, DETAIL_ROWS)],
+            "timeline_total": store.count_timeline(incident_id),
         }
     )
 
 
-async def problems(request: web.Request) -> web.Response:
+# An incident's parts that a storm makes long: how to read a page of each, and count it.
+_INCIDENT_PARTS = {
+    "alerts": (Store.incident_alerts, Store.count_incident_alerts),
+    "timeline": (Store.timeline, Store.count_timeline),
+}
+
+
+async def incident_part(request: web.Request) -> web.Response:
+    """One page of an incident's alerts or of its timeline."""
+    store = context(request).store
+    incident_id = _row_id(request, "incident")
+    _found(store.incident(incident_id), "incident", incident_id)
     limit, offset = page_params(request)
-    rows = context(request).store.problems()[offset : offset + limit]
-    return web.json_response(
-        {"problems": [_problem_json(p) for p in rows], "offset": offset, "limit": limit}
-    )
+    part = request.match_info["part"]
+    read, count = _INCIDENT_PARTS[part]
+    rows = read(store, incident_id, limit, offset)
+    return _page(part, rows, count(store, incident_id), limit, offset)
+
+
+async def problems(request: web.Request) -> web.Response:
+    store = context(request).store
+    limit, offset = page_params(request)
+    statuses = _filter(request, "status", [s.value for s in ProblemStatus])
+    rows = [_problem_json(p) for p in store.problems(statuses, limit, offset)]
+    return _page("problems", rows, store.count_problems(statuses), limit, offset)
 
 
 def _problem_json(problem: Problem) -> dict:
@@ -126,21 +170,18 @@ async def post_change(request: web.Request) -> web.Response:
 
 
 async def get_changes(request: web.Request) -> web.Response:
+    store = context(request).store
     limit, offset = page_params(request)
     try:
         since = parse_time(request.query.get("since"), "since") or 0.0
     except ValueError as exc:
         raise Rejected(400, "bad_query", str(exc)) from None
-    rows = context(request).store.changes(
-        services=request.query.getall("service", []), since=since, limit=offset + limit
-    )[offset:]
-    return web.json_response(
-        {
-            "changes": [{**_jsonable(c), "at": format_time(c.at)} for c in rows],
-            "offset": offset,
-            "limit": limit,
-        }
-    )
+    services = request.query.getall("service", [])
+    rows = [
+        {**dataclasses.asdict(c), "at": format_time(c.at)}
+        for c in store.changes(services, since, limit=limit, offset=offset)
+    ]
+    return _page("changes", rows, store.count_changes(services, since), limit, offset)
 
 
 def routes() -> list[web.RouteDef]:
@@ -149,6 +190,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/metrics", metrics),
         web.get("/api/v1/incidents", incidents),
         web.get("/api/v1/incidents/{id}", incident),
+        web.get("/api/v1/incidents/{id}/{part:alerts|timeline}", incident_part),
         web.get("/api/v1/problems", problems),
         web.get("/api/v1/problems/{id}", problem),
         web.get("/api/v1/changes", get_changes),

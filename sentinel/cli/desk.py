@@ -36,7 +36,12 @@ from sentinel.silences import Matcher, Silence
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
 from sentinel.tickets.outbox import shown_target
+from sentinel.tickets.policy import PRIORITIES
 from sentinel.tickets.report import Report, as_csv, as_html, as_json, build_report, plot
+
+# The priorities as a choice, so a typo (--priority P9) is refused instead of matching nothing.
+PriorityChoice = StrEnum("PriorityChoice", {p: p for p in PRIORITIES})
+LISTED = 500  # incidents listed at most; the rest are counted
 
 incidents_app = typer.Typer(help="The incident queue: list, show.", invoke_without_command=True)
 app.add_typer(incidents_app, name="incidents")
@@ -75,7 +80,9 @@ def incidents(
         list[IncidentStatus] | None,
         typer.Option(help="open, acknowledged, resolved, closed (repeatable)."),
     ] = None,
-    priority: Annotated[list[str] | None, typer.Option(help="P1..P5 (repeatable).")] = None,
+    priority: Annotated[
+        list[PriorityChoice] | None, typer.Option(help="P1..P5 (repeatable).")
+    ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Include resolved and closed incidents.")
     ] = False,
@@ -87,11 +94,15 @@ def incidents(
         return
     statuses = status or ([] if all_ else ["open", "acknowledged"])
     store = open_store(state)
-    rows = store.incidents(statuses=statuses, priorities=priority or [])
+    priorities = [p.value for p in priority or []]
+    rows = store.incidents(statuses=statuses, priorities=priorities, limit=LISTED)
     if as_json:
         out().print_json(json.dumps([asdict(i) for i in rows]))
     elif rows:
         out().print(_incident_table(rows, store))
+        total = store.count_incidents(statuses, priorities)
+        if total > len(rows):
+            out().print(f"the first {len(rows)} of {total}; narrow with --priority or --status")
     else:
         out().print("no incidents match")
 
