@@ -6,7 +6,8 @@ One core (the process is pinned when the OS allows). Three figures, printed side
 
 * the anomaly model alone, one sample for each of --series series per tick (numpy columns);
 * the daemon's whole detection path: ``AnomalyRules.observe`` on a ``SampleBatch`` of the
-  same series, series lookup and alert building included;
+  same series, series lookup and alert building included (each batch's series are fresh
+  objects, as a scrape makes them);
 * river's HalfSpaceTrees scored and learned sample by sample (the usual river loop).
 
 Memory: RSS growth and the model's own bytes for --memory-series series after a day of
@@ -29,6 +30,7 @@ from sentinel.detect.anomaly_model import AnomalyModel
 from sentinel.model import SampleBatch, Series
 
 STEP = 300.0
+FRESH_COPIES = 8  # distinct copies of the series set, taken in turn
 
 
 def values(rng: np.random.Generator, series: int, tick: int) -> np.ndarray:
@@ -51,9 +53,19 @@ def model_rate(series: int, ticks: int) -> float:
 def rules_rate(series: int, ticks: int) -> tuple[float, int]:
     rng = np.random.default_rng(1)
     rules = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
-    names = tuple(Series.of("cpu_busy_percent", {"host": f"h{i}"}) for i in range(series))
+    # Collectors build every scrape's series afresh (new objects, equal to the known ones),
+    # so the rule first sees one copy of the series set and is then fed other copies.
+    first, *copies = [
+        tuple(
+            Series.of("cpu_busy_percent", {"host": f"h{i}", "job": "node"}) for i in range(series)
+        )
+        for _ in range(1 + FRESH_COPIES)
+    ]
+    rules.observe(SampleBatch(first, np.full(series, -STEP), values(rng, series, -1)), -STEP)
     batches = [
-        SampleBatch(names, np.full(series, tick * STEP), values(rng, series, tick))
+        SampleBatch(
+            copies[tick % len(copies)], np.full(series, tick * STEP), values(rng, series, tick)
+        )
         for tick in range(ticks)
     ]
     alerts = 0

@@ -22,9 +22,11 @@ def freeze_labels(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
 
 
-@dataclass(frozen=True, slots=True)
-class Series:
+class Series(NamedTuple):
     """One time series: a metric name plus labels.
+
+    A tuple, so that hashing and comparing it run in C: detectors look every sample's
+    series up by it, and collectors build the series afresh on every scrape.
 
     >>> Series.of("up", {"target": "web"}).label("target")
     'web'
@@ -32,17 +34,6 @@ class Series:
 
     name: str
     labels: tuple[tuple[str, str], ...]
-    # Detectors look every sample's series up by it: hash the labels once, not per lookup.
-    _hash: int = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.name, self.labels)))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __reduce__(self) -> tuple[type[Series], tuple[str, tuple[tuple[str, str], ...]]]:
-        return Series, (self.name, self.labels)  # string hashes differ between processes
 
     @classmethod
     def of(cls, name: str, labels: Mapping[str, str] | None = None) -> Series:

@@ -227,26 +227,29 @@ class AnomalyModel:
         p = self.parameters
         ts = np.asarray(ts, dtype=np.float64)
         bucket = ((ts % DAY) * (p.day_buckets / 86400.0)).astype(np.int64)
-        day_mean = self._day_mean[index, bucket].astype(np.float64)
-        day_dev = self._day_dev[index, bucket].astype(np.float64)
-        day_seen = self._day_seen[index, bucket]
+        slot = np.asarray(index) * p.day_buckets + bucket  # flat positions: one take/put each
+        day_mean = np.take(self._day_mean, slot).astype(np.float64)
+        day_dev = np.take(self._day_dev, slot).astype(np.float64)
+        day_seen = np.take(self._day_seen, slot)
         rows = _as_slice(index)  # a run of columns (the usual case) is read and written as a view
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
         smooth, smooth_high, smooth_low = s[15:]
         x = np.asarray(values, dtype=np.float64)
+        smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
-        mean = np.where(first, x, mean)
-        fast = np.where(first, x, fast)
-        last = np.where(first, x, last)
-        scale = np.where(first, np.abs(x), scale)
-        high = np.where(first, x, high)
-        low = np.where(first, x, low)
-        smooth = np.where(first, x, smooth + p.smooth_alpha * (x - smooth))
-        smooth_high = np.where(first, x, smooth_high)
-        smooth_low = np.where(first, x, smooth_low)
-        since = np.where(first, ts, since)
+        if first.any():  # a series' first sample starts its baselines (rare after start-up)
+            mean = np.where(first, x, mean)
+            fast = np.where(first, x, fast)
+            last = np.where(first, x, last)
+            scale = np.where(first, np.abs(x), scale)
+            high = np.where(first, x, high)
+            low = np.where(first, x, low)
+            smooth = np.where(first, x, smooth)
+            smooth_high = np.where(first, x, smooth_high)
+            smooth_low = np.where(first, x, smooth_low)
+            since = np.where(first, ts, since)
 
         floor = p.scale_floor * (scale + 1e-9)
         deviation = np.sqrt(var) + floor
@@ -307,34 +310,12 @@ class AnomalyModel:
         surprise_var = (1 - b) * (surprise_var + b * surprise_delta * surprise_delta)
         envelope = np.maximum(score, envelope * p.envelope_decay)
         c = np.where(day_seen == 0, 1.0, p.seasonal_alpha)
-        self._day_mean[index, bucket] = day_mean + c * (x - day_mean)
-        self._day_dev[index, bucket] = day_dev + c * (np.abs(x - day_mean) - day_dev)
-        self._day_seen[index, bucket] = np.minimum(day_seen + 1, 60000)
+        np.put(self._day_mean, slot, day_mean + c * (x - day_mean))
+        np.put(self._day_dev, slot, day_dev + c * (np.abs(x - day_mean) - day_dev))
+        np.put(self._day_seen, slot, np.minimum(day_seen + 1, 60000))
 
-        self._state[:, rows] = np.stack(
-            [
-                count + 1,
-                mean,
-                var,
-                smoothed,
-                x,
-                step_var,
-                scale,
-                surprise_mean,
-                surprise_var,
-                recent,
-                envelope,
-                np.maximum(high, x),
-                np.minimum(low, x),
-                since,
-                slow,
-                smooth,
-                np.maximum(smooth_high, smooth),
-                np.minimum(smooth_low, smooth),
-            ]
-        )
         by_step = jump > np.maximum(level, shift)
-        return Scores(
+        scores = Scores(
             score=score,
             onset=onset,
             expected=np.where(by_step, last, np.where(use_day, day_mean, mean)),
@@ -356,6 +337,32 @@ class AnomalyModel:
                 np.where(beyond >= level_beyond, x, smooth),
             ),
         )
+
+        learned = (
+            count + 1,
+            mean,
+            var,
+            smoothed,
+            x,
+            step_var,
+            scale,
+            surprise_mean,
+            surprise_var,
+            recent,
+            envelope,
+            np.maximum(high, x),
+            np.minimum(low, x),
+            since,
+            slow,
+            smooth,
+            np.maximum(smooth_high, smooth),
+            np.minimum(smooth_low, smooth),
+        )
+        # Row by row, with no stacked copy of them all; after scoring, since some of these are
+        # views of the rows being written.
+        for row, column in enumerate(learned):
+            self._state[row, rows] = column
+        return scores
 
 
 def _as_slice(index: np.ndarray) -> slice | np.ndarray:
