@@ -89,15 +89,40 @@ class AnomalyTrack:
     def step(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Transitions:
         """Score one sample per series in ``index`` (distinct) and move their alert state."""
         scores = self.model.update(index, ts, values)
-        firing = ~np.isnan(self.firing_since[index])
-        started = ~firing & (scores.onset >= self.rule.threshold)
-        high = scores.score >= self.rule.recover
-        last_high = np.where(high | started, ts, self.last_high[index])
-        ended = firing & ~high & (ts - last_high >= self.rule.resolve_after)
         since = self.firing_since[index]
-        self.firing_since[index] = np.where(started, ts, np.where(ended, np.nan, since))
-        self.last_high[index] = last_high
+        started, ended, self.firing_since[index], self.last_high[index] = move_alerts(
+            self.rule,
+            self.rule.threshold,
+            ts,
+            scores.onset,
+            scores.score,
+            since,
+            self.last_high[index],
+        )
         return Transitions(scores, started, ended, since)
+
+
+def move_alerts(
+    rule: AnomalyRuleConfig,
+    threshold: float | np.ndarray,
+    ts: np.ndarray,
+    onset: np.ndarray,
+    score: np.ndarray,
+    firing_since: np.ndarray,
+    last_high: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(started, ended, firing_since, last_high) after one update: an alert starts at an onset
+    of at least ``threshold`` while none fires (``firing_since`` NaN) and ends once the score
+    has stayed below ``rule.recover`` for ``rule.resolve_after``. ``threshold`` is the rule's
+    own, or an array of them broadcast against the rest (to compare thresholds in one pass).
+    """
+    firing = ~np.isnan(firing_since)
+    started = ~firing & (onset >= threshold)
+    high = score >= rule.recover
+    last_high = np.where(high | started, ts, last_high)
+    ended = firing & ~high & (ts - last_high >= rule.resolve_after)
+    firing_since = np.where(started, ts, np.where(ended, np.nan, firing_since))
+    return started, ended, firing_since, last_high
 
 
 def first_occurrences(index: np.ndarray) -> list[np.ndarray]:

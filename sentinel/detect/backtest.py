@@ -41,8 +41,9 @@ class Recorded:
 @dataclass(frozen=True)
 class Replayed:
     recorded: Recorded
-    score: np.ndarray
+    score: np.ndarray  # the highest onset of the rules (what the output's score column holds)
     alert: np.ndarray
+    level: np.ndarray  # the highest anomaly score of the rules, onset or not
 
 
 def read_series(path: Path, relative: Path) -> Recorded:
@@ -102,6 +103,7 @@ def replay(
         ts[: len(one.ts), column] = one.ts
         values[: len(one.values), column] = one.values
     score = np.zeros((rows, len(recorded)))
+    level = np.zeros((rows, len(recorded)))
     alert = np.zeros((rows, len(recorded)), dtype=np.int8)
     tracks = [AnomalyTrack(rule) for rule in rules]
     for track in tracks:
@@ -113,11 +115,17 @@ def replay(
         for track in tracks:
             moved = track.step(index, ts[row, present], values[row, present])
             score[row, present] = np.maximum(score[row, present], moved.scores.onset)
+            level[row, present] = np.maximum(level[row, present], moved.scores.score)
             alert[row, present] |= moved.started
         if advance is not None:
             advance(1)
     return [
-        Replayed(one, score[: len(one.ts), column], alert[: len(one.ts), column])
+        Replayed(
+            one,
+            score[: len(one.ts), column],
+            alert[: len(one.ts), column],
+            level[: len(one.ts), column],
+        )
         for column, one in enumerate(recorded)
     ]
 
