@@ -191,6 +191,30 @@ def test_a_batch_may_carry_a_series_twice():
     ]
 
 
+def test_each_sample_reaches_its_own_series_however_scrapes_are_ordered():
+    """A scrape shaped like the last (same length, same first series) in another order, or
+    with one series swapped, must not reuse the last scrape's columns by position."""
+    rules = AnomalyRules.from_configs([AnomalyRuleConfig(name="Anomaly")])
+    track = rules.tracks[0]
+
+    def scrape(names: list[str], at: float) -> None:
+        series = tuple(Series.of("temp", {"sensor": n}) for n in names)  # fresh objects
+        level = {"a": 10.0, "b": 20.0, "c": 30.0, "d": 40.0}
+        rules.observe(
+            SampleBatch(series, np.full(len(names), at), np.array([level[n] for n in names])), at
+        )
+
+    for tick, names in enumerate(
+        [["a", "b", "c"], ["a", "b", "c"], ["a", "c", "b"], ["a", "d", "b"]]
+    ):
+        scrape(names, tick * STEP)
+    column = {one.label("sensor"): c for c, one in enumerate(rules._series[0])}
+    last = track.model.arrays()["state"][4]  # each series' last value
+    assert {name: last[column[name]] for name in "abcd"} == {"a": 10, "b": 20, "c": 30, "d": 40}
+    seen = track.model.arrays()["state"][0]
+    assert {name: seen[column[name]] for name in "abcd"} == {"a": 4, "b": 4, "c": 3, "d": 1}
+
+
 def corpus_file(rows: int = 1000) -> LabelledFile:
     return LabelledFile("one.csv", rows, ((500, 599),))
 

@@ -31,6 +31,7 @@ ANY_METRIC = "*"
 NOT_SELECTED = -1
 UNSEEN = -2
 SNAPSHOT_VERSION = 1
+SCRAPES_KEPT = 4096  # selections remembered per rule (one per target, about)
 log = logging.getLogger("sentinel.detect")
 
 
@@ -53,6 +54,15 @@ class AnomalyRuleConfig(DetectorConfig):
         return self.metric in (ANY_METRIC, series.name) and all(
             labels.get(k) == v for k, v in self.match.items()
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which of a batch's ``series`` a rule follows: their positions and columns."""
+
+    series: tuple[Series, ...]
+    picked: np.ndarray
+    columns: np.ndarray
 
 
 @dataclass
@@ -151,6 +161,10 @@ class AnomalyRules:
         self.tracks = [AnomalyTrack(rule) for rule in rules]
         self._columns: list[dict[Series, int]] = [{} for _ in rules]
         self._series: list[list[Series]] = [[] for _ in rules]
+        # A target's scrapes list the same series in the same order: the last selection seen
+        # per (length, first series), reused once the batch compares equal (Prometheus's
+        # scrape cache does the same), so a scrape's series are compared, not hashed.
+        self._scrapes: list[dict[tuple[int, Series], Selection]] = [{} for _ in rules]
         self._restored: dict[str, float] = {}
 
     @classmethod
@@ -195,6 +209,7 @@ class AnomalyRules:
             track.last_high = np.full(len(series), np.nan)
             self._series[number] = series
             self._columns[number] = {one: column for column, one in enumerate(series)}
+            self._scrapes[number].clear()
         log.info("learned anomaly state resumed for %d series", sum(len(s) for _, s, _ in loaded))
 
     def _read(self, snapshot: bytes) -> list[tuple[int, list[Series], AnomalyModel]]:
@@ -239,6 +254,12 @@ class AnomalyRules:
 
     def _select(self, number: int, series: Sequence[Series]) -> tuple[np.ndarray, np.ndarray]:
         """(positions in the batch, their columns) of the series this rule follows."""
+        if not series:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        scrapes, shape = self._scrapes[number], (len(series), series[0])
+        seen = scrapes.get(shape)
+        if seen is not None and seen.series == series:
+            return seen.picked, seen.columns
         columns = self._columns[number]
         # One C-level pass, since nearly every series is known already.
         found = map(columns.get, series, itertools.repeat(UNSEEN))
@@ -246,6 +267,9 @@ class AnomalyRules:
         if (column_of == UNSEEN).any():
             self._first_sight(number, series, column_of)
         picked = np.flatnonzero(column_of != NOT_SELECTED)
+        if len(scrapes) >= SCRAPES_KEPT:
+            scrapes.clear()
+        scrapes[shape] = Selection(tuple(series), picked, column_of[picked])
         return picked, column_of[picked]
 
     def _first_sight(self, number: int, series: Sequence[Series], found: np.ndarray) -> None:
