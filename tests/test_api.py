@@ -206,7 +206,7 @@ def test_silence_suppresses_pages_and_expires(daemon, clock):
     [
         ([{"labels": {}}], "at least one label pair required"),
         ([{"labels": {"bad-name": "x"}}], "invalid label name 'bad-name'"),
-        ([{"labels": {"a": 1}}], "Input should be a valid string"),
+        ([{"labels": {"a": 1}}], "Expected `str`, got `int` - at `$[1].labels[...]`"),
         ([{"labels": {"a": "b"}, "startsAt": "yesterday"}], "is not an RFC 3339 time"),
         (
             [
@@ -218,7 +218,7 @@ def test_silence_suppresses_pages_and_expires(daemon, clock):
             ],
             "start time must be before end time",
         ),
-        ({"labels": {"a": "b"}}, "Input should be a valid array"),
+        ({"labels": {"a": "b"}}, "Expected `array`, got `object`"),
     ],
 )
 def test_invalid_alerts_are_refused_whole_with_a_reason(daemon, body, reason):

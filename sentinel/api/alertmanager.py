@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import platform
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
+import msgspec
 from aiohttp import web
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    RootModel,
     StrictBool,
     StrictStr,
 )
@@ -28,6 +28,7 @@ from sentinel.api.base import (
     Rejected,
     check_labels,
     context,
+    decode_body,
     format_time,
     parse_body,
     parse_time,
@@ -44,18 +45,17 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
-class PostableAlert(_Lenient):
+class PostableAlert(msgspec.Struct):
     """Types are checked here; label names and times by ``to_alert``, per alert."""
 
-    labels: dict[StrictStr, StrictStr]
-    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    startsAt: StrictStr | None = None
-    endsAt: StrictStr | None = None
-    generatorURL: StrictStr = ""
+    labels: dict[str, str]
+    annotations: dict[str, str] = {}
+    startsAt: str | None = None
+    endsAt: str | None = None
+    generatorURL: str = ""
 
 
-class PostableAlerts(RootModel[list[PostableAlert]]):
-    """The v2 body: a bare JSON array of alerts."""
+POSTABLE_ALERTS = msgspec.json.Decoder(list[PostableAlert])  # the v2 body: a bare array
 
 
 def to_alert(
@@ -84,7 +84,9 @@ def to_alert(
     )
 
 
-def _convert(items: list, now: float, expiry: float | None, source: str) -> list[Alert]:
+def _convert(
+    items: list[PostableAlert] | list[WebhookAlert], now: float, expiry: float | None, source: str
+) -> list[Alert]:
     alerts, problems = [], []
     for index, item in enumerate(items):
         try:
@@ -99,9 +101,9 @@ def _convert(items: list, now: float, expiry: float | None, source: str) -> list
 
 async def post_alerts(request: web.Request) -> web.Response:
     ctx = context(request)
-    body = await parse_body(request, PostableAlerts)
+    posted = await decode_body(request, POSTABLE_ALERTS)
     now = ctx.clock()
-    await ctx.intake.submit(_convert(body.root, now, now + ctx.resolve_timeout, "alertmanager-api"))
+    await ctx.intake.submit(_convert(posted, now, now + ctx.resolve_timeout, "alertmanager-api"))
     return web.Response(status=200)
 
 
@@ -280,33 +282,36 @@ async def get_receivers(_: web.Request) -> web.Response:
 # -- webhook receiver (an Alertmanager forwarding to sentinel) -------------------------------
 
 
-class WebhookAlert(_Lenient):
+class WebhookAlert(msgspec.Struct):
     status: Literal["firing", "resolved"]
-    labels: dict[StrictStr, StrictStr]
-    annotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    startsAt: StrictStr
-    endsAt: StrictStr = ""
-    generatorURL: StrictStr = ""
-    fingerprint: StrictStr = ""
+    labels: dict[str, str]
+    startsAt: str
+    annotations: dict[str, str] = {}
+    endsAt: str = ""
+    generatorURL: str = ""
+    fingerprint: str = ""
 
 
-class WebhookPayload(_Lenient):
+class WebhookPayload(msgspec.Struct):
     version: Literal["4"]
-    groupKey: StrictStr
-    truncatedAlerts: int = Field(0, ge=0)
+    groupKey: str
     status: Literal["firing", "resolved"]
-    receiver: StrictStr
-    groupLabels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    commonLabels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    commonAnnotations: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    externalURL: StrictStr = ""
+    receiver: str
     alerts: list[WebhookAlert]
+    truncatedAlerts: Annotated[int, msgspec.Meta(ge=0)] = 0
+    groupLabels: dict[str, str] = {}
+    commonLabels: dict[str, str] = {}
+    commonAnnotations: dict[str, str] = {}
+    externalURL: str = ""
+
+
+WEBHOOK_PAYLOAD = msgspec.json.Decoder(WebhookPayload)
 
 
 async def post_webhook(request: web.Request) -> web.Response:
     """Alertmanager sends resolved notifications itself, so forwarded alerts never expire."""
     ctx = context(request)
-    body = await parse_body(request, WebhookPayload)
+    body = await decode_body(request, WEBHOOK_PAYLOAD)
     now = ctx.clock()
     alerts = _convert(body.alerts, now, None, "alertmanager-webhook")
     await ctx.intake.submit(alerts)

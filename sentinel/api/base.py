@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import msgspec
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -26,6 +27,7 @@ from sentinel.store import Store
 MAX_OFFSET = 10**9
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 Model = TypeVar("Model", bound=BaseModel)
+Decoded = TypeVar("Decoded")
 
 
 @dataclass
@@ -70,6 +72,18 @@ async def parse_body(request: web.Request, model: type[Model]) -> Model:
         if broken:
             raise Rejected(400, "invalid_json", f"body is not valid JSON: {broken[0]}") from None
         raise Rejected(400, "invalid_body", describe(exc)) from None
+
+
+async def decode_body(request: web.Request, decoder: msgspec.json.Decoder[Decoded]) -> Decoded:
+    """``parse_body`` for the alert intake's bodies, which come by the thousand a second:
+    msgspec decodes and type-checks them in one pass, under half pydantic's time."""
+    raw = await request.read()
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:  # a DecodeError too: the order matters
+        raise Rejected(400, "invalid_body", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise Rejected(400, "invalid_json", f"body is not valid JSON: {exc}") from None
 
 
 def describe(error: ValidationError, limit: int = 5) -> str:
