@@ -34,6 +34,11 @@ from sentinel.pipeline import Pipeline
 from sentinel.store import Store
 from sentinel.tickets import Desk, Outbox, Sink, external_desks, sinks
 
+try:  # libuv's loop: each pushed request costs the loop less than asyncio's own does
+    from uvloop import new_event_loop
+except ImportError:  # not built for this platform (Windows)
+    from asyncio import new_event_loop
+
 log = logging.getLogger("sentinel.daemon")
 LEARNED_EVERY = 300.0  # seconds between saves of what the detectors learned
 
@@ -214,4 +219,5 @@ def serve(config: Config, store: Store) -> None:
             loop.add_signal_handler(sig, stop.set)
         await Daemon(config, store).run(stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        runner.run(main())
