@@ -8,9 +8,10 @@ data up to t only):
   how far the step from the previous sample sits from the usual step is the step surprise —
   so spikes, level shifts and trend breaks all show, and the baseline follows a new level
   within about a hundred samples instead of alarming on it forever;
-* a time-of-day profile (half-hour slots, wall-clock time) replaces the flat baseline once
-  it explains the series clearly better, so daily seasonality is expected, and a peak that
-  fails to come (or comes at the wrong hour) is the anomaly;
+* a time-of-day profile (half-hour slots, wall-clock time) replaces the flat baseline while
+  it has explained most recent samples clearly better, so daily seasonality is expected,
+  and a peak that fails to come (or comes at the wrong hour) is the anomaly: the profile
+  is not dropped on the very samples that depart from it;
 * a floor relative to the series' own scale keeps flat-lines from turning rounding noise
   into huge surprises;
 * raw surprise is then judged against the series' own history of surprise (Numenta's
@@ -34,8 +35,8 @@ data up to t only):
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 18 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 620 bytes a series.
+State is 19 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 630 bytes a series.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ STATE = (
     "smooth",
     "smooth_high",
     "smooth_low",
+    "seasonal_fit",
 )
 BASELINES = ("level", "time of day", "step")
 DAY = 86400.0
@@ -75,10 +77,11 @@ class ModelParameters:
     Rates are per sample: ``baseline_alpha`` 1/64 follows a new level within about a
     hundred samples; the time-of-day profile (``day_buckets`` half-hour slots) counts once a
     slot has been seen ``seasonal_warmup`` times and explains the series better than the
-    flat baseline by ``seasonal_gain``. A new extreme counts once the series has been seen
-    for ``record_warmup`` samples over at least ``record_span`` seconds and lies
-    ``record_sigmas`` from its baseline; ``record_gain`` sizes its evidence: a value 2% of
-    the range beyond the old extreme is worth about 0.45.
+    flat baseline by ``seasonal_gain`` in at least ``seasonal_fit_share`` of recent samples
+    (an average at rate ``seasonal_fit_alpha``, about the last 32). A new extreme counts
+    once the series has been seen for ``record_warmup`` samples over at least
+    ``record_span`` seconds and lies ``record_sigmas`` from its baseline; ``record_gain``
+    sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45.
     """
 
     baseline_alpha: float = 1 / 64
@@ -98,6 +101,8 @@ class ModelParameters:
     seasonal_alpha: float = 1 / 16
     seasonal_warmup: int = 3
     seasonal_gain: float = 0.8
+    seasonal_fit_alpha: float = 1 / 32
+    seasonal_fit_share: float = 0.7
     record_warmup: int = 150
     record_span: float = 3 * DAY
     record_gain: float = 30.0
@@ -235,7 +240,7 @@ class AnomalyModel:
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
-        smooth, smooth_high, smooth_low = s[15:]
+        smooth, smooth_high, smooth_low, seasonal_fit = s[15:]
         x = np.asarray(values, dtype=np.float64)
         smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
@@ -257,7 +262,13 @@ class AnomalyModel:
         smoothed = fast + p.fast_alpha * (x - fast)
         shift = np.abs(smoothed - mean) / deviation
         jump = np.abs(x - last) / (np.sqrt(step_var) + floor)
-        use_day = (day_seen >= p.seasonal_warmup) & (day_dev < p.seasonal_gain * deviation)
+        # Whether the profile explains this slot better, averaged over recent samples: a
+        # peak that fails to come makes the slot's deviation look large, and deciding by
+        # that one sample would drop the profile exactly when it matters.
+        seen_enough = day_seen >= p.seasonal_warmup
+        fits = seen_enough & (day_dev < p.seasonal_gain * deviation)
+        seasonal_fit = seasonal_fit + p.seasonal_fit_alpha * (fits - seasonal_fit)
+        use_day = seen_enough & (seasonal_fit >= p.seasonal_fit_share)
         level = np.where(use_day, np.abs(x - day_mean) / (day_dev + floor), level)
         shift = p.shift_weight * shift
         jump = p.step_weight * jump
@@ -357,6 +368,7 @@ class AnomalyModel:
             smooth,
             np.maximum(smooth_high, smooth),
             np.minimum(smooth_low, smooth),
+            seasonal_fit,
         )
         # Row by row, with no stacked copy of them all; after scoring, since some of these are
         # views of the rows being written.
