@@ -20,7 +20,9 @@ data up to t only):
   ``slow_weight``, since successive surprises are not independent), so a moderate
   deviation that lasts counts as much as a brief large one; and so is the latest surprise
   alone (weighted by ``single_weight``: one sample is weaker evidence than a run), so a
-  lone huge spike counts however quiet the series was;
+  lone huge spike counts however quiet the series was — less so on a series whose surprise
+  is heavy-tailed (its ``tail_quantile``, tracked online, further above its mean than a
+  normal distribution's ``tail_reference`` spreads), where spikes are routine;
 * a new extreme — a value beyond the whole range the series has spanned, at least
   ``record_sigmas`` from its baseline, once the range has held for three days and
   ``record_warmup`` samples — is evidence of its own, sized by how far beyond that range it
@@ -35,8 +37,8 @@ data up to t only):
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 19 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 630 bytes a series.
+State is 20 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 640 bytes a series.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ STATE = (
     "smooth_high",
     "smooth_low",
     "seasonal_fit",
+    "surprise_tail",
 )
 BASELINES = ("level", "time of day", "step")
 DAY = 86400.0
@@ -82,6 +85,8 @@ class ModelParameters:
     once the series has been seen for ``record_warmup`` samples over at least
     ``record_span`` seconds and lies ``record_sigmas`` from its baseline; ``record_gain``
     sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45.
+    The surprise's ``tail_quantile`` moves by ``tail_rate`` spreads a step; a normal
+    distribution's 0.99 quantile lies ``tail_reference`` 2.33 spreads above its mean.
     """
 
     baseline_alpha: float = 1 / 64
@@ -93,6 +98,9 @@ class ModelParameters:
     slow_alpha: float = 1 / 10
     slow_weight: float = 0.6
     single_weight: float = 0.7
+    tail_quantile: float = 0.99
+    tail_reference: float = 2.33
+    tail_rate: float = 0.05
     envelope_decay: float = 0.999
     warmup: int = 32
     scale_floor: float = 1e-3
@@ -240,7 +248,7 @@ class AnomalyModel:
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
-        smooth, smooth_high, smooth_low, seasonal_fit = s[15:]
+        smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail = s[15:]
         x = np.asarray(values, dtype=np.float64)
         smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
@@ -281,7 +289,14 @@ class AnomalyModel:
         slow = np.where(count < 2 * p.warmup, surprise_mean, slow + p.slow_alpha * (raw - slow))
         narrower = np.sqrt(p.slow_alpha / (2.0 - p.slow_alpha))
         sustained = p.slow_weight * (slow - surprise_mean) / (spread * narrower)
-        single = p.single_weight * (raw - surprise_mean) / spread  # one sample, unsmoothed
+        # One sample, unsmoothed; scaled down where surprise is heavy-tailed (its upper
+        # quantile further out than a normal distribution's), as on a bursty series whose
+        # spikes are routine.
+        tail = (surprise_tail - surprise_mean) / spread
+        routine = np.where(
+            count >= 4 * p.warmup, p.tail_reference / np.maximum(tail, p.tail_reference), 1.0
+        )
+        single = p.single_weight * routine * (raw - surprise_mean) / spread
         standardised = np.maximum(np.maximum(standardised, sustained), single)
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
         warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
@@ -319,6 +334,12 @@ class AnomalyModel:
         surprise_delta = raw - surprise_mean
         surprise_mean = surprise_mean + b * surprise_delta
         surprise_var = (1 - b) * (surprise_var + b * surprise_delta * surprise_delta)
+        # Stochastic-approximation quantile: up by (1−q) steps on a sample above, down by q.
+        surprise_tail = np.where(
+            count < p.warmup,
+            surprise_mean,
+            surprise_tail + p.tail_rate * spread * (p.tail_quantile - (raw < surprise_tail)),
+        )
         envelope = np.maximum(score, envelope * p.envelope_decay)
         c = np.where(day_seen == 0, 1.0, p.seasonal_alpha)
         np.put(self._day_mean, slot, day_mean + c * (x - day_mean))
@@ -369,6 +390,7 @@ class AnomalyModel:
             np.maximum(smooth_high, smooth),
             np.minimum(smooth_low, smooth),
             seasonal_fit,
+            surprise_tail,
         )
         # Row by row, with no stacked copy of them all; after scoring, since some of these are
         # views of the rows being written.
