@@ -72,6 +72,40 @@ def test_daily_seasonality_is_expected_and_a_missing_peak_is_not():
     assert any(peak.start <= i < peak.stop for i in fired)
 
 
+def test_a_daily_plateau_that_fails_to_come_is_seen_while_the_profile_holds():
+    """The samples that depart from the profile must not be what switches it off: judged
+    one sample at a time, the slot's own deviation grows within a few samples of the
+    missing plateau and the flat baseline takes over, which calls the low value normal."""
+    per_day = int(86400 / STEP)
+    t = np.arange(per_day * 10)
+    rng = np.random.default_rng(5)
+    hour = (t % per_day) / (per_day / 24)
+    values = np.where((hour >= 8) & (hour < 16), 80.0, 20.0) + rng.normal(0.0, 1.5, len(t))
+    gone = slice(8 * per_day + per_day // 3, 8 * per_day + 2 * per_day // 3)
+    values[gone] = 20.0 + rng.normal(0.0, 1.5, gone.stop - gone.start)
+    _, onset = scores(values)
+    fired = np.flatnonzero(onset >= THRESHOLD)
+    assert not any(per_day * 5 <= i < gone.start for i in fired)  # learnt days are quiet
+    assert any(gone.start <= i < gone.start + 12 for i in fired)  # within the hour
+    _, judged_per_sample = scores(values, parameters=ModelParameters(seasonal_fit_alpha=1.0))
+    assert judged_per_sample[gone].max() < THRESHOLD
+
+
+def test_one_sample_counts_for_less_only_where_surprise_is_heavy_tailed():
+    per_day = int(86400 / STEP)
+    undamped = ModelParameters(tail_reference=1e9)
+    gaussian = noisy(per_day * 6)
+    np.testing.assert_array_equal(scores(gaussian)[0], scores(gaussian, parameters=undamped)[0])
+    rng = np.random.default_rng(2)
+    bursty = rng.poisson(3, per_day * 6).astype(float)  # counts, with routine bursts
+    bursts = rng.random(len(bursty)) < 0.02
+    bursty[bursts] += rng.uniform(5.0, 20.0, bursts.sum())
+    damped, plain = scores(bursty)[0], scores(bursty, parameters=undamped)[0]
+    assert np.all(damped <= plain)
+    learnt = bursts & (np.arange(len(bursty)) >= 3 * per_day)
+    assert damped[learnt].mean() < plain[learnt].mean()
+
+
 def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
     values = noisy(1500)
     values[::40] += 20.0  # spiky: the surprise of a spike is judged against other spikes
