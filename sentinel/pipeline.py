@@ -118,7 +118,10 @@ class Pipeline:
 
     def alerts(self, alerts: Sequence[Alert], now: float) -> None:
         """Handle a batch: alerts already firing are refreshed together; each new one is
-        placed by correlation; resolutions go to the desk."""
+        placed by correlation; resolutions go to the desk. A batch with nothing in it (most
+        polls) takes no write lock, so it never waits on another process's transaction."""
+        if not alerts:
+            return
         self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
         self._resolved, self._changes = set(), None
         with self.store.transaction():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 
 from sentinel.model import Alert, AlertStatus, IncidentStatus
@@ -134,3 +135,17 @@ def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_pat
         "db",
         "frontend",
     }
+
+
+def test_a_batch_with_nothing_to_report_does_not_wait_on_another_writer(tmp_path):
+    """Most polls change no alert: they must not queue behind a CLI command's transaction."""
+    daemon = shop(tmp_path)
+    other = sqlite3.connect(tmp_path / "sentinel.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long CLI command would
+    try:
+        daemon.pipeline.alerts([], 0.0)  # would block for the store's busy timeout, then fail
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    daemon.pipeline.alerts([fire("db", 0.0)], 0.0)
+    assert len(daemon.store.unresolved_incidents()) == 1
