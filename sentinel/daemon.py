@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import logging
 import os
@@ -18,7 +19,7 @@ import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -209,8 +210,30 @@ def api_token(state_dir: Path) -> str:
     return path.read_text().strip()
 
 
+class StateInUse(RuntimeError):
+    """Another daemon runs on this state directory."""
+
+
+def hold_state(state_dir: Path) -> IO[str]:
+    """Lock the state directory for as long as this process lives (the kernel lets go of it
+    however the process ends): two daemons on one state would both notify, and the store
+    counts on one writer of alerts. The lock file names the holder's pid."""
+    fd = os.open(state_dir / "daemon.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    handle = os.fdopen(fd, "r+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise StateInUse(f"another sentinel (pid {holder}) is running on {state_dir}") from None
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def serve(config: Config, store: Store) -> None:
-    """Run until SIGINT or SIGTERM."""
+    """Run until SIGINT or SIGTERM; ``StateInUse`` if another daemon runs on the store."""
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -219,5 +242,5 @@ def serve(config: Config, store: Store) -> None:
             loop.add_signal_handler(sig, stop.set)
         await Daemon(config, store).run(stop)
 
-    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+    with hold_state(store.path.parent), asyncio.Runner(loop_factory=new_event_loop) as runner:
         runner.run(main())

@@ -5,6 +5,12 @@ writing here, and the daemon sees it on its next tick. Every state change that l
 external action is committed together with an outbox row before the action runs, so a crash
 can repeat a delivery but never lose one. The schema carries a version (``user_version``)
 and is brought up to date by ``MIGRATIONS`` on open.
+
+Only one daemon writes alerts to a file (``sentinel run`` holds a lock on its state
+directory), so the store keeps the fingerprints and expiries of the alerts firing in memory:
+a batch of new alerts needs no lookup to learn that they are new, and finding the pushed
+alerts that expired needs no index that every refresh would rewrite. The CLI may resolve
+alerts behind the daemon's back; such an entry is found stale at its next use and dropped.
 """
 
 from __future__ import annotations
@@ -194,6 +200,10 @@ MIGRATIONS: tuple[str, ...] = (
         body BLOB NOT NULL
     );
     """,
+    # Expiry is found from the store's memory of what fires (see the module's docstring).
+    """
+    DROP INDEX alerts_expiry;
+    """,
 )
 
 
@@ -279,6 +289,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
+        self._firing: dict[str, float | None] | None = None  # see ``_firing_alerts``
         self._migrate()
 
     def close(self) -> None:
@@ -319,6 +330,7 @@ class Store:
             yield
         except BaseException:
             self._db.execute("ROLLBACK")
+            self._firing = None  # it may hold what was rolled back: read it afresh
             raise
         else:
             self._db.execute("COMMIT")
@@ -362,6 +374,15 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
+    def _firing_alerts(self) -> dict[str, float | None]:
+        """Fingerprint -> ``ends_at`` of every firing alert, read once and kept current by
+        this store's own writes (see the module's docstring)."""
+        if self._firing is None:
+            self._firing = dict(
+                self._exec("SELECT fingerprint, ends_at FROM alerts WHERE status = 'firing'")
+            )
+        return self._firing
+
     def add_alerts(self, incident_id: int, placed: Sequence[Placement], now: float) -> None:
         """Record firing alerts in their incident, in one statement."""
         self._db.executemany(
@@ -387,11 +408,14 @@ class Store:
                 for alert, node, group_key in placed
             ],
         )
+        self._firing_alerts().update((p.alert.fingerprint, p.alert.ends_at) for p in placed)
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry
         (``ends_at``), a few hundred per statement; returns the others, which are new."""
-        latest = list({a.fingerprint: a for a in alerts}.values())  # a later copy wins
+        firing = self._firing_alerts()
+        # A later copy wins; an alert not known to fire is new without asking.
+        latest = [a for a in {a.fingerprint: a for a in alerts}.values() if a.fingerprint in firing]
         refreshed: set[str] = set()
         for start in range(0, len(latest), 500):
             chunk = latest[start : start + 500]
@@ -418,16 +442,29 @@ class Store:
                     ],
                 )
             )
+        for alert in latest:
+            if alert.fingerprint in refreshed:
+                firing[alert.fingerprint] = alert.ends_at
+            else:  # resolved by another process (the CLI) since it was read
+                del firing[alert.fingerprint]
         return [a for a in alerts if a.fingerprint not in refreshed]
 
     def expired_alerts(self, now: float) -> list[Alert]:
-        """Firing alerts whose sender stopped re-sending them before their ``ends_at``."""
-        rows = self._exec(
-            "SELECT * FROM alerts WHERE status = 'firing' AND ends_at IS NOT NULL "
-            "AND ends_at <= ? ORDER BY ends_at, id",
-            (now,),
-        )
-        return [_alert(r) for r in rows]
+        """Firing alerts whose sender stopped re-sending them before their ``ends_at``,
+        oldest expiry first. Found in memory: the daemon asks every tick, and nearly
+        always nothing is due (a pass over the firing alerts, 0.5 ms for 10,000)."""
+        firing = self._firing_alerts()
+        due = [f for f, ends in firing.items() if ends is not None and ends <= now]
+        expired: list[Alert] = []
+        for start in range(0, len(due), 500):
+            where, params = _in("fingerprint", due[start : start + 500])
+            expired += map(
+                _alert,
+                self._exec(f"SELECT * FROM alerts WHERE status = 'firing' AND {where}", params),
+            )
+        for fingerprint in set(due).difference(a.fingerprint for a in expired):
+            del firing[fingerprint]  # resolved by another process since it was read
+        return sorted(expired, key=lambda a: (a.ends_at or 0.0, a.starts_at))
 
     def firing_alert_with_label(self, name: str, value: str) -> Alert | None:
         row = self._exec(
@@ -443,6 +480,7 @@ class Store:
             "WHERE fingerprint = ? AND status = 'firing' RETURNING incident_id",
             (ends_at, now, fingerprint),
         ).fetchone()
+        self._firing_alerts().pop(fingerprint, None)
         return None if row is None else int(row[0])
 
     def resolve_alerts(
@@ -465,6 +503,9 @@ class Store:
                     [now, *(value for pair in chunk for value in pair)],
                 )
             )
+        firing = self._firing_alerts()
+        for fingerprint, _ in latest:
+            firing.pop(fingerprint, None)
         return resolved
 
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:

@@ -1,11 +1,18 @@
-"""The state file: schema versioning and refusing a newer schema."""
+"""The state file: schema versioning and refusing a newer schema, what it remembers of the
+firing alerts, and one daemon per state directory."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
+from dataclasses import replace
 
 import pytest
 
+from sentinel.daemon import StateInUse, hold_state
+from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus, Placement
 from sentinel.store import MIGRATIONS, Store, StoreError
 
 
@@ -55,3 +62,76 @@ def test_state_file_is_private_to_its_owner(tmp_path):
     Store(tmp_path / "state" / "s.db").close()
     assert (tmp_path / "state" / "s.db").stat().st_mode & 0o077 == 0
     assert (tmp_path / "state").stat().st_mode & 0o077 == 0
+
+
+def _firing(service: str, ends_at: float) -> Placement:
+    labels = {"alertname": "Down", "service": service}
+    return Placement(Alert(labels, {}, AlertStatus.FIRING, 0.0, ends_at), service)
+
+
+def _incident(store: Store) -> int:
+    return store.add_incident(
+        Incident(0, "t", IncidentStatus.OPEN, "P3", 3, 3, ("db",), (), "default", 0.0, 0.0)
+    )
+
+
+def test_expiry_is_found_after_reopening_and_a_refresh_moves_it(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        incident = _incident(store)
+        store.add_alerts(incident, [_firing("db", 100.0), _firing("api", 200.0)], 0.0)
+    store.close()
+    store = Store(tmp_path / "s.db")  # what fires is read from the file, not remembered
+    later = replace(_firing("db", 0.0).alert, ends_at=300.0)
+    with store.transaction():
+        assert store.refresh_alerts([later], 50.0) == []  # firing: refreshed, not new
+    assert store.expired_alerts(99.0) == []
+    assert [a.labels["service"] for a in store.expired_alerts(250.0)] == ["api"]
+    assert [a.ends_at for a in store.expired_alerts(300.0)] == [200.0, 300.0]
+
+
+def test_alerts_resolved_by_another_process_are_new_again_and_never_expire(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        incident = _incident(store)
+        store.add_alerts(incident, [_firing("db", 100.0), _firing("api", 100.0)], 0.0)
+    cli = Store(tmp_path / "s.db")  # as `sentinel incidents resolve` does, in its own process
+    for service in ("db", "api"):
+        cli.resolve_alert(_firing(service, 0.0).alert.fingerprint, 10.0, 10.0)
+    again = _firing("db", 200.0).alert
+    with store.transaction():
+        assert store.refresh_alerts([again], 20.0) == [again]
+    assert store.expired_alerts(150.0) == []  # api: resolved already, and forgotten
+    assert store.firing_alerts() == []
+
+
+def test_a_rolled_back_insert_is_not_remembered_as_firing(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        incident = _incident(store)
+    with pytest.raises(RuntimeError), store.transaction():
+        store.add_alerts(incident, [_firing("db", 100.0)], 0.0)
+        raise RuntimeError("a later step failed")
+    alert = _firing("db", 100.0).alert
+    with store.transaction():
+        assert store.refresh_alerts([alert], 1.0) == [alert]
+        store.add_alerts(incident, [Placement(alert, "db")], 1.0)  # no duplicate firing row
+    assert store.expired_alerts(100.0) == [alert]
+
+
+def test_one_daemon_per_state_directory(tmp_path):
+    held = hold_state(tmp_path)
+    try:
+        with pytest.raises(StateInUse, match=f"pid {os.getpid()}"):
+            hold_state(tmp_path)
+        started = subprocess.run(
+            [sys.executable, "-m", "sentinel", "run", "--state", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert started.returncode == 1
+        assert f"another sentinel (pid {os.getpid()}) is running" in started.stderr
+    finally:
+        held.close()
+    hold_state(tmp_path).close()  # free once its holder let go

@@ -40,7 +40,7 @@ def run(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the daemon (embedded defaults: monitor this machine) until SIGINT/SIGTERM."""
-    from sentinel.daemon import serve
+    from sentinel.daemon import StateInUse, serve
 
     logging.basicConfig(
         level=getattr(logging, log_level.upper(), logging.INFO),
@@ -55,6 +55,9 @@ def run(
     store = open_store(state)
     try:
         serve(config, store)
+    except StateInUse as exc:
+        err().print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     except OSError as exc:
         err().print(f"[red]error:[/] cannot listen on {config.server.listen}: {exc.strerror}")
         raise typer.Exit(1) from None
