@@ -452,7 +452,7 @@ class Store:
     def expired_alerts(self, now: float) -> list[Alert]:
         """Firing alerts whose sender stopped re-sending them before their ``ends_at``,
         oldest expiry first. Found in memory: the daemon asks every tick, and nearly
-        always nothing is due (a pass over the firing alerts, 0.5 ms for 10,000)."""
+        always nothing is due (a pass over the firing alerts, 0.4 ms for 10,000)."""
         firing = self._firing_alerts()
         due = [f for f, ends in firing.items() if ends is not None and ends <= now]
         expired: list[Alert] = []
