@@ -83,6 +83,9 @@ class Severity(StrEnum):
     INFO = "info"
 
 
+_SEVERITIES = {s.value: s for s in Severity}  # a lookup costs less than Severity(text)
+
+
 def fingerprint(labels: Mapping[str, str]) -> str:
     """Stable identity of an alert, derived from its labels alone (as Alertmanager does).
 
@@ -147,10 +150,8 @@ class Alert:
 
     @property
     def severity(self) -> Severity:
-        try:
-            return Severity(self.labels.get("severity", "warning"))
-        except ValueError:
-            return Severity.WARNING
+        """The ``severity`` label; anything else counts as a warning."""
+        return _SEVERITIES.get(self.labels.get("severity", ""), Severity.WARNING)
 
     @property
     def summary(self) -> str:

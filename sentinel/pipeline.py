@@ -172,10 +172,12 @@ class Pipeline:
         if alert.fingerprint in self._fired:
             return  # the same new alert twice in one batch
         self._fired.add(alert.fingerprint)
-        log.debug("alert firing name=%s labels=%s", alert.name, alert.labels)
+        log.debug("alert firing labels=%s", alert.labels)
         correlator = self.correlator
         node = correlator.node(alert)
-        scope, group_key = correlator.scope(node), correlator.group_key(alert)
+        scope = correlator.scope(node)
+        # Only alerts outside the topology group by labels (and are found by their key).
+        group_key = "" if scope else correlator.group_key(alert)
         if scope:
             if self._open is None:
                 self._open = OpenIncidents(self.store.open_incidents())

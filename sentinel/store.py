@@ -200,9 +200,12 @@ MIGRATIONS: tuple[str, ...] = (
         body BLOB NOT NULL
     );
     """,
-    # Expiry is found from the store's memory of what fires (see the module's docstring).
+    # Expiry is found from the store's memory of what fires (see the module's docstring);
+    # only alerts outside the topology carry a group key, the only ones looked up by it.
     """
     DROP INDEX alerts_expiry;
+    DROP INDEX alerts_group;
+    CREATE INDEX alerts_group ON alerts (group_key) WHERE status = 'firing' AND group_key != '';
     """,
 )
 
@@ -388,14 +391,13 @@ class Store:
         self._db.executemany(
             "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
             "starts_at, ends_at, source, score, updated_at, generator_url, node, group_key) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,'firing',?,?,?,?,?,?,?,?)",
             [
                 (
                     alert.fingerprint,
                     incident_id,
                     _sorted_json(alert.labels),
                     _sorted_json(alert.annotations),
-                    AlertStatus.FIRING.value,
                     alert.starts_at,
                     alert.ends_at,
                     alert.source,
@@ -683,7 +685,7 @@ class Store:
         if group_key is not None:
             sql += (
                 " AND i.id IN (SELECT incident_id FROM alerts "
-                "WHERE group_key = ? AND status = 'firing')"
+                "WHERE group_key = ? AND status = 'firing' AND group_key != '')"
             )
             params = (group_key,)
         return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in self._exec(sql, params)]

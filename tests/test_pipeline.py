@@ -73,6 +73,17 @@ def test_alerts_outside_the_topology_group_by_alertname_and_target(tmp_path):
     assert len(daemon.store.unresolved_incidents()) == 2
 
 
+def test_group_by_labels_group_only_alerts_outside_the_topology(tmp_path):
+    """A service's incident takes what the graph relates to it, not whatever shares the
+    alert's name and target; those group among themselves."""
+    daemon = shop(tmp_path)
+    daemon.pipeline.alerts([fire("db", 0, name="Down", target="db-1")], now=1)
+    daemon.pipeline.alerts([fire("", 2, name="Down", target="db-1", port="1")], now=3)
+    daemon.pipeline.alerts([fire("", 4, name="Down", target="db-1", port="2")], now=5)
+    incidents = daemon.store.unresolved_incidents()
+    assert sorted(daemon.store.count_incident_alerts(i.id) for i in incidents) == [1, 2]
+
+
 def test_same_alert_again_refreshes_instead_of_reopening(tmp_path):
     daemon = shop(tmp_path)
     daemon.pipeline.alerts([fire("db", 0)], now=1)

@@ -5,8 +5,8 @@ An alert on a service joins an open incident whose likeliest root cause lies wit
 depends on), so a broken database and the APIs that
 fail because of it become one incident (the dependants' alerts are its symptoms and do not
 page on their own), while the incident stays a neighbourhood of its cause instead of
-growing across the whole graph. Alerts on things outside the topology group by ``group_by``
-labels, as Alertmanager does. Candidates are ranked by graph position, onset order, breadth
+growing across the whole graph. Alerts on things outside the topology group among themselves by
+``group_by`` labels, as Alertmanager does. Candidates are ranked by graph position, onset order, breadth
 and alert strength.
 """
 
@@ -152,7 +152,8 @@ class TopologyCorrelator:
         return tuple(sorted({self.node(a) for a in alerts}))
 
     def group_key(self, alert: Alert) -> str:
-        return _group_key(tuple(alert.labels.get(name, "") for name in self.config.group_by))
+        labels = alert.labels
+        return _group_key(tuple([labels.get(name, "") for name in self.config.group_by]))
 
     def scope(self, node: str) -> frozenset[str]:
         """Nodes within ``max_distance`` hops, and everything ``node`` depends on at any
