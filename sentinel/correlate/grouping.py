@@ -5,9 +5,9 @@ An alert on a service joins an open incident whose likeliest root cause lies wit
 depends on), so a broken database and the APIs that
 fail because of it become one incident (the dependants' alerts are its symptoms and do not
 page on their own), while the incident stays a neighbourhood of its cause instead of
-growing across the whole graph. Alerts on things outside the topology group among themselves by
-``group_by`` labels, as Alertmanager does. Candidates are ranked by graph position, onset order, breadth
-and alert strength.
+growing across the whole graph. Alerts on things outside the topology group among themselves
+by ``group_by`` labels, as Alertmanager does. Candidates are ranked by graph position, onset
+order, breadth and alert strength.
 """
 
 from __future__ import annotations
