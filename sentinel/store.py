@@ -236,6 +236,12 @@ def _sorted_json(mapping: Mapping[str, str]) -> str:
         return json.dumps(dict(mapping), sort_keys=True)
 
 
+def _json(value: Any) -> str:
+    """A column's JSON, compact (incidents' services and causes are written on every join).
+    Text that UTF-8 cannot hold (a lone surrogate) is refused where it is sent."""
+    return orjson.dumps(value).decode()
+
+
 _DONE = "('resolved', 'closed')"  # statuses of incidents no longer worked
 
 # The largest row id SQLite can hold; anything above names no row.
@@ -584,7 +590,7 @@ class Store:
                 incident.priority,
                 incident.impact,
                 incident.urgency,
-                json.dumps(list(incident.services)),
+                _json(list(incident.services)),
                 _dump_root_causes(incident.root_causes),
                 incident.policy,
                 incident.created_at,
@@ -602,7 +608,7 @@ class Store:
             causes = fields["root_causes"]
             fields["root_node"] = causes[0].node if causes else ""
         encoders = {
-            "services": lambda v: json.dumps(list(v)),
+            "services": lambda v: _json(list(v)),
             "root_causes": _dump_root_causes,
             "status": lambda v: IncidentStatus(v).value,
         }
@@ -986,7 +992,7 @@ class Store:
             occurrences=len(linked),
             first_seen=min(i.created_at for i in linked),
             last_seen=max(i.created_at for i in linked),
-            services=json.dumps(sorted({s for i in linked for s in i.services})),
+            services=_json(sorted({s for i in linked for s in i.services})),
         )
 
     def update_problem(self, problem_id: int, **fields: Any) -> None:
@@ -1028,7 +1034,7 @@ class Store:
             occurrences=row["occurrences"],
             first_seen=row["first_seen"],
             last_seen=row["last_seen"],
-            services=tuple(json.loads(row["services"])),
+            services=tuple(orjson.loads(row["services"])),
             workaround=row["workaround"],
             incident_ids=tuple(int(r[0]) for r in linked),
             resolved_at=row["resolved_at"],
@@ -1060,7 +1066,7 @@ def _silence(row: sqlite3.Row) -> Silence:
 
 
 def _dump_root_causes(causes: Sequence[RootCause]) -> str:
-    return json.dumps(
+    return _json(
         [
             {"node": c.node, "score": c.score, "evidence": list(c.evidence), "failure": c.failure}
             for c in causes
@@ -1089,10 +1095,10 @@ def _incident(row: sqlite3.Row) -> Incident:
         priority=row["priority"],
         impact=row["impact"],
         urgency=row["urgency"],
-        services=tuple(json.loads(row["services"])),
+        services=tuple(orjson.loads(row["services"])),
         root_causes=tuple(
             RootCause(c["node"], c["score"], tuple(c["evidence"]), c.get("failure", ""))
-            for c in json.loads(row["root_causes"])
+            for c in orjson.loads(row["root_causes"])
         ),
         policy=row["policy"],
         created_at=row["created_at"],

@@ -393,3 +393,32 @@ def test_status_has_alertmanager_shape(daemon):
     status = run_client(daemon, requests)
     assert set(status) == {"cluster", "versionInfo", "config", "uptime"}
     assert status["cluster"]["status"] == "disabled"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v2/alerts", '[{"labels": {"alertname": "A"}, "annotations": {"summary": "%s"}}]'),
+        (
+            "/api/v1/webhook/alertmanager",
+            '{"version": "4", "groupKey": "g", "status": "firing", "receiver": "r", "alerts": '
+            '[{"status": "firing", "labels": {"alertname": "%s"}, "startsAt": "' + T0 + '"}]}',
+        ),
+        (
+            "/v2/enqueue",
+            '{"routing_key": "r", "event_action": "trigger", "dedup_key": "k", '
+            '"payload": {"summary": "%s", "source": "db", "severity": "critical"}}',
+        ),
+        ("/api/v1/changes", '{"service": "db", "kind": "deploy", "summary": "%s"}'),
+    ],
+)
+def test_text_utf8_cannot_hold_is_refused_where_it_is_sent(daemon, path, body):
+    """JSON can escape a lone surrogate; the store's UTF-8 text cannot hold one."""
+
+    async def requests(client):
+        data = (body % "disk \\ud800 full").encode()
+        headers = {**AUTH, "Content-Type": "application/json"}
+        return (await client.post(path, data=data, headers=headers)).status
+
+    assert run_client(daemon, requests) == 400
+    assert daemon.store.count("alerts") == daemon.store.count("changes") == 0
