@@ -7,9 +7,12 @@ can repeat a delivery but never lose one. The schema carries a version (``user_v
 and is brought up to date by ``MIGRATIONS`` on open.
 
 Only one daemon writes alerts to a file (``sentinel run`` holds a lock on its state
-directory), so the store keeps the fingerprints and expiries of the alerts firing in memory:
-a batch of new alerts needs no lookup to learn that they are new, and finding the pushed
-alerts that expired needs no index that every refresh would rewrite. The CLI may resolve
+directory), so the store keeps the fingerprint, row id and expiry of each alert firing in
+memory: a batch of new alerts needs no lookup to learn that they are new, a refresh or a
+resolution finds its row by id, and finding the pushed alerts that expired needs no index
+that every refresh would rewrite. So no index is keyed by fingerprint: a hash, it put each
+new alert on a random page of the index, and a commit of a hundred new alerts wrote most of
+that index again. The store itself keeps one firing row per fingerprint. The CLI may resolve
 alerts behind the daemon's back; such an entry is found stale at its next use and dropped.
 """
 
@@ -207,6 +210,12 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX alerts_group;
     CREATE INDEX alerts_group ON alerts (group_key) WHERE status = 'firing' AND group_key != '';
     """,
+    # Firing alerts are found by row id from the store's memory (see the module's
+    # docstring); the firing ones are listed in id order, which new rows only extend.
+    """
+    DROP INDEX alerts_one_firing;
+    CREATE INDEX alerts_firing ON alerts (id) WHERE status = 'firing';
+    """,
 )
 
 
@@ -278,6 +287,9 @@ class OutboxRow:
     sent_at: float | None
 
 
+FiringRow = tuple[int, float | None]  # a firing alert's row id and ``ends_at``
+
+
 class StoreError(RuntimeError):
     """The state file cannot be opened or is from a newer sentinel."""
 
@@ -298,7 +310,7 @@ class Store:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
-        self._firing: dict[str, float | None] | None = None  # see ``_firing_alerts``
+        self._firing: dict[str, FiringRow] | None = None  # see ``_firing_alerts``
         self._migrate()
 
     def close(self) -> None:
@@ -377,29 +389,41 @@ class Store:
 
     def firing_alert_incident(self, fingerprint: str) -> int | None:
         """The incident holding the firing alert with this fingerprint, if any."""
+        firing = self._firing_alerts().get(fingerprint)
+        if firing is None:
+            return None
         row = self._exec(
-            "SELECT incident_id FROM alerts WHERE fingerprint = ? AND status = 'firing'",
-            (fingerprint,),
+            "SELECT incident_id FROM alerts WHERE id = ? AND status = 'firing'", (firing[0],)
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def _firing_alerts(self) -> dict[str, float | None]:
-        """Fingerprint -> ``ends_at`` of every firing alert, read once and kept current by
-        this store's own writes (see the module's docstring)."""
+    def _firing_alerts(self) -> dict[str, FiringRow]:
+        """Fingerprint -> (row id, ``ends_at``) of every firing alert, read once and kept
+        current by this store's own writes (see the module's docstring)."""
         if self._firing is None:
-            self._firing = dict(
-                self._exec("SELECT fingerprint, ends_at FROM alerts WHERE status = 'firing'")
-            )
+            self._firing = {
+                fingerprint: (row_id, ends_at)
+                for fingerprint, row_id, ends_at in self._exec(
+                    "SELECT fingerprint, id, ends_at FROM alerts WHERE status = 'firing'"
+                )
+            }
         return self._firing
 
     def add_alerts(self, incident_id: int, placed: Sequence[Placement], now: float) -> None:
-        """Record firing alerts in their incident, in one statement."""
+        """Record firing alerts in their incident, in one statement. Each takes the next
+        row id, as SQLite would have given it, so the store knows it without asking."""
+        firing = self._firing_alerts()
+        again = [p.alert.fingerprint for p in placed if p.alert.fingerprint in firing]
+        if again or len({p.alert.fingerprint for p in placed}) < len(placed):
+            raise sqlite3.IntegrityError(f"alert already firing: {(again or placed)[0]}")
+        last = self._exec("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
         self._db.executemany(
-            "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
+            "INSERT INTO alerts (id, fingerprint, incident_id, labels, annotations, status, "
             "starts_at, ends_at, source, score, updated_at, generator_url, node, group_key) "
-            "VALUES (?,?,?,?,'firing',?,?,?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,'firing',?,?,?,?,?,?,?,?)",
             [
                 (
+                    row_id,
                     alert.fingerprint,
                     incident_id,
                     _sorted_json(alert.labels),
@@ -413,18 +437,25 @@ class Store:
                     node,
                     group_key,
                 )
-                for alert, node, group_key in placed
+                for row_id, (alert, node, group_key) in enumerate(placed, start=last + 1)
             ],
         )
-        self._firing_alerts().update((p.alert.fingerprint, p.alert.ends_at) for p in placed)
+        firing.update(
+            (p.alert.fingerprint, (row_id, p.alert.ends_at))
+            for row_id, p in enumerate(placed, start=last + 1)
+        )
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry
         (``ends_at``), a few hundred per statement; returns the others, which are new."""
         firing = self._firing_alerts()
         # A later copy wins; an alert not known to fire is new without asking.
-        latest = [a for a in {a.fingerprint: a for a in alerts}.values() if a.fingerprint in firing]
-        refreshed: set[str] = set()
+        latest = [
+            (firing[a.fingerprint][0], a)
+            for a in {a.fingerprint: a for a in alerts}.values()
+            if a.fingerprint in firing
+        ]
+        refreshed: set[int] = set()
         for start in range(0, len(latest), 500):
             chunk = latest[start : start + 500]
             rows = ",".join(["(?,?,?,?)"] * len(chunk))
@@ -433,39 +464,35 @@ class Store:
                 for r in self._exec(
                     "UPDATE alerts SET annotations = v.column2, score = v.column3, "
                     f"ends_at = v.column4, updated_at = ? FROM (VALUES {rows}) AS v "
-                    "WHERE alerts.fingerprint = v.column1 AND alerts.status = 'firing' "
-                    "RETURNING alerts.fingerprint",
+                    "WHERE alerts.id = v.column1 AND alerts.status = 'firing' "
+                    "RETURNING alerts.id",
                     [
                         now,
                         *(
                             value
-                            for a in chunk
-                            for value in (
-                                a.fingerprint,
-                                _sorted_json(a.annotations),
-                                a.score,
-                                a.ends_at,
-                            )
+                            for row_id, a in chunk
+                            for value in (row_id, _sorted_json(a.annotations), a.score, a.ends_at)
                         ),
                     ],
                 )
             )
-        for alert in latest:
-            if alert.fingerprint in refreshed:
-                firing[alert.fingerprint] = alert.ends_at
+        for row_id, alert in latest:
+            if row_id in refreshed:
+                firing[alert.fingerprint] = (row_id, alert.ends_at)
             else:  # resolved by another process (the CLI) since it was read
                 del firing[alert.fingerprint]
-        return [a for a in alerts if a.fingerprint not in refreshed]
+        kept = {a.fingerprint for row_id, a in latest if row_id in refreshed}
+        return [a for a in alerts if a.fingerprint not in kept]
 
     def expired_alerts(self, now: float) -> list[Alert]:
         """Firing alerts whose sender stopped re-sending them before their ``ends_at``,
         oldest expiry first. Found in memory: the daemon asks every tick, and nearly
         always nothing is due (a pass over the firing alerts, 0.4 ms for 10,000)."""
         firing = self._firing_alerts()
-        due = [f for f, ends in firing.items() if ends is not None and ends <= now]
+        due = [f for f, (_, ends) in firing.items() if ends is not None and ends <= now]
         expired: list[Alert] = []
         for start in range(0, len(due), 500):
-            where, params = _in("fingerprint", due[start : start + 500])
+            where, params = _in("id", [firing[f][0] for f in due[start : start + 500]])
             expired += map(
                 _alert,
                 self._exec(f"SELECT * FROM alerts WHERE status = 'firing' AND {where}", params),
@@ -483,12 +510,14 @@ class Store:
 
     def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
         """Mark the firing alert resolved; returns its incident id, or None if none fired."""
+        firing = self._firing_alerts().pop(fingerprint, None)
+        if firing is None:
+            return None
         row = self._exec(
             "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? "
-            "WHERE fingerprint = ? AND status = 'firing' RETURNING incident_id",
-            (ends_at, now, fingerprint),
+            "WHERE id = ? AND status = 'firing' RETURNING incident_id",
+            (ends_at, now, firing[0]),
         ).fetchone()
-        self._firing_alerts().pop(fingerprint, None)
         return None if row is None else int(row[0])
 
     def resolve_alerts(
@@ -496,7 +525,9 @@ class Store:
     ) -> list[tuple[str, int, str]]:
         """Mark firing alerts resolved, given (fingerprint, ends_at), a few hundred per
         statement; returns (fingerprint, incident id, node) of those that were firing."""
-        latest = list(dict(ended).items())  # a later copy wins
+        firing = self._firing_alerts()
+        # A later copy wins; an alert not known to fire has nothing to resolve.
+        latest = [(firing.pop(f)[0], ends) for f, ends in dict(ended).items() if f in firing]
         resolved: list[tuple[str, int, str]] = []
         for start in range(0, len(latest), 500):
             chunk = latest[start : start + 500]
@@ -506,14 +537,11 @@ class Store:
                 for r in self._exec(
                     "UPDATE alerts SET status = 'resolved', ends_at = v.column2, updated_at = ? "
                     f"FROM (VALUES {rows}) AS v "
-                    "WHERE alerts.fingerprint = v.column1 AND alerts.status = 'firing' "
+                    "WHERE alerts.id = v.column1 AND alerts.status = 'firing' "
                     "RETURNING alerts.fingerprint, alerts.incident_id, alerts.node",
                     [now, *(value for pair in chunk for value in pair)],
                 )
             )
-        firing = self._firing_alerts()
-        for fingerprint, _ in latest:
-            firing.pop(fingerprint, None)
         return resolved
 
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:

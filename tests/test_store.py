@@ -3,6 +3,7 @@ firing alerts, and one daemon per state directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -117,6 +118,46 @@ def test_a_rolled_back_insert_is_not_remembered_as_firing(tmp_path):
         assert store.refresh_alerts([alert], 1.0) == [alert]
         store.add_alerts(incident, [Placement(alert, "db")], 1.0)  # no duplicate firing row
     assert store.expired_alerts(100.0) == [alert]
+
+
+def test_a_fingerprint_fires_in_one_row_only(tmp_path):
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        incident = _incident(store)
+        store.add_alerts(incident, [_firing("db", 100.0)], 0.0)
+    for twice in ([_firing("db", 200.0)], [_firing("api", 1.0), _firing("api", 2.0)]):
+        with pytest.raises(sqlite3.IntegrityError, match="already firing"), store.transaction():
+            store.add_alerts(incident, twice, 1.0)
+    assert [a.ends_at for a in store.firing_alerts()] == [100.0]
+    assert store.firing_alert_incident(_firing("db", 0.0).alert.fingerprint) == incident
+
+
+def test_a_file_from_before_row_ids_were_remembered_upgrades_with_its_firing_alerts(tmp_path):
+    path = tmp_path / "s.db"
+    alert = _firing("db", 100.0).alert
+    with sqlite3.connect(path) as db:  # the schema as of version 9, one alert firing
+        for number, script in enumerate(MIGRATIONS[:9], start=1):
+            db.executescript(script)
+            db.execute(f"PRAGMA user_version = {number}")
+        db.execute(
+            "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
+            "root_causes, policy, created_at, updated_at) "
+            "VALUES ('t', 'open', 'P3', 3, 3, '[\"db\"]', '[]', 'default', 0, 0)"
+        )
+        db.execute(
+            "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
+            "starts_at, ends_at, source, score, updated_at, node) "
+            "VALUES (?, 1, ?, '{}', 'firing', 0, 100, 'rule', 1, 0, 'db')",
+            (alert.fingerprint, json.dumps(dict(alert.labels))),
+        )
+    store = Store(path)
+    assert store.schema_version == len(MIGRATIONS)
+    with store.transaction():
+        assert store.refresh_alerts([replace(alert, ends_at=300.0)], 50.0) == []
+    assert store.expired_alerts(200.0) == []
+    assert [a.fingerprint for a in store.expired_alerts(300.0)] == [alert.fingerprint]
+    assert store.resolve_alert(alert.fingerprint, 300.0, 300.0) == 1
+    assert store.firing_alerts() == []
 
 
 def test_one_daemon_per_state_directory(tmp_path):
