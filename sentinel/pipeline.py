@@ -128,8 +128,14 @@ class Pipeline:
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
             self._count(len(new), len(alerts) - len(firing))
-            # In onset order, so a cause is placed before the symptoms that follow it.
-            ordered = sorted(alerts, key=lambda a: a.starts_at)
+            ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
+            if not new and not ended:
+                return  # all refreshed: the usual push, a sender re-sending what fires
+            # What a refresh did not settle: new alerts, resolutions, and firing copies of
+            # what resolves in the batch too (a flap). In onset order, so a cause is placed
+            # before the symptoms that follow it.
+            changing = [a for a in alerts if a.fingerprint in new or a.fingerprint in ended]
+            ordered = sorted(changing, key=lambda a: a.starts_at)
             for resolving, run in groupby(ordered, key=lambda a: a.status != AlertStatus.FIRING):
                 if resolving:
                     self._resolve(list(run), now)
