@@ -97,11 +97,12 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     >>> fingerprint({"alertname": "A", "service": "s", "b": "x"})
     '77d023d2e79b16a4'
     """
-    return _fingerprint(tuple(labels.items()))
+    return items_fingerprint(tuple(labels.items()))
 
 
 @functools.lru_cache(maxsize=16384)  # senders re-send the same alerts over and over
-def _fingerprint(items: tuple[tuple[str, str], ...]) -> str:
+def items_fingerprint(items: tuple[tuple[str, str], ...]) -> str:
+    """``fingerprint`` of labels given as their (name, value) pairs, in any order."""
     text = "\xff".join(chain.from_iterable(sorted(items)))  # k1 \xff v1 \xff k2 \xff v2 …
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
@@ -130,6 +131,8 @@ class Alert:
         source: str = "rule",
         score: float = 1.0,
         generator_url: str = "",
+        *,
+        fingerprint: str = "",  # the labels' own, from a caller that computed it already
     ) -> None:
         # Frozen all the same: each slot is written once, here, through its descriptor. A
         # frozen dataclass's own __init__ calls object.__setattr__ per field, 2 µs of the 5
@@ -142,7 +145,7 @@ class Alert:
         _set_source(self, source)
         _set_score(self, score)
         _set_generator_url(self, generator_url)
-        _set_fingerprint(self, fingerprint(labels))
+        _set_fingerprint(self, fingerprint or items_fingerprint(tuple(labels.items())))
 
     @property
     def name(self) -> str:

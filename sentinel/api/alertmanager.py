@@ -27,6 +27,7 @@ from sentinel import __version__
 from sentinel.api.base import (
     Rejected,
     check_labels,
+    checked_fingerprint,
     context,
     decode_body,
     format_time,
@@ -64,8 +65,9 @@ def to_alert(
     """One pushed alert as sentinel's ``Alert``: resolved once its end has passed."""
     if not posted.labels:
         raise ValueError("at least one label pair required")
-    check_labels(posted.labels, "labels")
-    check_labels(posted.annotations, "annotations")
+    fingerprint = checked_fingerprint(posted.labels)
+    if posted.annotations:
+        check_labels(posted.annotations, "annotations")
     starts = parse_time(posted.startsAt, "startsAt") or now
     ends = parse_time(posted.endsAt, "endsAt")
     if ends is not None and ends < starts:
@@ -81,6 +83,7 @@ def to_alert(
         ends_at=(ends or now) if resolved else (ends if ends is not None else expiry),
         source=source,
         generator_url=posted.generatorURL,
+        fingerprint=fingerprint,
     )
 
 

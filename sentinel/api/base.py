@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from sentinel.api.intake import AlertIntake
 from sentinel.metrics import Metrics
+from sentinel.model import items_fingerprint
 from sentinel.pipeline import Pipeline
 from sentinel.store import Store
 
@@ -125,6 +126,20 @@ def format_time(ts: float | None) -> str:
     if ts is None:
         return "0001-01-01T00:00:00.000Z"
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def checked_fingerprint(labels: dict[str, str]) -> str:
+    """The fingerprint of a pushed alert's labels, once their names are found valid
+    (ValueError if not): both in one cached step per label set, as senders re-send."""
+    return _checked_fingerprint(tuple(labels.items()))
+
+
+@functools.lru_cache(maxsize=16384)
+def _checked_fingerprint(items: tuple[tuple[str, str], ...]) -> str:
+    bad = _invalid_label_name(tuple(name for name, _ in items))
+    if bad is not None:
+        raise ValueError(f"labels: invalid label name {bad!r}")
+    return items_fingerprint(items)
 
 
 def check_labels(labels: dict[str, str], what: str) -> dict[str, str]:
