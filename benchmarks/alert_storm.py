@@ -34,7 +34,7 @@ import random
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -115,9 +115,9 @@ def scenario(
                 start = first
                 for _ in range(3 if flaps else 1):
                     end = min(until, start + 20.0) if flaps else until
-                    emit(start, replace(alert, starts_at=start), truth)
-                    resolved = replace(
-                        alert, status=AlertStatus.RESOLVED, starts_at=start, ends_at=end
+                    emit(start, alert.replace(starts_at=start), truth)
+                    resolved = alert.replace(
+                        status=AlertStatus.RESOLVED, starts_at=start, ends_at=end
                     )
                     emit(end, resolved, truth)
                     start = end + 20.0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
 from itertools import groupby
 
 from sentinel.correlate import Topology
@@ -110,7 +109,7 @@ class Pipeline:
         """Resolve pushed alerts whose sender stopped re-sending them (Alertmanager's
         ``resolve_timeout`` semantics: a firing alert's ``ends_at`` is its expiry)."""
         expired = self.store.expired_alerts(now)
-        self.alerts([replace(a, status=AlertStatus.RESOLVED) for a in expired], now)
+        self.alerts([a.replace(status=AlertStatus.RESOLVED) for a in expired], now)
 
     def samples(self, batch: SampleBatch, now: float) -> None:
         changes = [alert for d in self.detectors.values() for alert in d.observe(batch, now)]

@@ -1112,6 +1112,7 @@ def _alert(row: sqlite3.Row) -> Alert:
         source=row["source"],
         score=row["score"],
         generator_url=row["generator_url"],
+        fingerprint=row["fingerprint"],
     )
 
 

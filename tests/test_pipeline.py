@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 
 from sentinel.model import Alert, AlertStatus, IncidentStatus
 from tests.conftest import write_rules
@@ -49,7 +48,7 @@ def test_storm_on_a_dependency_chain_is_one_incident_blaming_the_database(tmp_pa
     assert [r.event for r in outbox] == []  # default policy notifies no one; no second page
 
     for alert in storm:
-        daemon.pipeline.alerts([replace(alert, status=AlertStatus.RESOLVED, ends_at=99)], 100)
+        daemon.pipeline.alerts([alert.replace(status=AlertStatus.RESOLVED, ends_at=99)], 100)
     assert daemon.store.incident(incident.id).status == IncidentStatus.RESOLVED
 
 
@@ -95,19 +94,19 @@ def test_alert_firing_again_soon_after_resolution_reopens_its_incident(tmp_path)
     daemon = shop(tmp_path)
     down = fire("db", 0)
     daemon.pipeline.alerts([down], now=1)
-    daemon.pipeline.alerts([replace(down, status=AlertStatus.RESOLVED, ends_at=50)], now=50)
+    daemon.pipeline.alerts([down.replace(status=AlertStatus.RESOLVED, ends_at=50)], now=50)
     [incident] = daemon.store.incidents()
     assert incident.status == IncidentStatus.RESOLVED
 
-    daemon.pipeline.alerts([replace(down, starts_at=80)], now=80)  # a flap: 30 s later
+    daemon.pipeline.alerts([down.replace(starts_at=80)], now=80)  # a flap: 30 s later
     [reopened] = daemon.store.incidents()
     assert reopened.id == incident.id and reopened.status == IncidentStatus.OPEN
     assert reopened.resolved_at is None and reopened.escalation_level == 0
     [entry] = [e for e in daemon.store.timeline(incident.id) if e.kind == "reopened"]
     assert entry.text == "Down fired again 30 s after resolution"
 
-    daemon.pipeline.alerts([replace(down, status=AlertStatus.RESOLVED, ends_at=90)], now=90)
-    daemon.pipeline.alerts([replace(down, starts_at=900)], now=900)  # past the window: new
+    daemon.pipeline.alerts([down.replace(status=AlertStatus.RESOLVED, ends_at=90)], now=90)
+    daemon.pipeline.alerts([down.replace(starts_at=900)], now=900)  # past the window: new
     assert daemon.store.count("incidents") == 2
 
 
@@ -117,7 +116,7 @@ def test_an_alert_that_resolves_and_fires_again_within_one_batch_is_firing(tmp_p
     daemon.pipeline.alerts([db], now=1)
     [incident] = daemon.store.unresolved_incidents()
 
-    resolved = replace(db, status=AlertStatus.RESOLVED, ends_at=30)
+    resolved = db.replace(status=AlertStatus.RESOLVED, ends_at=30)
     daemon.pipeline.alerts([resolved, fire("db", 40)], now=45)  # a flap, sent together
 
     [firing] = daemon.store.firing_alerts()
@@ -133,7 +132,7 @@ def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_pat
     database, warehouse = by_root["db"], by_root["warehouse"]
 
     # In onset order: api joins, the warehouse's only alert ends, frontend joins.
-    ended = replace(fire("warehouse", 3), status=AlertStatus.RESOLVED, ends_at=19)
+    ended = fire("warehouse", 3).replace(status=AlertStatus.RESOLVED, ends_at=19)
     daemon.pipeline.alerts([fire("frontend", 4), ended, fire("api", 2)], now=20)
 
     assert daemon.store.incident(warehouse.id).status == IncidentStatus.RESOLVED

@@ -3,8 +3,6 @@ problem manager's CLI, on a real store."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from typer.testing import CliRunner
 
 from sentinel.cli import app
@@ -44,7 +42,7 @@ def outage(daemon, at: float, service: str = "db", name: str = "DbDown") -> int:
     daemon.pipeline.alerts([symptom], now=at + 5)
     [incident_id] = {i.id for i in daemon.store.unresolved_incidents()}
     for alert in (symptom, root):
-        daemon.pipeline.alerts([replace(alert, status=AlertStatus.RESOLVED)], now=at + HOUR)
+        daemon.pipeline.alerts([alert.replace(status=AlertStatus.RESOLVED)], now=at + HOUR)
     return incident_id
 
 
@@ -93,7 +91,7 @@ def test_known_error_workaround_reaches_new_incidents_and_resolved_problem_reope
     assert f"Known error (problem #{problem.id}): restart pgbouncer" in page.body
 
     daemon.pipeline.alerts(
-        [replace(fire("db", 100 * HOUR), status=AlertStatus.RESOLVED)], now=101 * HOUR
+        [fire("db", 100 * HOUR).replace(status=AlertStatus.RESOLVED)], now=101 * HOUR
     )
     tracker.resolve(problem.id, "bob", now=110 * HOUR)
     outage(daemon, 120 * HOUR)

@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -83,7 +82,7 @@ def test_expiry_is_found_after_reopening_and_a_refresh_moves_it(tmp_path):
         store.add_alerts(incident, [_firing("db", 100.0), _firing("api", 200.0)], 0.0)
     store.close()
     store = Store(tmp_path / "s.db")  # what fires is read from the file, not remembered
-    later = replace(_firing("db", 0.0).alert, ends_at=300.0)
+    later = _firing("db", 0.0).alert.replace(ends_at=300.0)
     with store.transaction():
         assert store.refresh_alerts([later], 50.0) == []  # firing: refreshed, not new
     assert store.expired_alerts(99.0) == []
@@ -153,7 +152,7 @@ def test_a_file_from_before_row_ids_were_remembered_upgrades_with_its_firing_ale
     store = Store(path)
     assert store.schema_version == len(MIGRATIONS)
     with store.transaction():
-        assert store.refresh_alerts([replace(alert, ends_at=300.0)], 50.0) == []
+        assert store.refresh_alerts([alert.replace(ends_at=300.0)], 50.0) == []
     assert store.expired_alerts(200.0) == []
     assert [a.fingerprint for a in store.expired_alerts(300.0)] == [alert.fingerprint]
     assert store.resolve_alert(alert.fingerprint, 300.0, 300.0) == 1

@@ -13,6 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal, TypeVar
 
+import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -28,6 +29,8 @@ Row = TypeVar("Row")
 
 
 def _jsonable(value: object) -> object:
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
