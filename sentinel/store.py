@@ -447,7 +447,7 @@ class Store:
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry
-        (``ends_at``), a few hundred per statement; returns the others, which are new."""
+        (``ends_at``), all in one statement; returns the others, which are new."""
         firing = self._firing_alerts()
         # A later copy wins; an alert not known to fire is new without asking.
         latest = [
@@ -455,34 +455,35 @@ class Store:
             for a in {a.fingerprint: a for a in alerts}.values()
             if a.fingerprint in firing
         ]
-        refreshed: set[int] = set()
-        for start in range(0, len(latest), 500):
-            chunk = latest[start : start + 500]
-            rows = ",".join(["(?,?,?,?)"] * len(chunk))
-            refreshed.update(
+        updated = self._db.executemany(
+            "UPDATE alerts SET annotations = ?, score = ?, ends_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'firing'",
+            [(_sorted_json(a.annotations), a.score, a.ends_at, now, i) for i, a in latest],
+        ).rowcount
+        if updated == len(latest):
+            for row_id, alert in latest:
+                firing[alert.fingerprint] = (row_id, alert.ends_at)
+            return [a for a in alerts if a.fingerprint not in firing]
+        # Some were resolved by another process (the CLI) since they were read: new again.
+        still = self._still_firing([row_id for row_id, _ in latest])
+        for row_id, alert in latest:
+            if row_id in still:
+                firing[alert.fingerprint] = (row_id, alert.ends_at)
+            else:
+                del firing[alert.fingerprint]
+        return [a for a in alerts if a.fingerprint not in firing]
+
+    def _still_firing(self, row_ids: Sequence[int]) -> set[int]:
+        found: set[int] = set()
+        for start in range(0, len(row_ids), 500):
+            where, params = _in("id", row_ids[start : start + 500])
+            found.update(
                 r[0]
                 for r in self._exec(
-                    "UPDATE alerts SET annotations = v.column2, score = v.column3, "
-                    f"ends_at = v.column4, updated_at = ? FROM (VALUES {rows}) AS v "
-                    "WHERE alerts.id = v.column1 AND alerts.status = 'firing' "
-                    "RETURNING alerts.id",
-                    [
-                        now,
-                        *(
-                            value
-                            for row_id, a in chunk
-                            for value in (row_id, _sorted_json(a.annotations), a.score, a.ends_at)
-                        ),
-                    ],
+                    f"SELECT id FROM alerts WHERE status = 'firing' AND {where}", params
                 )
             )
-        for row_id, alert in latest:
-            if row_id in refreshed:
-                firing[alert.fingerprint] = (row_id, alert.ends_at)
-            else:  # resolved by another process (the CLI) since it was read
-                del firing[alert.fingerprint]
-        kept = {a.fingerprint for row_id, a in latest if row_id in refreshed}
-        return [a for a in alerts if a.fingerprint not in kept]
+        return found
 
     def expired_alerts(self, now: float) -> list[Alert]:
         """Firing alerts whose sender stopped re-sending them before their ``ends_at``,
