@@ -46,8 +46,9 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
-class PostableAlert(msgspec.Struct):
-    """Types are checked here; label names and times by ``to_alert``, per alert."""
+class PostableAlert(msgspec.Struct, gc=False):
+    """Types are checked here; label names and times by ``to_alert``, per alert. Text only,
+    so never in a cycle: untracked by the cyclic collector, as ``Alert`` is."""
 
     labels: dict[str, str]
     annotations: dict[str, str] = {}
