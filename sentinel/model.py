@@ -136,7 +136,14 @@ class Alert(msgspec.Struct, frozen=True, gc=False):
             )
 
     def replace(self, **changes: Any) -> Alert:
-        """A copy with ``changes``; new labels get their own fingerprint."""
+        """A copy with ``changes``; new labels get their own fingerprint.
+
+        >>> down = Alert({"alertname": "Down"}, {}, AlertStatus.FIRING, 0.0)
+        >>> down.replace(status=AlertStatus.RESOLVED).fingerprint == down.fingerprint
+        True
+        >>> down.replace(labels={"alertname": "Up"}).fingerprint == fingerprint({"alertname": "Up"})
+        True
+        """
         if "labels" in changes:
             changes["fingerprint"] = ""
         return structs.replace(self, **changes)
