@@ -196,8 +196,13 @@ class Pipeline:
             self._open_or_reopen(Placement(alert, node, group_key), now)
             return
         # Written (and the incident re-ranked if services joined) with the batch's others.
-        self._joining.setdefault(chosen, []).append(Placement(alert, node, group_key))
-        self._note_open(self._incident(chosen), now)
+        # The first to join since the last write marks the incident updated; the rest
+        # would mark it again, with the same copy and time.
+        joining = self._joining.get(chosen)
+        if joining is None:
+            joining = self._joining[chosen] = []
+            self._note_open(self._incident(chosen), now)
+        joining.append(Placement(alert, node, group_key))
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
         """A new incident, unless the alert's last incident resolved within ``window`` (a
