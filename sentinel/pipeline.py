@@ -233,16 +233,17 @@ class Pipeline:
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
             joined = {p.node for p in placed}.difference(services)
+            representatives = None
             if joined:
-                representatives = dict(self._representatives(incident))
-                self._keep_earliest(representatives, [p.alert for p in placed])
+                representatives = dict(self._representatives(incident))  # kept once written
+                self._keep_earliest(representatives, placed)
                 causes = self.correlator.rank(
                     list(representatives.values()), self._recent_changes(now)
                 )
                 services = tuple(sorted({*services, *joined}))
                 tiers = self._tiers(services)
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
-            self._joined(updated, [p.alert for p in placed], now)
+            self._joined(updated, placed, representatives, now)
 
     def _note_open(self, incident: Incident, now: float) -> None:
         if self._open is not None:
@@ -257,27 +258,37 @@ class Pipeline:
         if kept is None or kept[0] != incident.updated_at:
             alerts = self.store.node_representatives(incident.id)
             kept = (incident.updated_at, {})
-            self._keep_earliest(kept[1], alerts)
+            self._keep_earliest(kept[1], [Placement(a, self.correlator.node(a)) for a in alerts])
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
             self._kept[incident.id] = kept
         return kept[1]
 
-    def _joined(self, incident: Incident, alerts: Sequence[Alert], now: float) -> None:
-        """Alerts joined ``incident`` (as the desk left it): keep the copies current."""
+    def _joined(
+        self,
+        incident: Incident,
+        placed: Sequence[Placement],
+        representatives: dict[tuple[str, str], Alert] | None,
+        now: float,
+    ) -> None:
+        """Alerts joined ``incident`` (as the desk left it): keep the copies current, with
+        the representatives that ranking read if it ran (they include ``placed``)."""
         self._incidents[incident.id] = incident
         self._note_open(incident, now)
-        kept = self._kept.get(incident.id)
-        if kept is None:
-            return
-        self._keep_earliest(kept[1], alerts)
-        self._kept[incident.id] = (incident.updated_at, kept[1])
+        if representatives is None:
+            kept = self._kept.get(incident.id)
+            if kept is None:
+                return
+            representatives = kept[1]
+            self._keep_earliest(representatives, placed)
+        self._kept[incident.id] = (incident.updated_at, representatives)
 
+    @staticmethod
     def _keep_earliest(
-        self, representatives: dict[tuple[str, str], Alert], alerts: Sequence[Alert]
+        representatives: dict[tuple[str, str], Alert], placed: Sequence[Placement]
     ) -> None:
-        for alert in alerts:
-            key = self.correlator.node(alert), failure_class(alert)
+        for alert, node, _ in placed:
+            key = node, failure_class(alert)
             if key not in representatives or alert.starts_at < representatives[key].starts_at:
                 representatives[key] = alert
 

@@ -413,9 +413,10 @@ class Store:
         """Record firing alerts in their incident, in one statement. Each takes the next
         row id, as SQLite would have given it, so the store knows it without asking."""
         firing = self._firing_alerts()
-        again = [p.alert.fingerprint for p in placed if p.alert.fingerprint in firing]
-        if again or len({p.alert.fingerprint for p in placed}) < len(placed):
-            raise sqlite3.IntegrityError(f"alert already firing: {(again or placed)[0]}")
+        fingerprints = [p.alert.fingerprint for p in placed]
+        if not firing.keys().isdisjoint(fingerprints) or len(set(fingerprints)) < len(placed):
+            again = [f for i, f in enumerate(fingerprints) if f in firing or f in fingerprints[:i]]
+            raise sqlite3.IntegrityError(f"alert already firing: {again[0]}")
         last = self._exec("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
         self._db.executemany(
             "INSERT INTO alerts (id, fingerprint, incident_id, labels, annotations, status, "

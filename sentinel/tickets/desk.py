@@ -156,9 +156,8 @@ class Desk:
         with self.store.transaction():
             self.store.add_alerts(incident_id, placed, now)
             impact = min(incident.impact, self.settings.impact(list(tiers)))
-            urgency = min(
-                incident.urgency, *(self.settings.urgency(p.alert.severity) for p in placed)
-            )
+            severities = {p.alert.severity for p in placed}
+            urgency = min(incident.urgency, *map(self.settings.urgency, severities))
             priority = self.settings.priority_of(impact, urgency)
             changed: dict[str, object] = {"updated_at": now}
             if tuple(services) != incident.services:
