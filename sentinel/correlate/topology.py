@@ -54,7 +54,8 @@ class Topology:
     """
 
     def __init__(self, graph: nx.DiGraph) -> None:
-        self.graph = graph
+        self.graph = graph  # not changed once built: the answers below are cached
+        self._nodes = frozenset(graph)  # asked for every alert; a set answers in C
         self._undirected = graph.to_undirected(as_view=True)
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
         self._below: dict[str, frozenset[str]] = {}
@@ -78,19 +79,19 @@ class Topology:
         return cls(graph)
 
     def __contains__(self, node: object) -> bool:
-        return node in self.graph
+        return node in self._nodes
 
     def tier(self, node: str, default: int = 2) -> int:
-        return int(self.graph.nodes[node].get("tier", default)) if node in self.graph else default
+        return int(self.graph.nodes[node].get("tier", default)) if node in self._nodes else default
 
     def policy(self, node: str) -> str:
-        if node in self.graph:
+        if node in self._nodes:
             return str(self.graph.nodes[node].get("escalation_policy", "default"))
         return "default"
 
     def callers(self, node: str) -> frozenset[str]:
         """What depends on ``node`` directly."""
-        return frozenset(self.graph.predecessors(node)) if node in self.graph else frozenset()
+        return frozenset(self.graph.predecessors(node)) if node in self._nodes else frozenset()
 
     def calls(self, caller: str, node: str) -> bool:
         """Whether ``caller`` depends on ``node`` directly."""
@@ -117,7 +118,7 @@ class Topology:
         """The nodes reachable from ``node`` one way, once per node (placement asks for the
         same nodes over and over); a node whose closure is known is not walked again, so a
         storm's thousands of services share the walks below them."""
-        if node not in self.graph:
+        if node not in self._nodes:
             return frozenset()
         reached = cache.get(node)
         if reached is None:
@@ -139,7 +140,7 @@ class Topology:
 
     def distance(self, a: str, b: str) -> int | None:
         """Hops between two services, ignoring direction; None if unconnected."""
-        if a not in self.graph or b not in self.graph:
+        if a not in self._nodes or b not in self._nodes:
             return None
         try:
             return int(nx.shortest_path_length(self._undirected, a, b))
@@ -148,7 +149,7 @@ class Topology:
 
     def reach(self, node: str, radius: int) -> dict[str, int]:
         """Hops to every node within ``radius`` of ``node``, ignoring direction (cached)."""
-        if node not in self.graph:
+        if node not in self._nodes:
             return {}
         cached = self._reach.get((node, radius))
         if cached is None:
