@@ -136,10 +136,10 @@ def checked_fingerprint(labels: dict[str, str]) -> str:
 
 @functools.lru_cache(maxsize=16384)
 def _checked_fingerprint(items: tuple[tuple[str, str], ...]) -> str:
-    bad = _invalid_label_name(tuple(name for name, _ in items))
+    bad = _invalid_label_name(tuple([name for name, _ in items]))
     if bad is not None:
         raise ValueError(f"labels: invalid label name {bad!r}")
-    return items_fingerprint(items)
+    return items_fingerprint.__wrapped__(items)  # cached here already: not twice
 
 
 def check_labels(labels: dict[str, str], what: str) -> dict[str, str]:
