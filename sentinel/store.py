@@ -539,9 +539,12 @@ class Store:
         return [(fingerprint, int(incident), node) for _, fingerprint, incident, node in rows]
 
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:
-        """The incident, resolved since ``since``, that this alert last fired in."""
+        """The incident, resolved since ``since``, that this alert last fired in. Read from
+        the few incidents resolved since then: the planner would otherwise walk every
+        resolved incident ever kept, and every alert they held, for each new incident."""
         row = self._exec(
-            "SELECT i.id FROM alerts a JOIN incidents i ON i.id = a.incident_id "
+            "SELECT i.id FROM incidents i INDEXED BY incidents_resolved_at "
+            "JOIN alerts a ON a.incident_id = i.id "
             "WHERE a.fingerprint = ? AND i.status = 'resolved' AND i.resolved_at >= ? "
             "ORDER BY a.id DESC LIMIT 1",
             (fingerprint, since),

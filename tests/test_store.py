@@ -131,6 +131,31 @@ def test_a_fingerprint_fires_in_one_row_only(tmp_path):
     assert store.firing_alert_incident(_firing("db", 0.0).alert.fingerprint) == incident
 
 
+def test_a_recent_resolution_is_found_without_reading_the_history(tmp_path):
+    """Each new incident asks whether its alert's last incident resolved moments ago: the
+    answer must not cost a walk through every incident ever resolved."""
+    store = Store(tmp_path / "s.db")
+
+    def resolved_incident(service: str, at: float) -> int:
+        incident = _incident(store)
+        store.add_alerts(incident, [_firing(service, at)], at)
+        store.resolve_alert(_firing(service, 0.0).alert.fingerprint, at, at)
+        store.update_incident(incident, status=IncidentStatus.RESOLVED, resolved_at=at)
+        return incident
+
+    with store.transaction():
+        for number in range(2000):
+            resolved_incident(f"old-{number}", float(number))
+        recent = resolved_incident("db", 5000.0)
+    steps = []
+    store._db.set_progress_handler(lambda: steps.append(1), 100)
+    db = _firing("db", 0.0).alert.fingerprint
+    assert store.recently_resolved_incident(db, since=4900.0) == recent
+    assert store.recently_resolved_incident(_firing("old-7", 0.0).alert.fingerprint, 4900.0) is None
+    store._db.set_progress_handler(None, 0)
+    assert len(steps) < 20  # under 2,000 virtual machine steps: not one per old incident
+
+
 def test_a_file_from_before_row_ids_were_remembered_upgrades_with_its_firing_alerts(tmp_path):
     path = tmp_path / "s.db"
     alert = _firing("db", 100.0).alert
