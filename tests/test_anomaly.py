@@ -106,6 +106,26 @@ def test_one_sample_counts_for_less_only_where_surprise_is_heavy_tailed():
     assert damped[learnt].mean() < plain[learnt].mean()
 
 
+def test_a_nightly_spike_that_drifts_counts_for_less_and_a_stray_one_in_full():
+    per_day = int(86400 / STEP)
+    days = 12
+    values = noisy(per_day * days)
+    drift = np.random.default_rng(3).integers(-12, 13, days)  # 03:00 give or take an hour
+    nightly = np.arange(days) * per_day + 36 + drift
+    values[nightly] = 80.0
+    stray = (days - 1) * per_day + 180  # 15:00 on the last day
+    values[stray] = 80.0
+    score, _ = scores(values)
+    plain, _ = scores(values, parameters=ModelParameters(recurrence_tolerance=-1.0))
+    # A day after the one before (the first night falls in the warm-up, so it is no spike).
+    recurring = nightly[2:][np.diff(nightly)[1:] * STEP <= 86400 + 7200]
+    assert len(recurring) >= days - 2
+    assert np.all(score[recurring] <= 0.7 * plain[recurring])
+    others = np.setdiff1d(np.arange(len(values)), recurring)
+    np.testing.assert_array_equal(score[others], plain[others])  # the stray one included
+    assert plain[stray] > 0.4
+
+
 def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
     values = noisy(1500)
     values[::40] += 20.0  # spiky: the surprise of a spike is judged against other spikes

@@ -34,11 +34,16 @@ data up to t only):
   2/n at sample n) and the σ condition leaves almost none. A smoothed level (rate
   ``smooth_alpha``) that goes beyond every level it has had counts the same way, judged
   against the narrower spread of such a level, so a slow slide to a new low is seen too;
+* a lone spike (a sample ``spike_sigmas`` above the usual surprise) about a day after the
+  last one, give or take ``recurrence_tolerance``, counts at ``recurrence_damping`` of its
+  size: a nightly job's spike is routine, though it drifts too much across the day (a cron
+  job's start, a backup's length) for the half-hour profile to learn it. A value beyond
+  the whole range still counts in full, so the night the job runs away is seen;
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 20 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 640 bytes a series.
+State is 21 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count): about 650 bytes a series.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ STATE = (
     "smooth_low",
     "seasonal_fit",
     "surprise_tail",
+    "spike_at",
 )
 BASELINES = ("level", "time of day", "step")
 DAY = 86400.0
@@ -116,6 +122,9 @@ class ModelParameters:
     record_gain: float = 30.0
     smooth_alpha: float = 1 / 10
     record_sigmas: float = 4.0
+    spike_sigmas: float = 4.0
+    recurrence_tolerance: float = 7200.0
+    recurrence_damping: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +257,7 @@ class AnomalyModel:
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
-        smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail = s[15:]
+        smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail, spike_at = s[15:]
         x = np.asarray(values, dtype=np.float64)
         smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
@@ -263,6 +272,7 @@ class AnomalyModel:
             smooth_high = np.where(first, x, smooth_high)
             smooth_low = np.where(first, x, smooth_low)
             since = np.where(first, ts, since)
+            spike_at = np.where(first, ts - 2 * DAY, spike_at)
 
         floor = p.scale_floor * (scale + 1e-9)
         deviation = np.sqrt(var) + floor
@@ -296,8 +306,13 @@ class AnomalyModel:
         routine = np.where(
             count >= 4 * p.warmup, p.tail_reference / np.maximum(tail, p.tail_reference), 1.0
         )
-        single = p.single_weight * routine * (raw - surprise_mean) / spread
+        lone = (raw - surprise_mean) / spread
+        single = p.single_weight * routine * lone
         standardised = np.maximum(np.maximum(standardised, sustained), single)
+        recurring = (np.abs(ts - spike_at - DAY) <= p.recurrence_tolerance) & (
+            lone >= p.spike_sigmas
+        )
+        standardised = np.where(recurring, p.recurrence_damping * standardised, standardised)
         score = 1.0 - np.exp(-np.maximum(standardised, 0.0) / p.score_scale)
         warm = count >= 2 * p.warmup  # baseline, then surprise statistics, have settled
         score = np.where(warm, score, 0.0)
@@ -317,6 +332,8 @@ class AnomalyModel:
         level_beyond = np.where(
             seen & (level_beyond > 0) & (smooth_sigmas >= p.record_sigmas), level_beyond, 0.0
         )
+        # A recurring spike lifts the smoothed level too; that is no slide to a new level.
+        level_beyond = np.where(recurring, 0.0, level_beyond)
         record = 1.0 - np.exp(-p.record_gain * (beyond + level_beyond))
         score = 1.0 - (1.0 - score) * (1.0 - record)
         onset = np.where(score > envelope, score, 0.0)
@@ -391,6 +408,7 @@ class AnomalyModel:
             np.minimum(smooth_low, smooth),
             seasonal_fit,
             surprise_tail,
+            np.where(warm & (lone >= p.spike_sigmas), ts, spike_at),
         )
         # Row by row, with no stacked copy of them all; after scoring, since some of these are
         # views of the rows being written.
