@@ -76,6 +76,7 @@ STATE = (
     "spike_at",
 )
 BASELINES = ("level", "time of day", "step")
+FLAT_SIGMAS = 1000.0  # deviations past this are against a baseline that has barely varied
 DAY = 86400.0
 
 
@@ -163,12 +164,16 @@ class Scores:
         ...     print(part)
         value 30.1: its level 30.5 is a new low, 5% of its range beyond 31
         1.5σ below its level baseline 40
+        >>> Scores(one(0.8), one(0.8), one(0.0), one(114947.4), one(1), one(0.0), none, none
+        ...        ).reason(0, 20.0)
+        'value 20 is above its time of day baseline 0, which has barely varied'
         """
         side = "above" if value >= self.expected[i] else "below"
-        deviation = (
-            f"{self.sigmas[i]:.1f}σ {side} its "
-            f"{BASELINES[int(self.baseline[i])]} baseline {self.expected[i]:.4g}"
-        )
+        baseline = f"{BASELINES[int(self.baseline[i])]} baseline {self.expected[i]:.4g}"
+        if self.sigmas[i] >= FLAT_SIGMAS:  # a count of σ says nothing a person can use here
+            deviation = f"{side} its {baseline}, which has barely varied"
+        else:
+            deviation = f"{self.sigmas[i]:.1f}σ {side} its {baseline}"
         if self.beyond[i] <= 0:
             return f"value {value:g} is {deviation}"
         passed = float(self.passed[i])
