@@ -57,6 +57,10 @@ class Topology:
         self.graph = graph  # not changed once built: the answers below are cached
         self._nodes = frozenset(graph)  # asked for every alert; a set answers in C
         self._undirected = graph.to_undirected(as_view=True)
+        # Plain tuples to walk: networkx's adjacency views cost a Python call per step.
+        self._succ = {node: tuple(graph.successors(node)) for node in graph}
+        self._pred = {node: tuple(graph.predecessors(node)) for node in graph}
+        self._adjacent = {node: tuple({*self._succ[node], *self._pred[node]}) for node in graph}
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
         self._below: dict[str, frozenset[str]] = {}
         self._above: dict[str, frozenset[str]] = {}
@@ -103,17 +107,17 @@ class Topology:
 
     def above(self, node: str) -> frozenset[str]:
         """Everything that depends on ``node``, directly or through others (cached)."""
-        return self._closure(node, self._above, self.graph.pred)
+        return self._closure(node, self._above, self._pred)
 
     def below(self, node: str) -> frozenset[str]:
         """Everything ``node`` depends on, directly or through others (cached)."""
-        return self._closure(node, self._below, self.graph.succ)
+        return self._closure(node, self._below, self._succ)
 
     def _closure(
         self,
         node: str,
         cache: dict[str, frozenset[str]],
-        neighbours: Mapping[str, Iterable[str]],
+        neighbours: Mapping[str, tuple[str, ...]],
     ) -> frozenset[str]:
         """The nodes reachable from ``node`` one way, once per node (placement asks for the
         same nodes over and over); a node whose closure is known is not walked again, so a
@@ -153,7 +157,16 @@ class Topology:
             return {}
         cached = self._reach.get((node, radius))
         if cached is None:
-            cached = nx.single_source_shortest_path_length(self._undirected, node, cutoff=radius)
+            cached = {node: 0}
+            frontier = [node]
+            for hops in range(1, radius + 1):
+                reached = []
+                for near in frontier:
+                    for other in self._adjacent[near]:
+                        if other not in cached:
+                            cached[other] = hops
+                            reached.append(other)
+                frontier = reached
             self._reach[(node, radius)] = cached
         return cached
 
