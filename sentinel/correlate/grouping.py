@@ -224,10 +224,11 @@ class TopologyCorrelator:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
-        # Walk the few suspects, not the closures: a storm's services have thousands above.
-        below, above = topology.below(node), topology.above(node)
+        # Walk the few suspects, not the closures; and ask what each suspect depends on, never
+        # what depends on a node: a deep service has thousands of dependants in a storm.
+        below = topology.below(node)
         failing_deps = [s for m, s in suspects.items() if m in below and m != node]
-        dependants = sorted(m for m in suspects if m in above and m != node)
+        dependants = sorted(m for m in suspects if m != node and topology.depends_on(m, node))
         fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest

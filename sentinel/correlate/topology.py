@@ -7,7 +7,7 @@ services is one that has no alerting dependency of its own.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import networkx as nx
 from pydantic import Field
@@ -59,11 +59,9 @@ class Topology:
         self._undirected = graph.to_undirected(as_view=True)
         # Plain tuples to walk: networkx's adjacency views cost a Python call per step.
         self._succ = {node: tuple(graph.successors(node)) for node in graph}
-        self._pred = {node: tuple(graph.predecessors(node)) for node in graph}
-        self._adjacent = {node: tuple({*self._succ[node], *self._pred[node]}) for node in graph}
+        self._adjacent = {node: tuple(nx.all_neighbors(graph, node)) for node in graph}
         self._reach: dict[tuple[str, int], dict[str, int]] = {}
         self._below: dict[str, frozenset[str]] = {}
-        self._above: dict[str, frozenset[str]] = {}
         # endpoints known only from their callers (``ServiceConfig.remote``)
         self.remote = frozenset(n for n, remote in graph.nodes(data="remote") if remote)
 
@@ -105,41 +103,29 @@ class Topology:
         """Whether ``node`` depends on ``other``, directly or through others."""
         return other in self.below(node)
 
-    def above(self, node: str) -> frozenset[str]:
-        """Everything that depends on ``node``, directly or through others (cached)."""
-        return self._closure(node, self._above, self._pred)
-
     def below(self, node: str) -> frozenset[str]:
-        """Everything ``node`` depends on, directly or through others (cached)."""
-        return self._closure(node, self._below, self._succ)
-
-    def _closure(
-        self,
-        node: str,
-        cache: dict[str, frozenset[str]],
-        neighbours: Mapping[str, tuple[str, ...]],
-    ) -> frozenset[str]:
-        """The nodes reachable from ``node`` one way, once per node (placement asks for the
-        same nodes over and over); a node whose closure is known is not walked again, so a
-        storm's thousands of services share the walks below them."""
+        """Everything ``node`` depends on, directly or through others, once per node
+        (placement asks for the same nodes over and over); a node whose closure is known is
+        not walked again, so a storm's thousands of services share the walks below them.
+        Nothing asks what depends on a node: a deep service has most of a graph above it."""
         if node not in self._nodes:
             return frozenset()
-        reached = cache.get(node)
+        reached = self._below.get(node)
         if reached is None:
             seen: set[str] = set()
             stack = [node]
             while stack:
-                for next_node in neighbours[stack.pop()]:
+                for next_node in self._succ[stack.pop()]:
                     if next_node in seen:
                         continue
                     seen.add(next_node)
-                    known = cache.get(next_node)
+                    known = self._below.get(next_node)
                     if known is None:
                         stack.append(next_node)
                     else:
                         seen |= known
             seen.discard(node)  # on a cycle through itself, as networkx leaves it out too
-            reached = cache[node] = frozenset(seen)
+            reached = self._below[node] = frozenset(seen)
         return reached
 
     def distance(self, a: str, b: str) -> int | None:
