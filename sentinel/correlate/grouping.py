@@ -31,6 +31,7 @@ _UNALERTED_GRAPH = 0.5
 MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
 
 
+@lru_cache(maxsize=4096)  # each ranking of a storm's incident quotes the same onsets again
 def _clock(ts: float) -> str:
     return time.strftime("%H:%M:%SZ", time.gmtime(ts))
 

@@ -242,12 +242,13 @@ class Desk:
                     self.store.update_incident(incident_id, updated_at=now)
                     continue
                 still_firing = self.store.node_representatives(incident_id)
-                incident = self._get(incident_id)
                 if still_firing:
                     self.store.update_incident(
                         incident_id, root_causes=root_causes_of(still_firing), updated_at=now
                     )
-                elif incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
+                    continue
+                incident = self._get(incident_id)
+                if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
                     self._resolve(incident, "sentinel", "all alerts resolved", now)
         return set(stopped)
 
