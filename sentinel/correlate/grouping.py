@@ -93,6 +93,8 @@ class _Incident:
     largest: dict[str, float]
     # remote endpoint -> the failing services its callers also call, which it may front
     stand_ins: dict[str, list[_Suspect]]
+    failing_below: dict[str, list[_Suspect]]  # node -> the suspects it depends on, in order
+    failing_above: dict[str, list[str]]  # node -> the suspects that depend on it, sorted
 
 
 @dataclass
@@ -215,6 +217,7 @@ class TopologyCorrelator:
             max(s.strength for s in suspects.values()),
             _largest(suspects.values()),
             self._stand_ins(suspects),
+            *self._failing_relations(suspects),
         )
         causes = [self._alerting_cause(s, incident) for s in suspects.values()]
         causes += self._changed_causes(suspects, first, changes)
@@ -225,11 +228,8 @@ class TopologyCorrelator:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
-        # Walk the few suspects, not the closures; and ask what each suspect depends on, never
-        # what depends on a node: a deep service has thousands of dependants in a storm.
-        below = topology.below(node)
-        failing_deps = [s for m, s in suspects.items() if m in below and m != node]
-        dependants = sorted(m for m in suspects if m != node and topology.depends_on(m, node))
+        failing_deps = incident.failing_below[node]
+        dependants = incident.failing_above[node]
         fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
@@ -278,6 +278,22 @@ class TopologyCorrelator:
         score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
         failure = failure_class(strongest)
         return RootCause(node, score, tuple(evidence), failure), suspect.onset
+
+    def _failing_relations(
+        self, suspects: dict[str, _Suspect]
+    ) -> tuple[dict[str, list[_Suspect]], dict[str, list[str]]]:
+        """Which suspects each suspect depends on, and which depend on it: one intersection
+        of its closure with the suspects each, not a walk of every pair; never what depends
+        on a node, which for a deep service is most of a storm's graph."""
+        names = frozenset(suspects)
+        below: dict[str, list[_Suspect]] = {}
+        above: dict[str, list[str]] = {node: [] for node in suspects}
+        for node in suspects:
+            failing = self.topology.below(node) & names - {node}
+            below[node] = [s for m, s in suspects.items() if m in failing] if failing else []
+            for dependency in failing:
+                above[dependency].append(node)
+        return below, {node: sorted(nodes) for node, nodes in above.items()}
 
     def _precedes(self, suspect: _Suspect, related: list[_Suspect]) -> float:
         """Whether a node deviated before the failing nodes it is connected to (0..1): a
