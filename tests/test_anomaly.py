@@ -141,6 +141,22 @@ def test_a_spike_above_every_earlier_spike_is_a_new_extreme():
     assert "is a new high, 29% of its range beyond" in out.reason(0, values[1201])
 
 
+def test_a_deviation_beyond_every_one_before_counts_short_of_the_record_sigmas():
+    values = 50.0 + np.random.default_rng(3).uniform(-3.5, 3.5, 2400)  # σ 2, bounded at 1.75σ
+    values[1801] = 57.0  # a new high, but too few σ (3.1) to count as a new extreme
+    values[2201] = 56.5  # as far out again, but no longer the furthest
+    _, onset = scores(values)
+    _, without = scores(values, parameters=ModelParameters(surprise_record_gain=0.0))
+    assert np.flatnonzero(onset >= THRESHOLD).tolist() == [1801]
+    assert without.max() < THRESHOLD
+    model = AnomalyModel()
+    model.add(1)
+    for i, value in enumerate(values[:1802]):
+        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+    reason = out.reason(0, 57.0)
+    assert reason.endswith("σ above its level baseline 50.09, its largest deviation yet")
+
+
 def test_a_slow_slide_to_a_level_below_all_before_is_a_new_extreme():
     values = noisy(1600)
     values[1300:1500] -= np.linspace(0.0, 8.0, 200)  # no one sample leaves the noise's range

@@ -24,7 +24,7 @@ data up to t only):
   is heavy-tailed (its ``tail_quantile``, tracked online, further above its mean than a
   normal distribution's ``tail_reference`` spreads), where spikes are routine;
 * a new extreme — a value beyond the whole range the series has spanned, at least
-  ``record_sigmas`` from its baseline, once the range has held for three days and
+  ``record_sigmas`` from its baseline, once the range has held for ``record_span`` and
   ``record_warmup`` samples — is evidence of its own, sized by how far beyond that range it
   goes; it is combined with the surprise as independent evidence
   (``1 − (1 − surprise)(1 − record)``). Baselines that adapt explain a new high away within
@@ -34,6 +34,10 @@ data up to t only):
   2/n at sample n) and the σ condition leaves almost none. A smoothed level (rate
   ``smooth_alpha``) that goes beyond every level it has had counts the same way, judged
   against the narrower spread of such a level, so a slow slide to a new low is seen too;
+  and so does a surprise beyond every surprise since warm-up, sized by the share by which
+  it passes the largest (weighted by ``surprise_record_gain``, with no σ condition: never
+  having deviated this far is the evidence), so a spike is seen where the level has moved
+  on and no value is a new extreme, or where the spread is wide;
 * a lone spike (a sample ``spike_sigmas`` above the usual surprise) about a day after the
   last one, give or take ``recurrence_tolerance``, counts at ``recurrence_damping`` of its
   size: a nightly job's spike is routine, though it drifts too much across the day (a cron
@@ -42,7 +46,7 @@ data up to t only):
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 21 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+State is 22 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
 uint16 count): about 650 bytes a series.
 """
 
@@ -74,6 +78,7 @@ STATE = (
     "seasonal_fit",
     "surprise_tail",
     "spike_at",
+    "surprise_peak",
 )
 BASELINES = ("level", "time of day", "step")
 FLAT_SIGMAS = 1000.0  # deviations past this are against a baseline that has barely varied
@@ -91,7 +96,8 @@ class ModelParameters:
     (an average at rate ``seasonal_fit_alpha``, about the last 32). A new extreme counts
     once the series has been seen for ``record_warmup`` samples over at least
     ``record_span`` seconds and lies ``record_sigmas`` from its baseline; ``record_gain``
-    sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45.
+    sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45,
+    and with ``surprise_record_gain`` a surprise 10% beyond the largest before about 0.26.
     The surprise's ``tail_quantile`` moves by ``tail_rate`` spreads a step; a normal
     distribution's 0.99 quantile lies ``tail_reference`` 2.33 spreads above its mean.
     """
@@ -119,13 +125,14 @@ class ModelParameters:
     seasonal_fit_alpha: float = 1 / 32
     seasonal_fit_share: float = 0.7
     record_warmup: int = 150
-    record_span: float = 3 * DAY
+    record_span: float = 2.5 * DAY
     record_gain: float = 30.0
     smooth_alpha: float = 1 / 10
     record_sigmas: float = 4.0
     spike_sigmas: float = 4.0
     recurrence_tolerance: float = 7200.0
     recurrence_damping: float = 0.5
+    surprise_record_gain: float = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,27 +153,31 @@ class Scores:
     beyond: np.ndarray  # share of the range spanned so far by which a new extreme passes it
     extreme: np.ndarray  # the extreme it passed (NaN where there is none)
     passed: np.ndarray  # what passed it: the value, or its smoothed level (NaN: none)
+    peaked: np.ndarray  # the share by which the deviation passes the largest before (0: not)
 
     def reason(self, i: int, value: float) -> str:
         """A one-line explanation of entry ``i``.
 
         >>> one = lambda v: np.array([v])
-        >>> none = one(np.nan)
-        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1), one(0.0), none, none
+        >>> none, no = one(np.nan), one(0)
+        >>> Scores(one(0.9), one(0.9), one(40.0), one(6.24), one(1), one(0.0), none, none, no
         ...        ).reason(0, 93.2)
         'value 93.2 is 6.2σ above its time of day baseline 40'
         >>> Scores(one(0.7), one(0.7), one(40.0), one(2.1), one(0), one(0.12), one(80.0),
-        ...        one(84.8)).reason(0, 84.8)
+        ...        one(84.8), no).reason(0, 84.8)
         'value 84.8 is a new high, 12% of its range beyond 80; 2.1σ above its level baseline 40'
         >>> level = Scores(one(0.6), one(0.6), one(40.0), one(1.5), one(0), one(0.05), one(31.0),
-        ...                one(30.5))
+        ...                one(30.5), no)
         >>> for part in level.reason(0, 30.1).split("; "):
         ...     print(part)
         value 30.1: its level 30.5 is a new low, 5% of its range beyond 31
         1.5σ below its level baseline 40
-        >>> Scores(one(0.8), one(0.8), one(0.0), one(114947.4), one(1), one(0.0), none, none
+        >>> Scores(one(0.8), one(0.8), one(0.0), one(114947.4), one(1), one(0.0), none, none, no
         ...        ).reason(0, 20.0)
         'value 20 is above its time of day baseline 0, which has barely varied'
+        >>> Scores(one(0.6), one(0.6), one(47.0), one(3.4), one(0), one(0.0), none, none, one(1)
+        ...        ).reason(0, 62.1)
+        'value 62.1 is 3.4σ above its level baseline 47, its largest deviation yet'
         """
         side = "above" if value >= self.expected[i] else "below"
         baseline = f"{BASELINES[int(self.baseline[i])]} baseline {self.expected[i]:.4g}"
@@ -174,6 +185,8 @@ class Scores:
             deviation = f"{side} its {baseline}, which has barely varied"
         else:
             deviation = f"{self.sigmas[i]:.1f}σ {side} its {baseline}"
+        if self.peaked[i] > 0:
+            deviation += ", its largest deviation yet"
         if self.beyond[i] <= 0:
             return f"value {value:g} is {deviation}"
         passed = float(self.passed[i])
@@ -262,7 +275,8 @@ class AnomalyModel:
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
-        smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail, spike_at = s[15:]
+        smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail, spike_at = s[15:21]
+        surprise_peak = s[21]
         x = np.asarray(values, dtype=np.float64)
         smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
@@ -339,7 +353,16 @@ class AnomalyModel:
         )
         # A recurring spike lifts the smoothed level too; that is no slide to a new level.
         level_beyond = np.where(recurring, 0.0, level_beyond)
-        record = 1.0 - np.exp(-p.record_gain * (beyond + level_beyond))
+        # The same for surprise itself: a deviation larger than any the series has shown since
+        # it warmed up counts by the share by which it passes that peak, short of
+        # ``record_sigmas`` too, so a spike is seen where the level has moved on (no value
+        # is a new extreme) or where the spread is wide but has never been left this far.
+        past_peak = np.where(
+            seen, np.maximum(raw - surprise_peak, 0.0) / np.maximum(surprise_peak, 1e-9), 0.0
+        )
+        record = 1.0 - np.exp(
+            -p.record_gain * (beyond + level_beyond) - p.surprise_record_gain * past_peak
+        )
         score = 1.0 - (1.0 - score) * (1.0 - record)
         onset = np.where(score > envelope, score, 0.0)
 
@@ -390,6 +413,7 @@ class AnomalyModel:
                 np.nan,
                 np.where(beyond >= level_beyond, x, smooth),
             ),
+            peaked=past_peak,
         )
 
         learned = (
@@ -414,6 +438,7 @@ class AnomalyModel:
             seasonal_fit,
             surprise_tail,
             np.where(warm & (lone >= p.spike_sigmas), ts, spike_at),
+            np.where(warm, np.maximum(raw, surprise_peak), 0.0),
         )
         # Row by row, with no stacked copy of them all; after scoring, since some of these are
         # views of the rows being written.
