@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyRules
-from sentinel.detect.anomaly_model import AnomalyModel
+from sentinel.detect.anomaly_model import MultiScaleModel
 from sentinel.model import SampleBatch, Series
 
 STEP = 300.0
@@ -40,7 +40,7 @@ def values(rng: np.random.Generator, series: int, tick: int) -> np.ndarray:
 
 def model_rate(series: int, ticks: int) -> float:
     rng = np.random.default_rng(1)
-    model = AnomalyModel(capacity=series)
+    model = MultiScaleModel(capacity=series)
     model.add(series)
     index = np.arange(series)
     inputs = [values(rng, series, t) for t in range(ticks)]
@@ -91,7 +91,7 @@ def river_rate(samples: int) -> float:
 def memory(series: int) -> tuple[float, int]:
     process = psutil.Process()
     before = process.memory_info().rss
-    model = AnomalyModel(capacity=series)
+    model = MultiScaleModel(capacity=series)
     model.add(series)
     index = np.arange(series)
     rng = np.random.default_rng(2)

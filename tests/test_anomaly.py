@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyRules
-from sentinel.detect.anomaly_model import AnomalyModel, ModelParameters
+from sentinel.detect.anomaly_model import AnomalyModel, ModelParameters, MultiScaleModel
 from sentinel.detect.nab import PROFILES, LabelledFile, probation, sweep
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series
 
@@ -191,8 +191,28 @@ def test_a_flat_line_is_quiet_until_it_moves():
     assert np.flatnonzero(onset >= THRESHOLD).tolist() == [600]
 
 
+def test_a_lift_too_small_for_any_sample_shows_in_the_hourly_means():
+    values = 50.0 + np.random.default_rng(0).normal(0.0, 4.0, 288 * 8)
+    lift = 288 * 7  # the last day: six hours 1σ (of the samples' noise) higher
+    values[lift : lift + 72] += 4.0
+    samples, both = AnomalyModel(), MultiScaleModel()
+    samples.add(1)
+    both.add(1)
+    fired, reasons = [], []
+    for i, value in enumerate(values):
+        at, x = np.array([i * STEP]), np.array([value])
+        assert samples.update(np.array([0]), at, x).onset[0] < THRESHOLD
+        out = both.update(np.array([0]), at, x)
+        if out.onset[0] >= THRESHOLD:
+            fired.append(i)
+            reasons.append(out.reason(0, value))
+    # Scored once each hour is complete: at the first sample of the next one.
+    assert fired and all(lift < i <= lift + 72 and i % 12 == 0 for i in fired)
+    assert reasons[0].startswith("hourly mean 55.15 is a new high")
+
+
 def test_state_stays_under_two_kilobytes_a_series():
-    model = AnomalyModel(capacity=1000)
+    model = MultiScaleModel(capacity=1000)
     model.add(1000)
     assert model.nbytes / model.size < 2048
 
@@ -279,9 +299,9 @@ def test_each_sample_reaches_its_own_series_however_scrapes_are_ordered():
     ):
         scrape(names, tick * STEP)
     column = {one.label("sensor"): c for c, one in enumerate(rules._series[0])}
-    last = track.model.arrays()["state"][4]  # each series' last value
+    last = track.model.arrays()["fine.state"][4]  # each series' last value
     assert {name: last[column[name]] for name in "abcd"} == {"a": 10, "b": 20, "c": 30, "d": 40}
-    seen = track.model.arrays()["state"][0]
+    seen = track.model.arrays()["fine.state"][0]
     assert {name: seen[column[name]] for name in "abcd"} == {"a": 4, "b": 4, "c": 3, "d": 1}
 
 
@@ -353,9 +373,10 @@ def test_what_was_learned_survives_a_restart_and_a_changed_selection(caplog):
     resumed = feed(restarted, range(800, 900))
     assert resumed == feed(before, range(800, 900))
     assert ("cpu_percent", 850 * STEP) in resumed
-    np.testing.assert_array_equal(
-        restarted.tracks[0].model.arrays()["state"], before.tracks[0].model.arrays()["state"]
-    )
+    saved, kept = restarted.tracks[0].model.arrays(), before.tracks[0].model.arrays()
+    assert saved.keys() == kept.keys()
+    for name in saved:
+        np.testing.assert_array_equal(saved[name], kept[name])
 
     narrower = AnomalyRules.from_configs(
         [AnomalyRuleConfig(name="Anomaly", ignore=["mem_percent"])]

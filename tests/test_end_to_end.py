@@ -151,5 +151,5 @@ def samples_learned(state) -> dict:
         rules.load(store.learned("anomaly"))
     finally:
         store.close()
-    counts = rules.tracks[0].model.arrays()["state"][0]
+    counts = rules.tracks[0].model.arrays()["fine.state"][0]
     return dict(zip(rules._series[0], counts.tolist(), strict=True))

@@ -22,7 +22,7 @@ import numpy as np
 import orjson
 from pydantic import Field
 
-from sentinel.detect.anomaly_model import STATE, AnomalyModel, ModelParameters, Scores
+from sentinel.detect.anomaly_model import STATE, ModelParameters, MultiScaleModel, Scores
 from sentinel.detect.base import DetectorConfig, detectors, render
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fingerprint
 from sentinel.schema import Duration
@@ -30,7 +30,7 @@ from sentinel.schema import Duration
 ANY_METRIC = "*"
 NOT_SELECTED = -1
 UNSEEN = -2
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 SCRAPES_KEPT = 4096  # selections remembered per rule (one per target, about)
 log = logging.getLogger("sentinel.detect")
 
@@ -85,7 +85,7 @@ class AnomalyTrack:
     """
 
     rule: AnomalyRuleConfig
-    model: AnomalyModel = field(default_factory=lambda: AnomalyModel(ModelParameters()))
+    model: MultiScaleModel = field(default_factory=lambda: MultiScaleModel(ModelParameters()))
     firing_since: np.ndarray = field(default_factory=lambda: np.empty(0))
     last_high: np.ndarray = field(default_factory=lambda: np.empty(0))
 
@@ -212,7 +212,7 @@ class AnomalyRules:
             self._scrapes[number].clear()
         log.info("learned anomaly state resumed for %d series", sum(len(s) for _, s, _ in loaded))
 
-    def _read(self, snapshot: bytes) -> list[tuple[int, list[Series], AnomalyModel]]:
+    def _read(self, snapshot: bytes) -> list[tuple[int, list[Series], MultiScaleModel]]:
         """Each configured rule's saved series (those it still selects) and their model."""
         loaded = []
         with np.load(io.BytesIO(snapshot), allow_pickle=False) as saved:
@@ -229,11 +229,9 @@ class AnomalyRules:
                     for name, labels in entry["series"]
                 ]
                 keep = [i for i, one in enumerate(series) if track.rule.selects(one)]
-                arrays = {
-                    k: saved[f"{entry['key']}.{k}"]
-                    for k in ("state", "day_mean", "day_dev", "day_seen")
-                }
-                model = AnomalyModel.from_arrays(track.model.parameters, arrays, keep)
+                prefix = f"{entry['key']}."
+                arrays = {k[len(prefix) :]: saved[k] for k in saved.files if k.startswith(prefix)}
+                model = MultiScaleModel.from_arrays(track.model.parameters, arrays, keep)
                 loaded.append((number, [series[i] for i in keep], model))
         return loaded
 

@@ -83,6 +83,7 @@ STATE = (
 BASELINES = ("level", "time of day", "step")
 FLAT_SIGMAS = 1000.0  # deviations past this are against a baseline that has barely varied
 DAY = 86400.0
+HOUR = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ class ModelParameters:
     recurrence_tolerance: float = 7200.0
     recurrence_damping: float = 0.5
     surprise_record_gain: float = 3.0
+    hourly_weight: float = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,7 @@ class Scores:
     extreme: np.ndarray  # the extreme it passed (NaN where there is none)
     passed: np.ndarray  # what passed it: the value, or its smoothed level (NaN: none)
     peaked: np.ndarray  # the share by which the deviation passes the largest before (0: not)
+    hourly: np.ndarray | None = None  # the hourly mean judged, where the hourly view decided
 
     def reason(self, i: int, value: float) -> str:
         """A one-line explanation of entry ``i``.
@@ -178,7 +181,14 @@ class Scores:
         >>> Scores(one(0.6), one(0.6), one(47.0), one(3.4), one(0), one(0.0), none, none, one(1)
         ...        ).reason(0, 62.1)
         'value 62.1 is 3.4σ above its level baseline 47, its largest deviation yet'
+        >>> Scores(one(0.6), one(0.6), one(47.0), one(3.4), one(0), one(0.0), none, none, no,
+        ...        one(61.0)).reason(0, 58.0)
+        'hourly mean 61 is 3.4σ above its level baseline 47'
         """
+        what = f"value {value:g}"
+        if self.hourly is not None and not np.isnan(self.hourly[i]):
+            value = float(self.hourly[i])
+            what = f"hourly mean {value:.4g}"
         side = "above" if value >= self.expected[i] else "below"
         baseline = f"{BASELINES[int(self.baseline[i])]} baseline {self.expected[i]:.4g}"
         if self.sigmas[i] >= FLAT_SIGMAS:  # a count of σ says nothing a person can use here
@@ -188,10 +198,10 @@ class Scores:
         if self.peaked[i] > 0:
             deviation += ", its largest deviation yet"
         if self.beyond[i] <= 0:
-            return f"value {value:g} is {deviation}"
+            return f"{what} is {deviation}"
         passed = float(self.passed[i])
         record = "high" if passed > self.extreme[i] else "low"
-        what = f"value {value:g}" if passed == value else f"value {value:g}: its level {passed:.4g}"
+        what += "" if passed == value else f": its level {passed:.4g}"
         return (
             f"{what} is a new {record}, {100 * self.beyond[i]:.0f}% of its range "
             f"beyond {self.extreme[i]:.4g}; {deviation}"
@@ -445,6 +455,114 @@ class AnomalyModel:
         for row, column in enumerate(learned):
             self._state[row, rows] = column
         return scores
+
+
+class MultiScaleModel:
+    """The model on each sample and, beside it, on each series' hourly means.
+
+    A deviation that lasts in a noisy series (a burst of traffic, a slow climb) barely
+    stands out from one sample's noise, but does from the noise of hourly means. Each
+    completed wall-clock hour's mean is scored when the series' first sample of a later
+    hour arrives (causal: the hour is known complete only then), at ``hourly_weight`` of
+    its score; each sample's result is whichever view scores it higher.
+    """
+
+    def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
+        self.parameters = parameters or ModelParameters()
+        self.fine = AnomalyModel(self.parameters, capacity)
+        self.coarse = AnomalyModel(self.parameters, capacity)
+        self._hours = np.zeros((3, max(capacity, 1)))  # current hour, its sum, its samples
+
+    @property
+    def size(self) -> int:
+        return self.fine.size
+
+    def add(self, count: int = 1) -> range:
+        """Make room for ``count`` more series; returns their indices."""
+        self.coarse.add(count)
+        added = self.fine.add(count)
+        if self.size > self._hours.shape[1]:
+            grown = np.zeros((3, max(self.size, 2 * self._hours.shape[1])))
+            grown[:, : self._hours.shape[1]] = self._hours
+            self._hours = grown
+        return added
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state of series ``0..size-1``, to save (``from_arrays`` takes it back)."""
+        return {
+            **{f"fine.{k}": v for k, v in self.fine.arrays().items()},
+            **{f"hourly.{k}": v for k, v in self.coarse.arrays().items()},
+            "hours": self._hours[:, : self.size],
+        }
+
+    @classmethod
+    def from_arrays(
+        cls, parameters: ModelParameters, arrays: dict[str, np.ndarray], keep: list[int]
+    ) -> MultiScaleModel:
+        """A model holding the saved series ``keep`` (renumbered 0..); ``ValueError`` if the
+        arrays do not have this model's layout."""
+        views = {
+            view: {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(view + ".")}
+            for view in ("fine", "hourly")
+        }
+        hours = arrays.get("hours")
+        model = cls(parameters, capacity=len(keep))
+        model.fine = AnomalyModel.from_arrays(parameters, views["fine"], keep)
+        model.coarse = AnomalyModel.from_arrays(parameters, views["hourly"], keep)
+        if hours is None or hours.shape != (3, arrays["fine.state"].shape[1]):
+            raise ValueError("saved anomaly state has another layout")
+        model._hours[:, : len(keep)] = hours[:, keep]
+        return model
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held for the series' state (capacity included)."""
+        return self.fine.nbytes + self.coarse.nbytes + self._hours.nbytes
+
+    def update(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
+        """Learn one sample for each series in ``index`` (distinct) and score it in [0, 1]."""
+        index = np.asarray(index)
+        ts = np.asarray(ts, dtype=np.float64)
+        x = np.asarray(values, dtype=np.float64)
+        scores = self.fine.update(index, ts, x)
+        hour = np.floor(ts / HOUR)
+        held, total, samples = self._hours[:, index]
+        closed = (samples > 0) & (hour != held)
+        if closed.any():
+            scores = self._with_hours(
+                scores, closed, index[closed], held[closed], total[closed] / samples[closed]
+            )
+        fresh = closed | (samples == 0)
+        self._hours[0, index] = hour
+        self._hours[1, index] = np.where(fresh, x, total + x)
+        self._hours[2, index] = np.where(fresh, 1.0, samples + 1.0)
+        return scores
+
+    def _with_hours(
+        self,
+        scores: Scores,
+        closed: np.ndarray,
+        index: np.ndarray,
+        hour: np.ndarray,
+        means: np.ndarray,
+    ) -> Scores:
+        """``scores`` where the completed hours of the ``closed`` entries score higher."""
+        weight = self.parameters.hourly_weight
+        hourly = self.coarse.update(index, (hour + 1.0) * HOUR - 1.0, means)
+        where = np.flatnonzero(closed)
+        wins = weight * hourly.score > scores.score[where]
+        fields = {}
+        for name in Scores.__dataclass_fields__:
+            if name == "hourly":
+                continue
+            column = np.array(getattr(scores, name), dtype=np.float64)
+            column[where[wins]] = getattr(hourly, name)[wins]
+            fields[name] = column
+        fields["score"][where] = np.maximum(scores.score[where], weight * hourly.score)
+        fields["onset"][where] = np.maximum(scores.onset[where], weight * hourly.onset)
+        shown = np.full(len(closed), np.nan)
+        shown[where[wins]] = means[wins]
+        return Scores(**fields, hourly=shown)
 
 
 def _as_slice(index: np.ndarray) -> slice | np.ndarray:
