@@ -52,7 +52,7 @@ uint16 count): about 650 bytes a series.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -464,14 +464,21 @@ class MultiScaleModel:
     stands out from one sample's noise, but does from the noise of hourly means. Each
     completed wall-clock hour's mean is scored when the series' first sample of a later
     hour arrives (causal: the hour is known complete only then), at ``hourly_weight`` of
-    its score; each sample's result is whichever view scores it higher.
+    its score; each sample's result is whichever view scores it higher. The hourly view
+    has no largest-deviation evidence: its peak is set over far fewer values, and
+    in bursty series a busier hour than any before is routine (on NAB, leaving it out
+    removed ten false alarms across six files and lost no window).
     """
 
     def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
         self.parameters = parameters or ModelParameters()
         self.fine = AnomalyModel(self.parameters, capacity)
-        self.coarse = AnomalyModel(self.parameters, capacity)
+        self.coarse = AnomalyModel(self._hourly(self.parameters), capacity)
         self._hours = np.zeros((3, max(capacity, 1)))  # current hour, its sum, its samples
+
+    @staticmethod
+    def _hourly(parameters: ModelParameters) -> ModelParameters:
+        return replace(parameters, surprise_record_gain=0.0)
 
     @property
     def size(self) -> int:
@@ -508,7 +515,7 @@ class MultiScaleModel:
         hours = arrays.get("hours")
         model = cls(parameters, capacity=len(keep))
         model.fine = AnomalyModel.from_arrays(parameters, views["fine"], keep)
-        model.coarse = AnomalyModel.from_arrays(parameters, views["hourly"], keep)
+        model.coarse = AnomalyModel.from_arrays(cls._hourly(parameters), views["hourly"], keep)
         if hours is None or hours.shape != (3, arrays["fine.state"].shape[1]):
             raise ValueError("saved anomaly state has another layout")
         model._hours[:, : len(keep)] = hours[:, keep]
