@@ -37,7 +37,9 @@ data up to t only):
   and so does a surprise beyond every surprise since warm-up, sized by the share by which
   it passes the largest (weighted by ``surprise_record_gain``, with no σ condition: never
   having deviated this far is the evidence), so a spike is seen where the level has moved
-  on and no value is a new extreme, or where the spread is wide;
+  on and no value is a new extreme, or where the spread is wide — though not against the
+  time-of-day profile, whose slots each learn from one sample a day and so are left further
+  than ever before routinely;
 * a lone spike (a sample ``spike_sigmas`` above the usual surprise) about a day after the
   last one, give or take ``recurrence_tolerance``, counts at ``recurrence_damping`` of its
   size: a nightly job's spike is routine, though it drifts too much across the day (a cron
@@ -367,8 +369,12 @@ class AnomalyModel:
         # it warmed up counts by the share by which it passes that peak, short of
         # ``record_sigmas`` too, so a spike is seen where the level has moved on (no value
         # is a new extreme) or where the spread is wide but has never been left this far.
+        # Not against the time-of-day profile: a slot that learns from one sample a day is
+        # left further than ever routinely.
         past_peak = np.where(
-            seen, np.maximum(raw - surprise_peak, 0.0) / np.maximum(surprise_peak, 1e-9), 0.0
+            seen & ~use_day,
+            np.maximum(raw - surprise_peak, 0.0) / np.maximum(surprise_peak, 1e-9),
+            0.0,
         )
         record = 1.0 - np.exp(
             -p.record_gain * (beyond + level_beyond) - p.surprise_record_gain * past_peak
