@@ -429,7 +429,7 @@ class AnomalyModel:
                 np.nan,
                 np.where(beyond >= level_beyond, x, smooth),
             ),
-            peaked=past_peak,
+            peaked=past_peak * (p.surprise_record_gain > 0),  # quoted only where it counts
         )
 
         learned = (
