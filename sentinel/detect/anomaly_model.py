@@ -473,7 +473,7 @@ class MultiScaleModel:
     its score; each sample's result is whichever view scores it higher. The hourly view
     has no largest-deviation evidence: its peak is set over far fewer values, and
     in bursty series a busier hour than any before is routine (on NAB, leaving it out
-    removed ten false alarms across six files and lost no window).
+    removes false alarms on Twitter volumes and loses no window).
     """
 
     def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
