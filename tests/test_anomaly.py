@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -208,7 +210,29 @@ def test_a_lift_too_small_for_any_sample_shows_in_the_hourly_means():
             reasons.append(out.reason(0, value))
     # Scored once each hour is complete: at the first sample of the next one.
     assert fired and all(lift < i <= lift + 72 and i % 12 == 0 for i in fired)
-    assert reasons[0].startswith("hourly mean 55.15 is a new high")
+    assert reasons[0].startswith("hourly mean 56.04: its level 51.77 is a new high")
+
+
+def test_a_busier_hour_than_any_before_is_routine_in_a_bursty_series():
+    rng = np.random.default_rng(1)
+    rate = np.repeat(5.0 * rng.lognormal(0.0, 0.6, 24 * 12), 12)  # each hour its own burst
+    values = rng.poisson(rate).astype(float)
+
+    def alerts(model: MultiScaleModel) -> list[str]:
+        model.add(1)
+        reasons = []
+        for i, value in enumerate(values):
+            out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+            if out.onset[0] >= THRESHOLD:
+                reasons.append(out.reason(0, value))
+        return reasons
+
+    counting = MultiScaleModel()
+    counting.coarse = AnomalyModel(replace(counting.coarse.parameters, record_gain=30.0))
+    with_hour_records, fired = alerts(counting), alerts(MultiScaleModel())
+    assert len(fired) < len(with_hour_records)
+    hour_records = [r for r in with_hour_records if re.match(r"hourly mean \S+ is a new", r)]
+    assert hour_records and not any(re.match(r"hourly mean \S+ is a new", r) for r in fired)
 
 
 def test_state_stays_under_two_kilobytes_a_series():

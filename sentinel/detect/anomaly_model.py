@@ -100,7 +100,8 @@ class ModelParameters:
     once the series has been seen for ``record_warmup`` samples over at least
     ``record_span`` seconds and lies ``record_sigmas`` from its baseline; ``record_gain``
     sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45,
-    and with ``surprise_record_gain`` a surprise 10% beyond the largest before about 0.26.
+    as is a smoothed level with ``level_record_gain``, and with ``surprise_record_gain`` a
+    surprise 10% beyond the largest before about 0.26.
     The surprise's ``tail_quantile`` moves by ``tail_rate`` spreads a step; a normal
     distribution's 0.99 quantile lies ``tail_reference`` 2.33 spreads above its mean.
     """
@@ -130,6 +131,7 @@ class ModelParameters:
     record_warmup: int = 150
     record_span: float = 3 * DAY
     record_gain: float = 30.0
+    level_record_gain: float = 30.0
     smooth_alpha: float = 1 / 10
     record_sigmas: float = 4.0
     spike_sigmas: float = 4.0
@@ -351,7 +353,8 @@ class AnomalyModel:
         span = np.maximum(high - low, floor)
         beyond = np.maximum(x - high, low - x) / span
         seen = (count >= p.record_warmup) & (ts - since >= p.record_span)
-        beyond = np.where(seen & (beyond > 0) & (level >= p.record_sigmas), beyond, 0.0)
+        counts = seen & (beyond > 0) & (level >= p.record_sigmas) & (p.record_gain > 0)
+        beyond = np.where(counts, beyond, 0.0)
         # The same for the smoothed level: a level (not one sample) beyond all it has been,
         # at least ``record_sigmas`` of such a level's own spread from the baseline.
         smooth_sigmas = np.abs(smooth - mean) / (
@@ -377,7 +380,9 @@ class AnomalyModel:
             0.0,
         )
         record = 1.0 - np.exp(
-            -p.record_gain * (beyond + level_beyond) - p.surprise_record_gain * past_peak
+            -p.record_gain * beyond
+            - p.level_record_gain * level_beyond
+            - p.surprise_record_gain * past_peak
         )
         score = 1.0 - (1.0 - score) * (1.0 - record)
         onset = np.where(score > envelope, score, 0.0)
@@ -471,9 +476,11 @@ class MultiScaleModel:
     completed wall-clock hour's mean is scored when the series' first sample of a later
     hour arrives (causal: the hour is known complete only then), at ``hourly_weight`` of
     its score; each sample's result is whichever view scores it higher. The hourly view
-    has no largest-deviation evidence: its peak is set over far fewer values, and
-    in bursty series a busier hour than any before is routine (on NAB, leaving it out
-    removes false alarms on Twitter volumes and loses no window).
+    takes no evidence from an hourly mean beyond the range of hourly means, nor from its
+    largest deviation: both are set over far fewer values, and in bursty series a busier
+    hour than any before is routine (on NAB, leaving them out removes false alarms on
+    Twitter volumes and CPU series, and loses no window). An hourly level that lasts still
+    counts through the smoothed level's own range.
     """
 
     def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
@@ -484,7 +491,7 @@ class MultiScaleModel:
 
     @staticmethod
     def _hourly(parameters: ModelParameters) -> ModelParameters:
-        return replace(parameters, surprise_record_gain=0.0)
+        return replace(parameters, record_gain=0.0, surprise_record_gain=0.0)
 
     @property
     def size(self) -> int:
