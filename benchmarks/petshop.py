@@ -35,7 +35,7 @@ from sentinel.config import load_config
 from sentinel.correlate import Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.correlate.importers import services_from_adjacency_csv
-from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyTrack
+from sentinel.detect.anomaly import AnomalyRuleConfig, AnomalyTrack, annotate
 from sentinel.model import Alert, AlertStatus, RootCause
 
 PUBLISHED = {"latency": (0.571, 0.571), "availability": (0.833, 1.0)}
@@ -74,6 +74,7 @@ class Seen:
     score: float
     value: float
     expected: float
+    reason: str  # the model's, at the highest score
     onset: float | None  # when an alert started, if one did
 
 
@@ -113,8 +114,13 @@ class Replayer:
                     onset = ts + shift
                 score = float(moved.scores.score[j])
                 if before is None or score > before.score:
+                    value = float(values[j])
                     seen[key] = Seen(
-                        score, float(values[j]), float(moved.scores.expected[j]), onset
+                        score,
+                        value,
+                        float(moved.scores.expected[j]),
+                        moved.scores.reason(j, value),
+                        onset,
                     )
                 else:
                     before.onset = onset
@@ -126,21 +132,22 @@ def alerts_from(
     seen: dict[Column, Seen], rule: AnomalyRuleConfig, nodes: set[str], since: float = -np.inf
 ) -> list[Alert]:
     """The alerts the rule raised on the given nodes from ``since`` on, as the daemon would
-    have them."""
+    have them: its labels, and its annotations rendered with the model's reason."""
     alerts = []
     for (node, metric, statistic), one in seen.items():
         if one.onset is None or one.onset < since or node not in nodes:
             continue
+        labels = {
+            "metric": metric,
+            "service": node,
+            "statistic": statistic,
+            "alertname": rule.name,
+            "severity": rule.severity.value,
+        }
         alerts.append(
             Alert(
-                labels={
-                    "alertname": rule.name,
-                    "service": node,
-                    "metric": metric,
-                    "statistic": statistic,
-                    "severity": rule.severity.value,
-                },
-                annotations={"value": f"{one.value:.6g}", "expected": f"{one.expected:.6g}"},
+                labels=labels,
+                annotations=annotate(rule, labels, one.value, one.score, one.expected, one.reason),
                 status=AlertStatus.FIRING,
                 starts_at=one.onset,
                 source=f"anomaly:{rule.name}",

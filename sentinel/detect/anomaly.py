@@ -112,6 +112,25 @@ class AnomalyTrack:
         return Transitions(scores, started, ended, since)
 
 
+def annotate(
+    rule: AnomalyRuleConfig,
+    labels: dict[str, str],
+    value: float,
+    score: float,
+    expected: float,
+    reason: str,
+) -> dict[str, str]:
+    """An anomaly alert's annotations: the rule's templates rendered with the labels, value,
+    score and reason, and the reason, value and expected value themselves (ranking sizes a
+    deviation by those two)."""
+    values = {**labels, "value": f"{value:g}", "score": f"{score:.2f}", "reason": reason}
+    annotations = {k: render(v, values) for k, v in rule.annotations.items()}
+    annotations.setdefault("reason", reason)
+    annotations.setdefault("value", f"{value:.6g}")
+    annotations.setdefault("expected", f"{expected:.6g}")
+    return annotations
+
+
 def move_alerts(
     rule: AnomalyRuleConfig,
     threshold: float | np.ndarray,
@@ -316,13 +335,15 @@ class AnomalyRules:
         series = self._series[number][column]
         labels = self._labels(number, series)
         value, ts = float(batch.values[at]), float(batch.ts[at])
-        reason = moved.scores.reason(i, value)
         score = float(moved.scores.score[i])
-        values = {**labels, "value": f"{value:g}", "score": f"{score:.2f}", "reason": reason}
-        annotations = {k: render(v, values) for k, v in rule.annotations.items()}
-        annotations.setdefault("reason", reason)
-        annotations.setdefault("value", f"{value:.6g}")
-        annotations.setdefault("expected", f"{float(moved.scores.expected[i]):.6g}")
+        annotations = annotate(
+            rule,
+            labels,
+            value,
+            score,
+            float(moved.scores.expected[i]),
+            moved.scores.reason(i, value),
+        )
         started = bool(moved.started[i])
         return Alert(
             labels=labels,
