@@ -235,6 +235,54 @@ def test_a_busier_hour_than_any_before_is_routine_in_a_bursty_series():
     assert hour_records and not any(re.match(r"hourly mean \S+ is a new", r) for r in fired)
 
 
+def weekly(weeks: int, busy_saturday: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A daily cycle whose weekends run at half the weekdays' level (1970-01-01, the first
+    sample, was a Thursday); optionally one Saturday as busy as a weekday."""
+    ts = np.arange(288 * 7 * weeks) * STEP
+    daily = 100.0 + 50.0 * np.sin(2 * np.pi * ((ts % 86400) / 86400 - 0.25))
+    days = ts // 86400
+    level = np.where(np.isin(days % 7, [2, 3]), 0.5, 1.0)
+    if busy_saturday is not None:
+        level[days == 7 * busy_saturday + 2] = 1.0
+    return ts, daily * level + np.random.default_rng(0).normal(0.0, 5.0, len(ts))
+
+
+def alerting_days(ts: np.ndarray, values: np.ndarray) -> dict[int, list[str]]:
+    model = MultiScaleModel()
+    model.add(1)
+    days: dict[int, list[str]] = {}
+    for at, value in zip(ts, values, strict=True):
+        out = model.update(np.array([0]), np.array([at]), np.array([value]))
+        if out.onset[0] >= THRESHOLD:
+            days.setdefault(int(at // 86400), []).append(out.reason(0, value))
+    return days
+
+
+def test_weekends_quieter_than_weekdays_are_learned_as_weekly_seasonality():
+    ts, values = weekly(8)
+    assert alerting_days(ts, values) == {}  # the every-day profile alone alerted each Saturday
+
+
+def test_a_saturday_as_busy_as_a_weekday_is_an_anomaly_against_the_weekend_profile():
+    ts, values = weekly(8, busy_saturday=7)
+    days = alerting_days(ts, values)
+    assert list(days) == [7 * 7 + 2]
+    assert all("above its weekend time of day baseline" in r for r in days[7 * 7 + 2])
+
+
+def test_a_snapshot_from_before_the_weekend_profile_loads_with_weekends_unseen():
+    ts, values = weekly(2)
+    model = AnomalyModel()
+    model.add(1)
+    for at, value in zip(ts, values, strict=True):
+        model.update(np.array([0]), np.array([at]), np.array([value]))
+    saved = {k: v for k, v in model.arrays().items() if not k.startswith("end")}
+    loaded = AnomalyModel.from_arrays(model.parameters, saved, [0])
+    for name, column in saved.items():
+        np.testing.assert_array_equal(loaded.arrays()[name], column)
+    assert not loaded.arrays()["end_seen"].any()
+
+
 def test_state_stays_under_two_kilobytes_a_series():
     model = MultiScaleModel(capacity=1000)
     model.add(1000)

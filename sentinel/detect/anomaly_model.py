@@ -11,7 +11,12 @@ data up to t only):
 * a time-of-day profile (half-hour slots, wall-clock time) replaces the flat baseline while
   it has explained most recent samples clearly better, so daily seasonality is expected,
   and a peak that fails to come (or comes at the wrong hour) is the anomaly: the profile
-  is not dropped on the very samples that depart from it;
+  is not dropped on the very samples that depart from it. Weekend days keep a profile of
+  their own beside it, which takes over on Saturdays and Sundays where it has been seen on
+  ``weekend_warmup`` weekend days, explains them better and differs from the every-day
+  profile by more than ``weekend_sigmas`` of its deviation: a quiet weekend is weekly
+  seasonality, not a Saturday-morning alert every week, while a series with no weekly
+  pattern keeps the every-day profile, learned from seven times the samples;
 * a floor relative to the series' own scale keeps flat-lines from turning rounding noise
   into huge surprises;
 * raw surprise is then judged against the series' own history of surprise (Numenta's
@@ -49,7 +54,7 @@ data up to t only):
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
 State is 22 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count): about 650 bytes a series.
+uint16 count) for every day and 48 more for weekends: about 1,130 bytes a series.
 """
 
 from __future__ import annotations
@@ -82,7 +87,17 @@ STATE = (
     "spike_at",
     "surprise_peak",
 )
-BASELINES = ("level", "time of day", "step")
+BASELINES = ("level", "time of day", "step", "weekend time of day")
+# Time-of-day profile columns per slot: every day's, then the weekend days' own (saved
+# snapshots from before the weekend profile lack those: its slots start unseen).
+PROFILE = {
+    "day_mean": np.float32,
+    "day_dev": np.float32,
+    "day_seen": np.uint16,
+    "end_mean": np.float32,
+    "end_dev": np.float32,
+    "end_seen": np.uint16,
+}
 FLAT_SIGMAS = 1000.0  # deviations past this are against a baseline that has barely varied
 DAY = 86400.0
 HOUR = 3600.0
@@ -101,7 +116,8 @@ class ModelParameters:
     ``record_span`` seconds and lies ``record_sigmas`` from its baseline; ``record_gain``
     sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45,
     as is a smoothed level with ``level_record_gain``, and with ``surprise_record_gain`` a
-    surprise 10% beyond the largest before about 0.26.
+    surprise 10% beyond the largest before about 0.26. ``weekend_warmup`` 6 is three
+    weekends (0: no weekend profile, and no memory for one).
     The surprise's ``tail_quantile`` moves by ``tail_rate`` spreads a step; a normal
     distribution's 0.99 quantile lies ``tail_reference`` 2.33 spreads above its mean.
     """
@@ -139,6 +155,8 @@ class ModelParameters:
     recurrence_damping: float = 0.5
     surprise_record_gain: float = 3.0
     hourly_weight: float = 0.9
+    weekend_warmup: int = 6
+    weekend_sigmas: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,14 +233,49 @@ class Scores:
 class AnomalyModel:
     """Vectorised online anomaly scorer for a growing set of series (indexed 0..n-1)."""
 
+    _day_mean: np.ndarray  # the ``PROFILE`` columns: series × slots
+    _day_dev: np.ndarray
+    _day_seen: np.ndarray
+    _end_mean: np.ndarray
+    _end_dev: np.ndarray
+    _end_seen: np.ndarray
+
     def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
         self.parameters = parameters or ModelParameters()
         self.size = 0
         self._state = np.zeros((len(STATE), max(capacity, 1)))
-        buckets = self.parameters.day_buckets
-        self._day_mean = np.zeros((max(capacity, 1), buckets), dtype=np.float32)
-        self._day_dev = np.zeros((max(capacity, 1), buckets), dtype=np.float32)
-        self._day_seen = np.zeros((max(capacity, 1), buckets), dtype=np.uint16)
+        for name, dtype in PROFILE.items():
+            shape = (max(capacity, 1), self._slots(name))
+            setattr(self, f"_{name}", np.zeros(shape, dtype=dtype))
+
+    def _weekend(self, ts: np.ndarray) -> np.ndarray | None:
+        """Which samples fall on a Saturday or Sunday (UTC), or None where none does or there
+        is no weekend profile: most batches, which then pay nothing for it."""
+        if self.parameters.weekend_warmup <= 0:
+            return None
+        weekend = (np.floor(ts / DAY).astype(np.int64) + 3) % 7 >= 5  # 1970-01-01: a Thursday
+        return weekend if weekend.any() else None
+
+    def _learn(
+        self,
+        profile: str,
+        slot: np.ndarray,
+        x: np.ndarray,
+        mean: np.ndarray,
+        dev: np.ndarray,
+        seen: np.ndarray,
+    ) -> None:
+        """Move a profile's slots toward the samples (a slot's first sample sets it)."""
+        c = np.where(seen == 0, 1.0, self.parameters.seasonal_alpha)
+        np.put(getattr(self, f"_{profile}_mean"), slot, mean + c * (x - mean))
+        np.put(getattr(self, f"_{profile}_dev"), slot, dev + c * (np.abs(x - mean) - dev))
+        np.put(getattr(self, f"_{profile}_seen"), slot, np.minimum(seen + 1, 60000))
+
+    def _slots(self, column: str) -> int:
+        """Slots a profile column has: none for a weekend profile that is switched off."""
+        if column.startswith("end") and self.parameters.weekend_warmup <= 0:
+            return 0
+        return self.parameters.day_buckets
 
     def add(self, count: int = 1) -> range:
         """Make room for ``count`` more series; returns their indices."""
@@ -232,9 +285,8 @@ class AnomalyModel:
             grown[:, : self.size] = self._state[:, : self.size]
             self._state = grown
             extra = grown.shape[1] - self._day_mean.shape[0]
-            self._day_mean = np.pad(self._day_mean, ((0, extra), (0, 0)))
-            self._day_dev = np.pad(self._day_dev, ((0, extra), (0, 0)))
-            self._day_seen = np.pad(self._day_seen, ((0, extra), (0, 0)))
+            for name in PROFILE:
+                setattr(self, f"_{name}", np.pad(getattr(self, f"_{name}"), ((0, extra), (0, 0))))
         added = range(self.size, needed)
         self.size = needed
         return added
@@ -242,11 +294,8 @@ class AnomalyModel:
     def arrays(self) -> dict[str, np.ndarray]:
         """The state of series ``0..size-1``, to save (``from_arrays`` takes it back)."""
         n = self.size
-        return {
-            "state": self._state[:, :n],
-            "day_mean": self._day_mean[:n],
-            "day_dev": self._day_dev[:n],
-            "day_seen": self._day_seen[:n],
+        return {"state": self._state[:, :n]} | {
+            name: getattr(self, f"_{name}")[:n] for name in PROFILE
         }
 
     @classmethod
@@ -255,26 +304,27 @@ class AnomalyModel:
     ) -> AnomalyModel:
         """A model holding the saved series ``keep`` (renumbered 0..); ``ValueError`` if the
         arrays do not have this model's layout."""
-        state, day_mean = arrays["state"], arrays["day_mean"]
-        day_dev, day_seen = arrays["day_dev"], arrays["day_seen"]
+        state = arrays["state"]
         n = state.shape[1] if state.ndim == 2 else -1
-        shapes = (state.shape[0], day_mean.shape, day_dev.shape, day_seen.shape)
-        if shapes != (len(STATE), *[(n, parameters.day_buckets)] * 3) or (
-            keep and not 0 <= min(keep) <= max(keep) < n
+        model = cls(parameters, capacity=len(keep))
+        saved = {name: arrays[name] for name in PROFILE if name in arrays}
+        if (
+            state.shape[0] != len(STATE)
+            or any(name not in saved for name in PROFILE if name.startswith("day"))
+            or any(a.shape != (n, model._slots(name)) for name, a in saved.items())
+            or (keep and not 0 <= min(keep) <= max(keep) < n)
         ):
             raise ValueError("saved anomaly state has another layout")
-        model = cls(parameters, capacity=len(keep))
         model.add(len(keep))
         model._state[:, : len(keep)] = state[:, keep]
-        model._day_mean[: len(keep)] = day_mean[keep]
-        model._day_dev[: len(keep)] = day_dev[keep]
-        model._day_seen[: len(keep)] = day_seen[keep]
+        for name, column in saved.items():
+            getattr(model, f"_{name}")[: len(keep)] = column[keep]
         return model
 
     @property
     def nbytes(self) -> int:
         """Memory held for the series' state (capacity included)."""
-        return sum(a.nbytes for a in (self._state, self._day_mean, self._day_dev, self._day_seen))
+        return self._state.nbytes + sum(getattr(self, f"_{name}").nbytes for name in PROFILE)
 
     def update(self, index: np.ndarray, ts: np.ndarray, values: np.ndarray) -> Scores:
         """Learn one sample for each series in ``index`` (distinct) and score it in [0, 1]."""
@@ -285,6 +335,22 @@ class AnomalyModel:
         day_mean = np.take(self._day_mean, slot).astype(np.float64)
         day_dev = np.take(self._day_dev, slot).astype(np.float64)
         day_seen = np.take(self._day_seen, slot)
+        weekend = self._weekend(ts)
+        if weekend is not None:
+            end_mean = np.take(self._end_mean, slot).astype(np.float64)
+            end_dev = np.take(self._end_dev, slot).astype(np.float64)
+            end_seen = np.take(self._end_seen, slot)
+            # Where weekends have a shape of their own, well seen: it is what to expect.
+            use_end = (
+                weekend
+                & (end_seen >= p.weekend_warmup)
+                & (end_dev < day_dev)
+                & (np.abs(end_mean - day_mean) > p.weekend_sigmas * day_dev)
+            )
+            profile_mean = np.where(use_end, end_mean, day_mean)
+            profile_dev = np.where(use_end, end_dev, day_dev)
+        else:
+            profile_mean, profile_dev, use_end = day_mean, day_dev, False
         rows = _as_slice(index)  # a run of columns (the usual case) is read and written as a view
         s = self._state[:, rows]
         count, mean, var, fast, last, step_var, scale = s[:7]
@@ -317,10 +383,10 @@ class AnomalyModel:
         # peak that fails to come makes the slot's deviation look large, and deciding by
         # that one sample would drop the profile exactly when it matters.
         seen_enough = day_seen >= p.seasonal_warmup
-        fits = seen_enough & (day_dev < p.seasonal_gain * deviation)
+        fits = seen_enough & (profile_dev < p.seasonal_gain * deviation)
         seasonal_fit = seasonal_fit + p.seasonal_fit_alpha * (fits - seasonal_fit)
         use_day = seen_enough & (seasonal_fit >= p.seasonal_fit_share)
-        level = np.where(use_day, np.abs(x - day_mean) / (day_dev + floor), level)
+        level = np.where(use_day, np.abs(x - profile_mean) / (profile_dev + floor), level)
         shift = p.shift_weight * shift
         jump = p.step_weight * jump
         raw = np.log1p(np.maximum(np.maximum(level, shift), jump))
@@ -407,18 +473,18 @@ class AnomalyModel:
             surprise_tail + p.tail_rate * spread * (p.tail_quantile - (raw < surprise_tail)),
         )
         envelope = np.maximum(score, envelope * p.envelope_decay)
-        c = np.where(day_seen == 0, 1.0, p.seasonal_alpha)
-        np.put(self._day_mean, slot, day_mean + c * (x - day_mean))
-        np.put(self._day_dev, slot, day_dev + c * (np.abs(x - day_mean) - day_dev))
-        np.put(self._day_seen, slot, np.minimum(day_seen + 1, 60000))
+        self._learn("day", slot, x, day_mean, day_dev, day_seen)
+        if weekend is not None:
+            on = weekend
+            self._learn("end", slot[on], x[on], end_mean[on], end_dev[on], end_seen[on])
 
         by_step = jump > np.maximum(level, shift)
         scores = Scores(
             score=score,
             onset=onset,
-            expected=np.where(by_step, last, np.where(use_day, day_mean, mean)),
+            expected=np.where(by_step, last, np.where(use_day, profile_mean, mean)),
             sigmas=np.where(by_step, jump / p.step_weight, level),
-            baseline=np.where(by_step, 2, np.where(use_day, 1, 0)),
+            baseline=np.where(by_step, 2, np.where(use_day, np.where(use_end, 3, 1), 0)),
             beyond=np.maximum(beyond, level_beyond),
             extreme=np.where(
                 np.maximum(beyond, level_beyond) <= 0,
@@ -480,7 +546,8 @@ class MultiScaleModel:
     largest deviation: both are set over far fewer values, and in bursty series a busier
     hour than any before is routine (on NAB, leaving them out removes false alarms on
     Twitter volumes and CPU series, and loses no window). An hourly level that lasts still
-    counts through the smoothed level's own range.
+    counts through the smoothed level's own range. Nor does it keep a weekend profile: the
+    samples' own covers weekly seasonality, and one more would take the state past 2 KB.
     """
 
     def __init__(self, parameters: ModelParameters | None = None, capacity: int = 16) -> None:
@@ -491,7 +558,7 @@ class MultiScaleModel:
 
     @staticmethod
     def _hourly(parameters: ModelParameters) -> ModelParameters:
-        return replace(parameters, record_gain=0.0, surprise_record_gain=0.0)
+        return replace(parameters, record_gain=0.0, surprise_record_gain=0.0, weekend_warmup=0)
 
     @property
     def size(self) -> int:
