@@ -235,20 +235,26 @@ def test_a_busier_hour_than_any_before_is_routine_in_a_bursty_series():
     assert hour_records and not any(re.match(r"hourly mean \S+ is a new", r) for r in fired)
 
 
-def weekly(weeks: int, busy_saturday: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def weekly(
+    weeks: int, busy_saturday: int | None = None, utc_offset: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
     """A daily cycle whose weekends run at half the weekdays' level (1970-01-01, the first
-    sample, was a Thursday); optionally one Saturday as busy as a weekday."""
+    sample, was a Thursday), on a wall clock ``utc_offset`` seconds ahead of UTC;
+    optionally one Saturday as busy as a weekday."""
     ts = np.arange(288 * 7 * weeks) * STEP
-    daily = 100.0 + 50.0 * np.sin(2 * np.pi * ((ts % 86400) / 86400 - 0.25))
-    days = ts // 86400
+    local = ts + utc_offset
+    daily = 100.0 + 50.0 * np.sin(2 * np.pi * ((local % 86400) / 86400 - 0.25))
+    days = local // 86400
     level = np.where(np.isin(days % 7, [2, 3]), 0.5, 1.0)
     if busy_saturday is not None:
         level[days == 7 * busy_saturday + 2] = 1.0
     return ts, daily * level + np.random.default_rng(0).normal(0.0, 5.0, len(ts))
 
 
-def alerting_days(ts: np.ndarray, values: np.ndarray) -> dict[int, list[str]]:
-    model = MultiScaleModel()
+def alerting_days(
+    ts: np.ndarray, values: np.ndarray, timezone: str = "UTC"
+) -> dict[int, list[str]]:
+    model = MultiScaleModel(ModelParameters(timezone=timezone))
     model.add(1)
     days: dict[int, list[str]] = {}
     for at, value in zip(ts, values, strict=True):
@@ -268,6 +274,22 @@ def test_a_saturday_as_busy_as_a_weekday_is_an_anomaly_against_the_weekend_profi
     days = alerting_days(ts, values)
     assert list(days) == [7 * 7 + 2]
     assert all("above its weekend time of day baseline" in r for r in days[7 * 7 + 2])
+
+
+def test_weekends_are_those_of_the_rules_time_zone():
+    ts, values = weekly(8, utc_offset=9 * 3600)  # Tokyo: no daylight saving
+    in_utc = alerting_days(ts, values)
+    assert len(in_utc) >= 5 and {day % 7 for day in in_utc} == {1}  # Saturday morning there
+    assert alerting_days(ts, values, timezone="Asia/Tokyo") == {}
+
+
+def test_wall_clock_time_follows_daylight_saving():
+    model = AnomalyModel(ModelParameters(timezone="America/New_York"))
+    january, july = 1704067200.0, 1719792000.0  # 2024-01-01 and 2024-07-01, 00:00 UTC
+    both = model._local(np.array([january, july]))
+    np.testing.assert_array_equal(both - [january, july], [-5 * 3600, -4 * 3600])
+    scrape = model._local(np.full(3, july))
+    np.testing.assert_array_equal(scrape - july, -4 * 3600)
 
 
 def test_a_snapshot_from_before_the_weekend_profile_loads_with_weekends_unseen():

@@ -25,7 +25,7 @@ from pydantic import Field
 from sentinel.detect.anomaly_model import STATE, ModelParameters, MultiScaleModel, Scores
 from sentinel.detect.base import DetectorConfig, detectors, render
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fingerprint
-from sentinel.schema import Duration
+from sentinel.schema import Duration, TimeZone
 
 ANY_METRIC = "*"
 NOT_SELECTED = -1
@@ -46,6 +46,7 @@ class AnomalyRuleConfig(DetectorConfig):
     severity: Severity = Severity.INFO
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    timezone: TimeZone = "UTC"  # whose time of day and weekends the models learn
 
     def selects(self, series: Series) -> bool:
         labels = series.label_map
@@ -85,9 +86,12 @@ class AnomalyTrack:
     """
 
     rule: AnomalyRuleConfig
-    model: MultiScaleModel = field(default_factory=lambda: MultiScaleModel(ModelParameters()))
+    model: MultiScaleModel = field(init=False)
     firing_since: np.ndarray = field(default_factory=lambda: np.empty(0))
     last_high: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+    def __post_init__(self) -> None:
+        self.model = MultiScaleModel(ModelParameters(timezone=self.rule.timezone))
 
     def add(self, count: int) -> range:
         added = self.model.add(count)

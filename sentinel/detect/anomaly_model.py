@@ -8,8 +8,9 @@ data up to t only):
   how far the step from the previous sample sits from the usual step is the step surprise —
   so spikes, level shifts and trend breaks all show, and the baseline follows a new level
   within about a hundred samples instead of alarming on it forever;
-* a time-of-day profile (half-hour slots, wall-clock time) replaces the flat baseline while
-  it has explained most recent samples clearly better, so daily seasonality is expected,
+* a time-of-day profile (half-hour slots of the ``timezone``'s wall clock) replaces the
+  flat baseline while it has explained most recent samples clearly better, so daily
+  seasonality is expected,
   and a peak that fails to come (or comes at the wrong hour) is the anomaly: the profile
   is not dropped on the very samples that depart from it. Weekend days keep a profile of
   their own beside it, which takes over on Saturdays and Sundays where it has been seen on
@@ -59,7 +60,10 @@ uint16 count) for every day and 48 more for weekends: about 1,130 bytes a series
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, replace
+from functools import cached_property, lru_cache
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -117,7 +121,8 @@ class ModelParameters:
     sizes its evidence: a value 2% of the range beyond the old extreme is worth about 0.45,
     as is a smoothed level with ``level_record_gain``, and with ``surprise_record_gain`` a
     surprise 10% beyond the largest before about 0.26. ``weekend_warmup`` 6 is three
-    weekends (0: no weekend profile, and no memory for one).
+    weekends (0: no weekend profile, and no memory for one). Time of day and weekends are
+    the wall clock's of ``timezone`` (an IANA name): where the series' users live.
     The surprise's ``tail_quantile`` moves by ``tail_rate`` spreads a step; a normal
     distribution's 0.99 quantile lies ``tail_reference`` 2.33 spreads above its mean.
     """
@@ -157,6 +162,7 @@ class ModelParameters:
     hourly_weight: float = 0.9
     weekend_warmup: int = 6
     weekend_sigmas: float = 2.0
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,12 +254,29 @@ class AnomalyModel:
             shape = (max(capacity, 1), self._slots(name))
             setattr(self, f"_{name}", np.zeros(shape, dtype=dtype))
 
-    def _weekend(self, ts: np.ndarray) -> np.ndarray | None:
-        """Which samples fall on a Saturday or Sunday (UTC), or None where none does or there
-        is no weekend profile: most batches, which then pay nothing for it."""
+    def _local(self, ts: np.ndarray) -> np.ndarray:
+        """Unix times moved to the ``timezone``'s wall clock, daylight saving included: one
+        offset for a batch within a day that has one (a scrape), else one per hour."""
+        if self.parameters.timezone == "UTC" or not len(ts):
+            return ts
+        first, last = float(ts.min()), float(ts.max())
+        offset = _utc_offset(self._zone, first // HOUR)
+        if last - first < DAY and _utc_offset(self._zone, last // HOUR) == offset:
+            return ts + offset
+        hours, at = np.unique(np.floor(ts / HOUR), return_inverse=True)
+        return ts + np.array([_utc_offset(self._zone, h) for h in hours])[at]
+
+    @cached_property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.parameters.timezone)
+
+    def _weekend(self, local: np.ndarray) -> np.ndarray | None:
+        """Which samples fall on a Saturday or Sunday (wall-clock ``local`` times), or None
+        where none does or there is no weekend profile: most batches pay nothing for it."""
         if self.parameters.weekend_warmup <= 0:
             return None
-        weekend = (np.floor(ts / DAY).astype(np.int64) + 3) % 7 >= 5  # 1970-01-01: a Thursday
+        days = np.floor(local / DAY).astype(np.int64)
+        weekend = (days + 3) % 7 >= 5  # 1970-01-01: a Thursday
         return weekend if weekend.any() else None
 
     def _learn(
@@ -330,12 +353,13 @@ class AnomalyModel:
         """Learn one sample for each series in ``index`` (distinct) and score it in [0, 1]."""
         p = self.parameters
         ts = np.asarray(ts, dtype=np.float64)
-        bucket = ((ts % DAY) * (p.day_buckets / 86400.0)).astype(np.int64)
+        local = self._local(ts)
+        bucket = ((local % DAY) * (p.day_buckets / 86400.0)).astype(np.int64)
         slot = np.asarray(index) * p.day_buckets + bucket  # flat positions: one take/put each
         day_mean = np.take(self._day_mean, slot).astype(np.float64)
         day_dev = np.take(self._day_dev, slot).astype(np.float64)
         day_seen = np.take(self._day_seen, slot)
-        weekend = self._weekend(ts)
+        weekend = self._weekend(local)
         if weekend is not None:
             end_mean = np.take(self._end_mean, slot).astype(np.float64)
             end_dev = np.take(self._end_dev, slot).astype(np.float64)
@@ -650,6 +674,13 @@ class MultiScaleModel:
         shown = np.full(len(closed), np.nan)
         shown[where[wins]] = means[wins]
         return Scores(**fields, hourly=shown)
+
+
+@lru_cache(maxsize=65536)
+def _utc_offset(zone: ZoneInfo, hour: float) -> float:
+    """Seconds the zone's wall clock is ahead of UTC in the given hour since the epoch."""
+    offset = dt.datetime.fromtimestamp(hour * HOUR, zone).utcoffset()
+    return offset.total_seconds() if offset else 0.0
 
 
 def _as_slice(index: np.ndarray) -> slice | np.ndarray:

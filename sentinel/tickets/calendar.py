@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cached_property
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator
 
-from sentinel.schema import StrictModel
+from sentinel.schema import StrictModel, TimeZone
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -23,19 +23,10 @@ _HORIZON_DAYS = 3660  # no deadline is further than ten years of calendar days a
 
 class CalendarConfig(StrictModel):
     name: str
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     days: list[str] = Field(default_factory=lambda: list(DAYS[:5]))
     hours: str = Field("09:00-17:00", description="HH:MM-HH:MM, local time")
     holidays: list[dt.date] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
 
     @field_validator("days")
     @classmethod
