@@ -33,6 +33,13 @@ log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
 
 
+def _event_time(alert: Alert) -> float:
+    """When an alert's change happened: its onset, or for a resolution its end."""
+    if alert.status == AlertStatus.FIRING or alert.ends_at is None:
+        return alert.starts_at
+    return alert.ends_at
+
+
 class OpenIncidents:
     """Unresolved incidents by likeliest root, as read at the start of a batch and changed
     by the batch since: placing an alert looks only at the roots within its scope."""
@@ -131,10 +138,10 @@ class Pipeline:
             if not new and not ended:
                 return  # all refreshed: the usual push, a sender re-sending what fires
             # What a refresh did not settle: new alerts, resolutions, and firing copies of
-            # what resolves in the batch too (a flap). In onset order, so a cause is placed
-            # before the symptoms that follow it.
+            # what resolves in the batch too (a flap). In the order they happened, so a cause
+            # is placed before the symptoms that follow it and ends after those it outlived.
             changing = [a for a in alerts if a.fingerprint in new or a.fingerprint in ended]
-            ordered = sorted(changing, key=lambda a: a.starts_at)
+            ordered = sorted(changing, key=_event_time)
             for resolving, run in groupby(ordered, key=lambda a: a.status != AlertStatus.FIRING):
                 if resolving:
                     self._resolve(list(run), now)
@@ -153,7 +160,7 @@ class Pipeline:
             self.metrics.alerts.labels(AlertStatus.RESOLVED.value).inc(resolved)
 
     def _resolve(self, ended: list[Alert], now: float) -> None:
-        """Resolutions next to each other in onset order go to the desk together: a healed
+        """Resolutions next to each other in that order go to the desk together: a healed
         fault's alerts end at once, and each incident is re-ranked once for all of them."""
         log.debug("%d alerts resolved", len(ended))
         self._join_pending(now)

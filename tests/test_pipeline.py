@@ -131,7 +131,7 @@ def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_pat
     by_root = {i.root_causes[0].node: i for i in daemon.store.unresolved_incidents()}
     database, warehouse = by_root["db"], by_root["warehouse"]
 
-    # In onset order: api joins, the warehouse's only alert ends, frontend joins.
+    # In the order things happened: api and frontend join, the warehouse's alert ends.
     ended = fire("warehouse", 3).replace(status=AlertStatus.RESOLVED, ends_at=19)
     daemon.pipeline.alerts([fire("frontend", 4), ended, fire("api", 2)], now=20)
 
@@ -145,6 +145,25 @@ def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_pat
         "db",
         "frontend",
     }
+
+
+def test_a_batch_is_handled_in_the_order_things_happened_not_the_order_alerts_began(
+    tmp_path,
+):
+    """A resolution counts at its end: a symptom that began while its cause still fired
+    joins the cause's incident, though the cause began earlier and ended in the same batch
+    (a receiver catching up, or one transaction for a busy second's requests)."""
+    daemon = shop(tmp_path)
+    db = fire("db", 0)
+    daemon.pipeline.alerts([db], now=1)
+    [incident] = daemon.store.unresolved_incidents()
+
+    healed = db.replace(status=AlertStatus.RESOLVED, ends_at=300)
+    daemon.pipeline.alerts([healed, fire("api", 100)], now=400)
+
+    [still] = daemon.store.unresolved_incidents()
+    assert still.id == incident.id and still.services == ("api", "db")
+    assert [a.labels["service"] for a in daemon.store.firing_alerts(incident.id)] == ["api"]
 
 
 def test_a_batch_with_nothing_to_report_does_not_wait_on_another_writer(tmp_path):
