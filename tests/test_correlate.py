@@ -88,11 +88,16 @@ def test_onset_breaks_ties_between_unrelated_services():
     assert [c.node for c in ranked] == ["cache", "queue"]
 
 
-def slower(service: str, at: float, value: float, expected: float) -> Alert:
+def slower(
+    service: str, at: float, value: float, expected: float, sigmas: float | None = None
+) -> Alert:
     """An anomaly alert on a latency series, as the anomaly rule raises it."""
+    annotations = {"value": str(value), "expected": str(expected), "reason": "above baseline"}
+    if sigmas is not None:
+        annotations["sigmas"] = str(sigmas)
     return Alert(
         {"alertname": "Anomaly", "service": service, "metric": "latency_seconds"},
-        {"value": str(value), "expected": str(expected), "reason": "above baseline"},
+        annotations,
         AlertStatus.FIRING,
         at,
         score=0.8,
@@ -110,6 +115,23 @@ def test_a_dependency_explains_a_dependant_in_proportion_to_its_deviation():
     assert [c.node for c in unexplained] == ["api", "db"]
     assert unexplained[0].failure == "Anomaly:latency_seconds"
     assert unexplained[0].signature == "api/Anomaly:latency_seconds"
+
+
+def test_a_dependency_within_its_usual_spread_explains_nothing():
+    """A noisy database 0.3 s slower, 2.7σ of its own spread, has been that slow before
+    without its callers failing: the API, 28σ out, is the suspect. A database 9σ out
+    explains the API again, however quiet the API usually is."""
+    correlator = TopologyCorrelator(SHOP)
+    noisy = correlator.rank([slower("api", 0, 0.43, 0.19, 27.8), slower("db", 0, 0.6, 0.27, 2.7)])
+    assert [c.node for c in noisy] == ["api", "db"]
+    assert any(
+        "db's Anomaly:latency_seconds deviation (0.33, 2.7σ) is no more than it often moves:"
+        " it explains none of api's (0.24, 27.8σ)" in line
+        for line in noisy[0].evidence
+    )
+    failing = correlator.rank([slower("api", 0, 0.43, 0.19, 27.8), slower("db", 0, 0.6, 0.27, 9)])
+    assert [c.node for c in failing] == ["db", "api"]
+    assert any("explains 100% of api's" in line for line in failing[1].evidence)
 
 
 def test_a_changed_dependency_is_a_suspect_even_when_it_does_not_alert():

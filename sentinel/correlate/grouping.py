@@ -28,6 +28,9 @@ _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO
 _WEIGHTS = {"graph": 0.4, "onset": 0.15, "breadth": 0.2, "strength": 0.1, "change": 0.15}
 # A changed service that is not alerting itself may or may not be failing.
 _UNALERTED_GRAPH = 0.5
+# A dependency that moved less than this from its baseline, in its own spread, moved no
+# further than it often does: it cannot be why its callers fail now.
+EXPLAIN_SIGMAS = 4.0
 MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
 
 
@@ -42,13 +45,33 @@ def failure_class(alert: Alert) -> str:
     return f"{alert.name}:{metric}" if metric else alert.name
 
 
-def deviation(alert: Alert) -> float | None:
-    """How far the alerting value sits from what was expected, in the metric's own unit,
-    when the detector says (``value`` and ``expected`` annotations)."""
+def deviation(alert: Alert) -> tuple[float, float | None] | None:
+    """How far the alerting value sits from what was expected, in the metric's own unit
+    (``value`` and ``expected`` annotations), and in the series' own spread where the
+    detector says (``sigmas``): None where the alert says nothing of size."""
+    annotations = alert.annotations
     try:
-        return abs(float(alert.annotations["value"]) - float(alert.annotations["expected"]))
+        amount = abs(float(annotations["value"]) - float(annotations["expected"]))
     except (KeyError, ValueError):
         return None
+    try:
+        sigmas: float | None = float(annotations["sigmas"])
+    except (KeyError, ValueError):
+        sigmas = None
+    return amount, sigmas if sigmas is not None and sigmas > 0 else None
+
+
+def _share(cause: _Suspect, dependant: _Suspect, kind: str) -> float:
+    """How much of a dependant's deviation of one failure class the cause's accounts for
+    (0..1), in the metric's own unit; none where the cause's own deviation lies within
+    ``EXPLAIN_SIGMAS`` of its baseline: a noisy database's 0.3 s rise, 2.7σ, is one it
+    has had before without its callers failing, so it does not explain a caller 28σ out.
+    Beyond that, big failures pass through whole, however little of a dependency's
+    everyday noise reaches its callers."""
+    sigmas = cause.sigmas.get(kind)
+    if sigmas is not None and sigmas < EXPLAIN_SIGMAS:
+        return 0.0
+    return min(1.0, cause.deviations[kind] / dependant.deviations[kind])
 
 
 def _explains(cause: _Suspect, dependant: _Suspect) -> float:
@@ -57,20 +80,34 @@ def _explains(cause: _Suspect, dependant: _Suspect) -> float:
     deviate only in different classes; all of it where either says nothing of size (the
     mirror of ``TopologyCorrelator._unexplained``)."""
     shares = [
-        min(1.0, cause.deviations[kind] / theirs)
-        for kind, theirs in dependant.deviations.items()
-        if kind in cause.deviations
+        _share(cause, dependant, kind) for kind in dependant.deviations if kind in cause.deviations
     ]
     if shares:
         return max(shares)
     return 0.0 if cause.deviations and dependant.deviations else 1.0
 
 
+def _sized(suspect: _Suspect, kind: str) -> str:
+    """A deviation as evidence quotes it: "0.3213" or "0.3213, 2.7σ"."""
+    amount, sigmas = suspect.deviations[kind], suspect.sigmas.get(kind)
+    return f"{amount:.4g}" if sigmas is None else f"{amount:.4g}, {sigmas:.3g}σ"
+
+
 def _magnitude(suspect: _Suspect, largest: dict[str, float]) -> float:
     """How large a node's deviation is next to the largest of its failure class in the
-    incident (0..1; 1 where nothing compares): a blip beside an outage counts for little."""
-    shares = [amount / largest[kind] for kind, amount in suspect.deviations.items()]
+    incident, and in its own spread (0..1; 1 where nothing compares): a blip beside an
+    outage counts for little, and so does a noisy series' everyday swing."""
+    deviations = suspect.deviations.items()
+    shares = [amount / largest[kind] * _outlying(suspect, kind) for kind, amount in deviations]
     return max(shares, default=1.0)
+
+
+def _outlying(suspect: _Suspect, kind: str) -> float:
+    """How far out a deviation is in its series' own spread, as a share of
+    ``EXPLAIN_SIGMAS`` (1 beyond that, or where the detector does not say): a noisy
+    series' large move in seconds is a small one for it."""
+    sigmas = suspect.sigmas.get(kind)
+    return 1.0 if sigmas is None else min(1.0, sigmas / EXPLAIN_SIGMAS)
 
 
 def _largest(suspects: Iterable[_Suspect]) -> dict[str, float]:
@@ -105,16 +142,24 @@ class _Suspect:
     alerts: list[Alert]
     onset: float
     deviations: dict[str, float]  # failure class -> largest deviation
+    sigmas: dict[str, float]  # failure class -> that deviation in σ, where known
 
     @classmethod
     def of(cls, node: str, alerts: list[Alert]) -> _Suspect:
         deviations: dict[str, float] = {}
+        sigmas: dict[str, float] = {}
         for alert in alerts:
-            amount = deviation(alert)
-            if amount is not None and amount > 0:
-                kind = failure_class(alert)
-                deviations[kind] = max(deviations.get(kind, 0.0), amount)
-        return cls(node, alerts, min(a.starts_at for a in alerts), deviations)
+            sized = deviation(alert)
+            if sized is None or sized[0] <= 0:
+                continue
+            kind, (amount, count) = failure_class(alert), sized
+            if amount > deviations.get(kind, 0.0):
+                deviations[kind] = amount
+                if count is None:
+                    sigmas.pop(kind, None)
+                else:
+                    sigmas[kind] = count
+        return cls(node, alerts, min(a.starts_at for a in alerts), deviations, sigmas)
 
     @cached_property
     def strongest(self) -> Alert:
@@ -345,19 +390,25 @@ class TopologyCorrelator:
             return 1.0, ""
         related = f"{suspect.node} {relation} " + ", ".join(sorted(d.node for d in failing_deps))
         shares = []
-        for kind, own in suspect.deviations.items():
-            dep = max(failing_deps, key=lambda d: d.deviations.get(kind, 0.0))
-            theirs = dep.deviations.get(kind, 0.0)
-            if theirs > 0:
-                shares.append((min(1.0, theirs / own), kind, own, dep.node, theirs))
+        for kind in suspect.deviations:
+            having = [d for d in failing_deps if kind in d.deviations]
+            if having:
+                dep = max(having, key=lambda d: (_share(d, suspect, kind), d.deviations[kind]))
+                shares.append((_share(dep, suspect, kind), kind, dep))
         if not shares and suspect.deviations and any(d.deviations for d in failing_deps):
             return 1.0, f"{related}, failing on other measures only"
         if not shares:
             return 0.0, f"{related}, also failing"
-        share, kind, own, dep_node, theirs = min(shares)
+        share, kind, dep = min(shares, key=lambda s: (s[0], s[1]))
+        theirs, own = _sized(dep, kind), _sized(suspect, kind)
+        if dep.sigmas.get(kind, EXPLAIN_SIGMAS) < EXPLAIN_SIGMAS:
+            return 1.0, (
+                f"{related}, also failing; {dep.node}'s {kind} deviation ({theirs}) is no"
+                f" more than it often moves: it explains none of {suspect.node}'s ({own})"
+            )
         return 1.0 - share, (
-            f"{related}, also failing; {dep_node}'s {kind} deviation "
-            f"({theirs:.4g}) explains {share:.0%} of {suspect.node}'s ({own:.4g})"
+            f"{related}, also failing; {dep.node}'s {kind} deviation "
+            f"({theirs}) explains {share:.0%} of {suspect.node}'s ({own})"
         )
 
     def _change(self, node: str, onset: float, changes: Sequence[Change]) -> tuple[float, str]:

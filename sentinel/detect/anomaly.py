@@ -122,16 +122,18 @@ def annotate(
     value: float,
     score: float,
     expected: float,
+    sigmas: float,
     reason: str,
 ) -> dict[str, str]:
     """An anomaly alert's annotations: the rule's templates rendered with the labels, value,
-    score and reason, and the reason, value and expected value themselves (ranking sizes a
-    deviation by those two)."""
+    score and reason, and the reason, value, expected value and σ count themselves (ranking
+    sizes a deviation by those: in the metric's unit and against the series' own spread)."""
     values = {**labels, "value": f"{value:g}", "score": f"{score:.2f}", "reason": reason}
     annotations = {k: render(v, values) for k, v in rule.annotations.items()}
     annotations.setdefault("reason", reason)
     annotations.setdefault("value", f"{value:.6g}")
     annotations.setdefault("expected", f"{expected:.6g}")
+    annotations.setdefault("sigmas", f"{sigmas:.4g}")
     return annotations
 
 
@@ -346,6 +348,7 @@ class AnomalyRules:
             value,
             score,
             float(moved.scores.expected[i]),
+            float(moved.scores.sigmas[i]),
             moved.scores.reason(i, value),
         )
         started = bool(moved.started[i])
