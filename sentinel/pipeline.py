@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping, Sequence
 from itertools import groupby
 
 from sentinel.correlate import Topology
-from sentinel.correlate.grouping import TopologyCorrelator, failure_class
+from sentinel.correlate.grouping import Measure, TopologyCorrelator, measure
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
 from sentinel.model import (
@@ -87,7 +87,7 @@ class Pipeline:
         self.metrics = metrics
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
         # incident id -> (its updated_at when read, representatives by (node, failure class))
-        self._kept: dict[int, tuple[float, dict[tuple[str, str], Alert]]] = {}
+        self._kept: dict[int, tuple[float, dict[tuple[str, Measure], Alert]]] = {}
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
         self._resolved: set[str] = set()  # fingerprints resolved
@@ -256,7 +256,7 @@ class Pipeline:
         if self._open is not None:
             self._open.note(incident, now)
 
-    def _representatives(self, incident: Incident) -> dict[tuple[str, str], Alert]:
+    def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
         """The earliest firing alert per node and failure class of an incident, which
         ranking reads each time a service joins: kept between joins (a storm's incident
         gains one service after another) and read again whenever the incident changed
@@ -275,7 +275,7 @@ class Pipeline:
         self,
         incident: Incident,
         placed: Sequence[Placement],
-        representatives: dict[tuple[str, str], Alert] | None,
+        representatives: dict[tuple[str, Measure], Alert] | None,
         now: float,
     ) -> None:
         """Alerts joined ``incident`` (as the desk left it): keep the copies current, with
@@ -292,10 +292,10 @@ class Pipeline:
 
     @staticmethod
     def _keep_earliest(
-        representatives: dict[tuple[str, str], Alert], placed: Sequence[Placement]
+        representatives: dict[tuple[str, Measure], Alert], placed: Sequence[Placement]
     ) -> None:
         for alert, node, _ in placed:
-            key = node, failure_class(alert)
+            key = node, measure(alert)
             if key not in representatives or alert.starts_at < representatives[key].starts_at:
                 representatives[key] = alert
 

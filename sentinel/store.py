@@ -581,12 +581,13 @@ class Store:
         ]
 
     def node_representatives(self, incident_id: int) -> list[Alert]:
-        """The earliest firing alert of each node and alert name of an incident: what
-        ranking needs (a node's deviations are compared by failure class)."""
+        """The earliest firing alert of each node and measure of an incident (alert name,
+        metric and statistic): what ranking needs, since it compares like with like."""
         rows = self._exec(
             "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? AND status = 'firing' "
-            "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric') "
-            "ORDER BY starts_at",
+            "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric'),"
+            " coalesce(nullif(json_extract(labels, '$.statistic'), ''),"
+            " json_extract(labels, '$.quantile')) ORDER BY starts_at",
             (incident_id,),
         )
         return [_alert(r) for r in rows]

@@ -89,14 +89,20 @@ def test_onset_breaks_ties_between_unrelated_services():
 
 
 def slower(
-    service: str, at: float, value: float, expected: float, sigmas: float | None = None
+    service: str,
+    at: float,
+    value: float,
+    expected: float,
+    sigmas: float | None = None,
+    metric: str = "latency_seconds",
+    **labels: str,
 ) -> Alert:
-    """An anomaly alert on a latency series, as the anomaly rule raises it."""
+    """An anomaly alert on a series (latency unless told), as the anomaly rule raises it."""
     annotations = {"value": str(value), "expected": str(expected), "reason": "above baseline"}
     if sigmas is not None:
         annotations["sigmas"] = str(sigmas)
     return Alert(
-        {"alertname": "Anomaly", "service": service, "metric": "latency_seconds"},
+        {"alertname": "Anomaly", "service": service, "metric": metric, **labels},
         annotations,
         AlertStatus.FIRING,
         at,
@@ -125,13 +131,62 @@ def test_a_dependency_within_its_usual_spread_explains_nothing():
     noisy = correlator.rank([slower("api", 0, 0.43, 0.19, 27.8), slower("db", 0, 0.6, 0.27, 2.7)])
     assert [c.node for c in noisy] == ["api", "db"]
     assert any(
-        "db's Anomaly:latency_seconds deviation (0.33, 2.7σ) is no more than it often moves:"
-        " it explains none of api's (0.24, 27.8σ)" in line
+        "db's deviation (Anomaly:latency_seconds 0.33, 2.7σ) is no more than it often moves:"
+        " it explains none of api's (Anomaly:latency_seconds 0.24, 27.8σ)" in line
         for line in noisy[0].evidence
     )
     failing = correlator.rank([slower("api", 0, 0.43, 0.19, 27.8), slower("db", 0, 0.6, 0.27, 9)])
     assert [c.node for c in failing] == ["db", "api"]
     assert any("explains 100% of api's" in line for line in failing[1].evidence)
+
+
+def test_a_dependency_explains_a_statistic_at_or_above_its_own():
+    """A database whose median is 0.5 s slower makes the API's p90 as slow: it explains it.
+    One slow only at p99 leaves the API's average unexplained, however large its p99 rise:
+    a slower tail is a few slow calls, and a few slow calls do not move an average."""
+    correlator = TopologyCorrelator(SHOP)
+    median = [
+        slower("api", 0, 0.76, 0.26, 26, statistic="p90"),
+        slower("db", 0, 0.69, 0.2, 49, statistic="p50"),
+    ]
+    assert [c.node for c in correlator.rank(median)] == ["db", "api"]
+    tail = [
+        slower("api", 0, 0.62, 0.2, 25, statistic="Average"),
+        slower("api", 0, 0.66, 0.2, 54, statistic="p50"),
+        slower("db", 0, 0.81, 0.28, 4.5, statistic="p99"),
+    ]
+    ranked = correlator.rank(tail)
+    assert [c.node for c in ranked] == ["api", "db"]
+    assert any("failing on other measures only" in line for line in ranked[0].evidence)
+    # The same statistic on both sides is compared directly, by size.
+    same = [
+        slower("api", 0, 0.62, 0.2, 25, quantile="0.99"),
+        slower("db", 0, 0.6, 0.2, 30, quantile="0.99"),
+    ]
+    ranked = correlator.rank(same)
+    assert [c.node for c in ranked] == ["db", "api"]
+    assert any(
+        "db's deviation (Anomaly:latency_seconds 0.99 0.4, 30σ) explains 95% of api's" in line
+        for line in ranked[1].evidence
+    )
+
+
+def test_a_request_rate_that_moves_while_its_callers_fail_is_their_doing():
+    """Fewer requests reach the database while the API fails: the drop is the API's
+    doing, so the database, failing in nothing else, is no suspect."""
+    correlator = TopologyCorrelator(SHOP)
+    alerts = [
+        slower("api", 0, 0.6, 0.2, 25),
+        slower("db", 0, 113, 134, 5.6, metric="requests"),
+        slower("cache", 0, 73, 94, 6.0, metric="http_requests_total"),
+    ]
+    ranked = correlator.rank(alerts)
+    assert ranked[0].node == "api"
+    by_node = {c.node: c for c in ranked}
+    assert "db's request rate follows its failing callers: api" in by_node["db"].evidence
+    # Without a failing caller, a request rate that moves is a service's own trouble.
+    alone = correlator.rank([slower("db", 0, 113, 134, 5.6, metric="requests")])
+    assert alone[0].evidence[1] == "nothing db depends on is failing"
 
 
 def test_a_changed_dependency_is_a_suspect_even_when_it_does_not_alert():

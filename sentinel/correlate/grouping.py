@@ -16,7 +16,7 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
@@ -31,6 +31,9 @@ _UNALERTED_GRAPH = 0.5
 # A dependency that moved less than this from its baseline, in its own spread, moved no
 # further than it often does: it cannot be why its callers fail now.
 EXPLAIN_SIGMAS = 4.0
+# Labels naming which statistic of a metric a series is (a CloudWatch statistic, a
+# Prometheus summary's quantile): a p99 is set against a p99 where both have one.
+STATISTIC_LABELS = ("statistic", "quantile")
 MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
 
 
@@ -43,6 +46,16 @@ def failure_class(alert: Alert) -> str:
     """How something failed: the alert's name, and the metric for per-series rules."""
     metric = alert.labels.get("metric")
     return f"{alert.name}:{metric}" if metric else alert.name
+
+
+Measure = tuple[str, str]  # failure class, statistic ("" where the series names none)
+
+
+def measure(alert: Alert) -> Measure:
+    """What an alert measures: its failure class, and which statistic of the metric."""
+    labels = alert.labels
+    statistic = next((labels[k] for k in STATISTIC_LABELS if labels.get(k)), "")
+    return failure_class(alert), statistic
 
 
 def deviation(alert: Alert) -> tuple[float, float | None] | None:
@@ -61,17 +74,65 @@ def deviation(alert: Alert) -> tuple[float, float | None] | None:
     return amount, sigmas if sigmas is not None and sigmas > 0 else None
 
 
-def _share(cause: _Suspect, dependant: _Suspect, kind: str) -> float:
-    """How much of a dependant's deviation of one failure class the cause's accounts for
-    (0..1), in the metric's own unit; none where the cause's own deviation lies within
+def _counterpart(cause: _Suspect, kind: Measure) -> Measure | None:
+    """The cause's deviation to set against a dependant's of ``kind``: the same statistic
+    where it deviates in that too; else its nearest of the same failure class at or below
+    that statistic's place in the distribution (a dependency's median 0.5 s slower moves
+    its callers' p90 too, while its p99 alone moves no caller's average); else, where
+    statistics have no order, its largest of the class; else none."""
+    if kind in cause.deviations:
+        return kind
+    same = [m for m in cause.deviations if m[0] == kind[0]]
+    if not same:
+        return None
+    place = _place(kind[1])
+    placed = [(p, m) for m in same if (p := _place(m[1])) is not None]
+    if place is None or len(placed) < len(same):
+        return max(same, key=lambda m: (cause.deviations[m], m))
+    below = [(p, cause.deviations[m], m) for p, m in placed if p <= place]
+    return max(below)[2] if below else None
+
+
+def _place(statistic: str) -> float | None:
+    """Where a statistic sits in a distribution (0 lowest, 1 highest; an average counts as
+    its middle), None for one with no place (a sum, a count)."""
+    name = statistic.strip().lower()
+    if name in ("average", "avg", "mean", "median"):
+        return 0.5
+    if name in ("minimum", "min"):
+        return 0.0
+    if name in ("maximum", "max"):
+        return 1.0
+    try:
+        return float(name[1:]) / 100 if name[:1] == "p" else float(name)
+    except ValueError:
+        return None
+
+
+def _share(cause: _Suspect, dependant: _Suspect, kind: Measure, theirs: Measure) -> float:
+    """How much of a dependant's deviation of one measure the cause's (``theirs``) accounts
+    for (0..1), in the metric's own unit; none where the cause's own deviation lies within
     ``EXPLAIN_SIGMAS`` of its baseline: a noisy database's 0.3 s rise, 2.7σ, is one it
     has had before without its callers failing, so it does not explain a caller 28σ out.
     Beyond that, big failures pass through whole, however little of a dependency's
     everyday noise reaches its callers."""
-    sigmas = cause.sigmas.get(kind)
+    sigmas = cause.sigmas.get(theirs)
     if sigmas is not None and sigmas < EXPLAIN_SIGMAS:
         return 0.0
-    return min(1.0, cause.deviations[kind] / dependant.deviations[kind])
+    return min(1.0, cause.deviations[theirs] / dependant.deviations[kind])
+
+
+def _explained(cause: _Suspect, dependant: _Suspect) -> tuple[float, Measure, Measure] | None:
+    """The dependant's deviation the cause explains best, as (share, the dependant's
+    measure, the cause's counterpart); None where they share no failure class."""
+    best = None
+    for kind in dependant.deviations:
+        theirs = _counterpart(cause, kind)
+        if theirs is not None:
+            share = _share(cause, dependant, kind, theirs)
+            if best is None or share > best[0]:
+                best = share, kind, theirs
+    return best
 
 
 def _explains(cause: _Suspect, dependant: _Suspect) -> float:
@@ -79,21 +140,20 @@ def _explains(cause: _Suspect, dependant: _Suspect) -> float:
     size of their deviations where both have one of a failure class; none of it where both
     deviate only in different classes; all of it where either says nothing of size (the
     mirror of ``TopologyCorrelator._unexplained``)."""
-    shares = [
-        _share(cause, dependant, kind) for kind in dependant.deviations if kind in cause.deviations
-    ]
-    if shares:
-        return max(shares)
+    explained = _explained(cause, dependant)
+    if explained is not None:
+        return explained[0]
     return 0.0 if cause.deviations and dependant.deviations else 1.0
 
 
-def _sized(suspect: _Suspect, kind: str) -> str:
-    """A deviation as evidence quotes it: "0.3213" or "0.3213, 2.7σ"."""
+def _sized(suspect: _Suspect, kind: Measure) -> str:
+    """A deviation as evidence quotes it: "latency p90 0.3213" or "… 0.3213, 2.7σ"."""
     amount, sigmas = suspect.deviations[kind], suspect.sigmas.get(kind)
-    return f"{amount:.4g}" if sigmas is None else f"{amount:.4g}, {sigmas:.3g}σ"
+    name = f"{kind[0]} {kind[1]}" if kind[1] else kind[0]
+    return f"{name} {amount:.4g}" if sigmas is None else f"{name} {amount:.4g}, {sigmas:.3g}σ"
 
 
-def _magnitude(suspect: _Suspect, largest: dict[str, float]) -> float:
+def _magnitude(suspect: _Suspect, largest: dict[Measure, float]) -> float:
     """How large a node's deviation is next to the largest of its failure class in the
     incident, and in its own spread (0..1; 1 where nothing compares): a blip beside an
     outage counts for little, and so does a noisy series' everyday swing."""
@@ -102,7 +162,7 @@ def _magnitude(suspect: _Suspect, largest: dict[str, float]) -> float:
     return max(shares, default=1.0)
 
 
-def _outlying(suspect: _Suspect, kind: str) -> float:
+def _outlying(suspect: _Suspect, kind: Measure) -> float:
     """How far out a deviation is in its series' own spread, as a share of
     ``EXPLAIN_SIGMAS`` (1 beyond that, or where the detector does not say): a noisy
     series' large move in seconds is a small one for it."""
@@ -110,9 +170,9 @@ def _outlying(suspect: _Suspect, kind: str) -> float:
     return 1.0 if sigmas is None else min(1.0, sigmas / EXPLAIN_SIGMAS)
 
 
-def _largest(suspects: Iterable[_Suspect]) -> dict[str, float]:
-    """The largest deviation of each failure class among the suspects."""
-    largest: dict[str, float] = {}
+def _largest(suspects: Iterable[_Suspect]) -> dict[Measure, float]:
+    """The largest deviation of each measure among the suspects."""
+    largest: dict[Measure, float] = {}
     for suspect in suspects:
         for kind, amount in suspect.deviations.items():
             largest[kind] = max(largest.get(kind, 0.0), amount)
@@ -127,7 +187,7 @@ class _Incident:
     first: _Suspect
     changes: Sequence[Change]
     top_strength: float
-    largest: dict[str, float]
+    largest: dict[Measure, float]
     # remote endpoint -> the failing services its callers also call, which it may front
     stand_ins: dict[str, list[_Suspect]]
     failing_below: dict[str, list[_Suspect]]  # node -> the suspects it depends on, in order
@@ -141,18 +201,18 @@ class _Suspect:
     node: str
     alerts: list[Alert]
     onset: float
-    deviations: dict[str, float]  # failure class -> largest deviation
-    sigmas: dict[str, float]  # failure class -> that deviation in σ, where known
+    deviations: dict[Measure, float]  # measure -> largest deviation
+    sigmas: dict[Measure, float]  # measure -> that deviation in σ, where known
 
     @classmethod
     def of(cls, node: str, alerts: list[Alert]) -> _Suspect:
-        deviations: dict[str, float] = {}
-        sigmas: dict[str, float] = {}
+        deviations: dict[Measure, float] = {}
+        sigmas: dict[Measure, float] = {}
         for alert in alerts:
             sized = deviation(alert)
             if sized is None or sized[0] <= 0:
                 continue
-            kind, (amount, count) = failure_class(alert), sized
+            kind, (amount, count) = measure(alert), sized
             if amount > deviations.get(kind, 0.0):
                 deviations[kind] = amount
                 if count is None:
@@ -278,12 +338,18 @@ class TopologyCorrelator:
         fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
-        if node in incident.stand_ins:
+        own = self._own(suspect, dependants)
+        if suspect.deviations and not own.deviations:
+            unexplained, explanation = (
+                0.0,
+                (f"{node}'s request rate follows its failing callers: {', '.join(dependants)}"),
+            )
+        elif node in incident.stand_ins:
             unexplained, explanation = self._unexplained(
-                suspect, incident.stand_ins[node], "is seen only from its callers, who also call"
+                own, incident.stand_ins[node], "is seen only from its callers, who also call"
             )
         else:
-            unexplained, explanation = self._unexplained(suspect, failing_deps)
+            unexplained, explanation = self._unexplained(own, failing_deps)
         change, change_note = self._change(node, first.onset, incident.changes)
         parts = {
             "graph": unexplained,
@@ -295,7 +361,11 @@ class TopologyCorrelator:
             ),
             "strength": suspect.strength
             / incident.top_strength
-            * _magnitude(suspect, incident.largest),
+            * (
+                _magnitude(own, incident.largest)
+                if own.deviations or not suspect.deviations
+                else 0.0
+            ),
             "change": change,
         }
         reason = strongest.annotations.get("reason")
@@ -323,6 +393,24 @@ class TopologyCorrelator:
         score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
         failure = failure_class(strongest)
         return RootCause(node, score, tuple(evidence), failure), suspect.onset
+
+    def _own(self, suspect: _Suspect, callers: Sequence[str]) -> _Suspect:
+        """The suspect's trouble without its request rates' deviations while services that
+        call it fail: how often a service is called is its callers' doing (fewer orders
+        reach the database while the shop fails)."""
+        if not callers:
+            return suspect
+        traffic = self.config.traffic_metrics
+        driven = {
+            measure(a) for a in suspect.alerts if traffic.search(a.labels.get("metric", ""))
+        } & suspect.deviations.keys()
+        if not driven:
+            return suspect
+        return replace(
+            suspect,
+            deviations={k: v for k, v in suspect.deviations.items() if k not in driven},
+            sigmas={k: v for k, v in suspect.sigmas.items() if k not in driven},
+        )
 
     def _failing_relations(
         self, suspects: dict[str, _Suspect]
@@ -389,26 +477,21 @@ class TopologyCorrelator:
         if not failing_deps:
             return 1.0, ""
         related = f"{suspect.node} {relation} " + ", ".join(sorted(d.node for d in failing_deps))
-        shares = []
-        for kind in suspect.deviations:
-            having = [d for d in failing_deps if kind in d.deviations]
-            if having:
-                dep = max(having, key=lambda d: (_share(d, suspect, kind), d.deviations[kind]))
-                shares.append((_share(dep, suspect, kind), kind, dep))
-        if not shares and suspect.deviations and any(d.deviations for d in failing_deps):
+        explained = [(e, dep) for dep in failing_deps if (e := _explained(dep, suspect))]
+        if not explained and suspect.deviations and any(d.deviations for d in failing_deps):
             return 1.0, f"{related}, failing on other measures only"
-        if not shares:
+        if not explained:
             return 0.0, f"{related}, also failing"
-        share, kind, dep = min(shares, key=lambda s: (s[0], s[1]))
-        theirs, own = _sized(dep, kind), _sized(suspect, kind)
-        if dep.sigmas.get(kind, EXPLAIN_SIGMAS) < EXPLAIN_SIGMAS:
+        (share, kind, counterpart), dep = max(explained, key=lambda e: (e[0][0], e[1].node))
+        theirs, own = _sized(dep, counterpart), _sized(suspect, kind)
+        if dep.sigmas.get(counterpart, EXPLAIN_SIGMAS) < EXPLAIN_SIGMAS:
             return 1.0, (
-                f"{related}, also failing; {dep.node}'s {kind} deviation ({theirs}) is no"
-                f" more than it often moves: it explains none of {suspect.node}'s ({own})"
+                f"{related}, also failing; {dep.node}'s deviation ({theirs}) is no more"
+                f" than it often moves: it explains none of {suspect.node}'s ({own})"
             )
         return 1.0 - share, (
-            f"{related}, also failing; {dep.node}'s {kind} deviation "
-            f"({theirs}) explains {share:.0%} of {suspect.node}'s ({own})"
+            f"{related}, also failing; {dep.node}'s deviation ({theirs})"
+            f" explains {share:.0%} of {suspect.node}'s ({own})"
         )
 
     def _change(self, node: str, onset: float, changes: Sequence[Change]) -> tuple[float, str]:

@@ -7,6 +7,7 @@ services is one that has no alerting dependency of its own.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 import networkx as nx
@@ -41,6 +42,10 @@ class CorrelationConfig(StrictModel):
     max_distance: int = Field(2, ge=0)
     group_by: list[str] = Field(default_factory=lambda: ["alertname", "target"])
     change_window: Duration = Field(3600.0, gt=0, description="how long a change stays a suspect")
+    traffic_metrics: re.Pattern[str] = Field(
+        re.compile(r"(?i)request|throughput|invocation|\b[rq]ps\b"),
+        description="metrics that count calls: a deviation there is its failing callers' doing",
+    )
     problems: ProblemConfig = Field(default_factory=ProblemConfig)
 
 

@@ -150,7 +150,7 @@ class ModelParameters:
     seasonal_fit_alpha: float = 1 / 32
     seasonal_fit_share: float = 0.7
     record_warmup: int = 150
-    record_span: float = 3 * DAY
+    record_span: float = 2.5 * DAY
     record_gain: float = 30.0
     level_record_gain: float = 30.0
     smooth_alpha: float = 1 / 10
