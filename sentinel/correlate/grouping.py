@@ -470,9 +470,12 @@ class TopologyCorrelator:
         endpoint, the services it may front) do not explain (0..1).
 
         A dependency explains a deviation of the same failure class in proportion to its own
-        (a database 0.28 s slower explains 93% of an API 0.30 s slower); deviations of other
-        classes only explain none of it; a failing dependency whose alerts say nothing of
-        size (a check that is down) explains all of it, as a person would assume.
+        (a database 0.28 s slower explains 93% of an API 0.30 s slower, see ``_counterpart``
+        for which statistics are compared); deviations of other classes only explain none of
+        it; a failing dependency whose alerts say nothing of size (a check that is down)
+        explains all of it, as a person would assume. A node is as explained as its
+        best-explained deviation: one a dependency accounts for shows it a symptom, and its
+        other measures are the same trouble seen in other statistics.
         """
         if not failing_deps:
             return 1.0, ""
