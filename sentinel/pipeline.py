@@ -233,31 +233,32 @@ class Pipeline:
 
     def _join_pending(self, now: float) -> None:
         """Write the alerts that joined incidents since the last call: one insert and one
-        update per incident, and one ranking when services joined it (a storm's thousands
-        of alerts on a few incidents). Placement meanwhile goes by the ranking as it was."""
+        update per incident, and one ranking when services or measures joined it (a storm's
+        thousands of alerts on a few incidents). Placement meanwhile goes by the ranking as
+        it was."""
         joining, self._joining = self._joining, {}
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
             joined = {p.node for p in placed}.difference(services)
-            representatives = None
-            if joined:
-                representatives = dict(self._representatives(incident))  # kept once written
-                self._keep_earliest(representatives, placed)
+            representatives = dict(self._representatives(incident))  # kept once written
+            measured = len(representatives)
+            self._keep_earliest(representatives, placed)
+            if joined or len(representatives) > measured:  # a service, or a new measure
                 causes = self.correlator.rank(
                     list(representatives.values()), self._recent_changes(now)
                 )
                 services = tuple(sorted({*services, *joined}))
                 tiers = self._tiers(services)
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
-            self._joined(updated, placed, representatives, now)
+            self._joined(updated, representatives, now)
 
     def _note_open(self, incident: Incident, now: float) -> None:
         if self._open is not None:
             self._open.note(incident, now)
 
     def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
-        """The earliest firing alert per node and failure class of an incident, which
+        """The earliest firing alert per node and measure of an incident, which
         ranking reads each time a service joins: kept between joins (a storm's incident
         gains one service after another) and read again whenever the incident changed
         in a way this pipeline did not see (its ``updated_at`` moved)."""
@@ -274,20 +275,13 @@ class Pipeline:
     def _joined(
         self,
         incident: Incident,
-        placed: Sequence[Placement],
-        representatives: dict[tuple[str, Measure], Alert] | None,
+        representatives: dict[tuple[str, Measure], Alert],
         now: float,
     ) -> None:
         """Alerts joined ``incident`` (as the desk left it): keep the copies current, with
-        the representatives that ranking read if it ran (they include ``placed``)."""
+        its representatives (they include the alerts that joined)."""
         self._incidents[incident.id] = incident
         self._note_open(incident, now)
-        if representatives is None:
-            kept = self._kept.get(incident.id)
-            if kept is None:
-                return
-            representatives = kept[1]
-            self._keep_earliest(representatives, placed)
         self._kept[incident.id] = (incident.updated_at, representatives)
 
     @staticmethod

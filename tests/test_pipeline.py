@@ -178,3 +178,30 @@ def test_a_batch_with_nothing_to_report_does_not_wait_on_another_writer(tmp_path
         other.close()
     daemon.pipeline.alerts([fire("db", 0.0)], 0.0)
     assert len(daemon.store.unresolved_incidents()) == 1
+
+
+def test_the_stored_incident_is_ranked_on_every_statistic_of_each_series(tmp_path):
+    """The API is slow at its median, then the database only at p99: a slower tail does
+    not move a median, so the API is the suspect. When the API's p99 joins, ranking (read back
+    from the store) sets it against the database's p99, which accounts for it."""
+    daemon = shop(tmp_path)
+
+    def slower(service: str, at: float, statistic: str, value: float, sigmas: float) -> Alert:
+        labels = {"alertname": "Anomaly", "service": service, "metric": "latency"}
+        annotations = {"value": str(value), "expected": "0.2", "sigmas": str(sigmas)}
+        return Alert({**labels, "statistic": statistic}, annotations, AlertStatus.FIRING, at)
+
+    daemon.pipeline.alerts([slower("api", 0, "p50", 0.9, 40)], now=1)
+    daemon.pipeline.alerts([slower("db", 5, "p99", 1.2, 9)], now=6)
+    [incident] = daemon.store.unresolved_incidents()
+    assert [c.node for c in incident.root_causes] == ["api", "db"]
+    assert any(
+        "failing on other measures only" in line for line in incident.root_causes[0].evidence
+    )
+    daemon.pipeline.alerts([slower("api", 6, "p99", 1.0, 20)], now=7)
+    incident = daemon.store.incident(incident.id)
+    assert [c.node for c in incident.root_causes] == ["db", "api"]
+    assert any(
+        "db's deviation (Anomaly:latency p99 1, 9σ) explains 100% of api's" in line
+        for line in incident.root_causes[1].evidence
+    )
