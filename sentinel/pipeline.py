@@ -169,16 +169,32 @@ class Pipeline:
         self._resolved |= fingerprints
         changes = self._recent_changes(now)
         changed = self.desk.alerts_resolved(
-            ended, lambda alerts: self.correlator.rank(alerts, changes), now
+            ended,
+            lambda alerts: self.correlator.rank(alerts, changes),
+            now,
+            lambda incident_id: self._still_firing(incident_id, fingerprints),
         )
-        # Perhaps within the same ``now`` as a join, which ``updated_at`` cannot tell:
-        # forget this pipeline's copies of those incidents.
+        # The desk changed those incidents (their ranking, status, ``updated_at``): read them
+        # afresh. Their representatives are current (see ``_still_firing``) as of ``now``.
         for incident_id in changed:
-            self._kept.pop(incident_id, None)
             self._incidents.pop(incident_id, None)
             self._checked.discard(incident_id)
+            kept = self._kept.get(incident_id)
+            if kept is not None:
+                self._kept[incident_id] = (now, kept[1])
         if changed:
             self._open = None
+
+    def _still_firing(self, incident_id: int, ended: set[str]) -> list[tuple[str, Alert]]:
+        """An incident's representatives once ``ended`` resolved, for the desk. Unchanged
+        unless one of them ended (a storm's later alerts end unseen by ranking); else read
+        afresh, which finds the next earliest alert of each node and measure."""
+        incident = self._incident(incident_id)  # as it was before the desk changed it
+        representatives = self._representatives(incident)
+        if any(alert.fingerprint in ended for alert in representatives.values()):
+            del self._kept[incident_id]
+            representatives = self._representatives(incident)
+        return [(node, alert) for (node, _), alert in representatives.items()]
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:
@@ -220,7 +236,10 @@ class Pipeline:
         if flapped is not None:
             incident = self._incident(flapped)
             self.desk.reopen(incident, alert, now, node, group_key)
-            self._incidents.pop(flapped, None)  # the desk changed it: read it afresh
+            # The desk changed it, perhaps within the same ``now`` as its resolution, which
+            # ``updated_at`` cannot tell: read it and its representatives afresh.
+            self._incidents.pop(flapped, None)
+            self._kept.pop(flapped, None)
             self._checked.discard(flapped)
             self._note_open(incident, now)
             return
@@ -264,9 +283,9 @@ class Pipeline:
         in a way this pipeline did not see (its ``updated_at`` moved)."""
         kept = self._kept.get(incident.id)
         if kept is None or kept[0] != incident.updated_at:
-            alerts = self.store.node_representatives(incident.id)
             kept = (incident.updated_at, {})
-            self._keep_earliest(kept[1], [Placement(a, self.correlator.node(a)) for a in alerts])
+            firing = self.store.node_representatives(incident.id)
+            self._keep_earliest(kept[1], [Placement(alert, node) for node, alert in firing])
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
             self._kept[incident.id] = kept

@@ -551,14 +551,6 @@ class Store:
         ).fetchone()
         return None if row is None else int(row[0])
 
-    def firing_nodes(self, incident_id: int) -> set[str]:
-        """The nodes with an alert firing in the incident."""
-        rows = self._exec(
-            "SELECT DISTINCT node FROM alerts WHERE incident_id = ? AND status = 'firing'",
-            (incident_id,),
-        )
-        return {r[0] for r in rows}
-
     def firing_alerts(self, incident_id: int | None = None) -> list[Alert]:
         sql = "SELECT * FROM alerts WHERE status = 'firing'"
         params: tuple[Any, ...] = ()
@@ -580,9 +572,10 @@ class Store:
             for r in self._exec("SELECT fingerprint, incident_id FROM alerts ORDER BY id")
         ]
 
-    def node_representatives(self, incident_id: int) -> list[Alert]:
-        """The earliest firing alert of each node and measure of an incident (alert name,
-        metric and statistic): what ranking needs, since it compares like with like."""
+    def node_representatives(self, incident_id: int) -> list[tuple[str, Alert]]:
+        """(node, alert): the earliest firing alert of each node and measure of an incident
+        (alert name, metric and statistic). What ranking needs, since it compares like with
+        like; every node with an alert firing in the incident is among them."""
         rows = self._exec(
             "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? AND status = 'firing' "
             "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric'),"
@@ -590,7 +583,7 @@ class Store:
             " json_extract(labels, '$.quantile')) ORDER BY starts_at",
             (incident_id,),
         )
-        return [_alert(r) for r in rows]
+        return [(r["node"], _alert(r)) for r in rows]
 
     def incident_alerts(self, incident_id: int, limit: int = -1, offset: int = 0) -> list[Alert]:
         """An incident's alerts, earliest first (``limit`` -1: all of them)."""

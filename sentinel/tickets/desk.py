@@ -38,6 +38,8 @@ log = logging.getLogger("sentinel.desk")
 
 # Re-ranks root causes for the alerts still firing in an incident.
 RankFn = Callable[[Sequence[Alert]], tuple[RootCause, ...]]
+# An incident's (node, alert) pairs still firing, as ``Store.node_representatives`` gives them.
+StillFiringFn = Callable[[int], Sequence[tuple[str, Alert]]]
 
 NOTIFY_TYPE = {
     "opened": "failure",
@@ -215,11 +217,18 @@ class Desk:
         self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
     def alerts_resolved(
-        self, alerts: Sequence[Alert], root_causes_of: RankFn, now: float
+        self,
+        alerts: Sequence[Alert],
+        root_causes_of: RankFn,
+        now: float,
+        still_firing: StillFiringFn | None = None,
     ) -> set[int]:
         """Firing alerts ended (a healed fault's alerts end together): an incident resolves
         when its last alert does, and is re-ranked once when services stopped failing in it.
-        Returns the incidents they were in."""
+        ``still_firing`` (default: read from the store once the alerts are marked resolved)
+        lets a caller that keeps incidents' firing alerts answer without a query. Returns
+        the incidents they were in."""
+        firing_of = still_firing or self.store.node_representatives
         with self.store.transaction():
             resolved = self.store.resolve_alerts(
                 [(a.fingerprint, a.ends_at or now) for a in alerts], now
@@ -237,15 +246,14 @@ class Desk:
             for incident_id, node in ended.values():
                 stopped[incident_id].add(node)
             for incident_id, nodes in stopped.items():
-                if nodes <= self.store.firing_nodes(incident_id):
+                still = firing_of(incident_id)
+                if nodes <= {node for node, _ in still}:
                     # The same services are failing: the ranking stands; just note the time.
                     self.store.update_incident(incident_id, updated_at=now)
                     continue
-                still_firing = self.store.node_representatives(incident_id)
-                if still_firing:
-                    self.store.update_incident(
-                        incident_id, root_causes=root_causes_of(still_firing), updated_at=now
-                    )
+                if still:
+                    causes = root_causes_of([alert for _, alert in still])
+                    self.store.update_incident(incident_id, root_causes=causes, updated_at=now)
                     continue
                 incident = self._get(incident_id)
                 if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
