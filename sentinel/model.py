@@ -213,6 +213,11 @@ class Incident:
     escalation_level: int = 0
     escalation_cycle: int = 0
     next_escalation_at: float | None = None
+    # In the alerts' own time, not when sentinel heard of them, so that correlation places
+    # alerts alike however late or in what batches they arrive: the start of the alert
+    # that opened (or reopened) it, and the latest start of an alert in it.
+    began_at: float | None = None
+    active_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +228,8 @@ class OpenIncident:
     root: str  # the node of its likeliest root cause
     updated_at: float
     firing: bool  # whether any of its alerts still fires
-    opened_at: float | None = None  # when it opened (None: unknown, no time bound)
+    opened_at: float | None = None  # when its trouble began (None: unknown, no time bound)
+    active_at: float | None = None  # the latest start of an alert in it (None: updated_at)
 
 
 @dataclass(frozen=True, slots=True)

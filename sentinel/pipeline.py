@@ -58,15 +58,21 @@ class OpenIncidents:
             ids = [i for root, held in roots.items() if root in scope for i in held]
         return [self._by_id[i] for i in ids]
 
-    def note(self, incident: Incident, now: float) -> None:
-        """``incident`` gained a firing alert at ``now`` (opened, reopened or joined)."""
+    def note(self, incident: Incident, now: float, started: float | None = None) -> None:
+        """``incident`` gained a firing alert at ``now`` (opened, reopened or joined), one
+        that ``started`` then if it has not been written to the incident yet."""
         before = self._by_id.get(incident.id)
         root = incident.root_causes[0].node if incident.root_causes else ""
+        earlier = before.active_at if before is not None else None
+        times = [t for t in (incident.active_at, started, earlier) if t is not None]
+        active = max(times) if times else None
+        began = incident.began_at if incident.began_at is not None else incident.created_at
+        noted = OpenIncident(incident.id, root, now, True, began, active)
         if before is not None:
-            if (before.root, before.updated_at, before.firing) == (root, now, True):
+            if before == noted:
                 return  # the batch's other alerts joined it already
             self._by_root[before.root].discard(incident.id)
-        self._by_id[incident.id] = OpenIncident(incident.id, root, now, True, incident.created_at)
+        self._by_id[incident.id] = noted
         self._by_root[root].add(incident.id)
 
 
@@ -218,13 +224,10 @@ class Pipeline:
             self._join_pending(now)
             self._open_or_reopen(Placement(alert, node, group_key), now)
             return
-        # Written (and the incident re-ranked if services joined) with the batch's others.
-        # The first to join since the last write marks the incident updated; the rest
-        # would mark it again, with the same copy and time.
-        joining = self._joining.get(chosen)
-        if joining is None:
-            joining = self._joining[chosen] = []
-            self._note_open(self._incident(chosen), now)
+        # Written (and the incident re-ranked if services joined) with the batch's others;
+        # meanwhile placement sees the incident as active when this alert started.
+        joining = self._joining.setdefault(chosen, [])
+        self._note_open(self._incident(chosen), now, alert.starts_at)
         joining.append(Placement(alert, node, group_key))
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
@@ -232,7 +235,7 @@ class Pipeline:
         flap, or a fix that did not hold): then that one reopens."""
         alert, node, group_key = placement
         window = self.correlator.config.window
-        flapped = self.store.recently_resolved_incident(alert.fingerprint, now - window)
+        flapped = self.store.recently_resolved_incident(alert.fingerprint, alert.starts_at - window)
         if flapped is not None:
             incident = self._incident(flapped)
             self.desk.reopen(incident, alert, now, node, group_key)
@@ -272,9 +275,9 @@ class Pipeline:
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, representatives, now)
 
-    def _note_open(self, incident: Incident, now: float) -> None:
+    def _note_open(self, incident: Incident, now: float, started: float | None = None) -> None:
         if self._open is not None:
-            self._open.note(incident, now)
+            self._open.note(incident, now, started)
 
     def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
         """The earliest firing alert per node and measure of an incident, which

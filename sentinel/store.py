@@ -216,6 +216,11 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX alerts_one_firing;
     CREATE INDEX alerts_firing ON alerts (id) WHERE status = 'firing';
     """,
+    # Incidents' times in their alerts' own clock, for correlation (see ``Incident``).
+    """
+    ALTER TABLE incidents ADD COLUMN began_at REAL;
+    ALTER TABLE incidents ADD COLUMN active_at REAL;
+    """,
 )
 
 
@@ -539,15 +544,16 @@ class Store:
         return [(fingerprint, int(incident), node) for _, fingerprint, incident, node in rows]
 
     def recently_resolved_incident(self, fingerprint: str, since: float) -> int | None:
-        """The incident, resolved since ``since``, that this alert last fired in. Read from
-        the few incidents resolved since then: the planner would otherwise walk every
-        resolved incident ever kept, and every alert they held, for each new incident."""
+        """The resolved incident this alert last fired in, if that firing ended at or after
+        ``since`` (in the alert's own time). Read from the few incidents resolved since then
+        (no incident resolved before its alerts ended): the planner would otherwise walk
+        every resolved incident ever kept, and every alert they held, for each new one."""
         row = self._exec(
             "SELECT i.id FROM incidents i INDEXED BY incidents_resolved_at "
             "JOIN alerts a ON a.incident_id = i.id "
             "WHERE a.fingerprint = ? AND i.status = 'resolved' AND i.resolved_at >= ? "
-            "ORDER BY a.id DESC LIMIT 1",
-            (fingerprint, since),
+            "AND a.ends_at >= ? ORDER BY a.id DESC LIMIT 1",
+            (fingerprint, since, since),
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -602,7 +608,8 @@ class Store:
         cursor = self._exec(
             "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
             "root_causes, policy, created_at, updated_at, escalation_level, escalation_cycle, "
-            "next_escalation_at, root_node) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "next_escalation_at, root_node, began_at, active_at) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 incident.title,
                 incident.status.value,
@@ -618,6 +625,8 @@ class Store:
                 incident.escalation_cycle,
                 incident.next_escalation_at,
                 incident.root_causes[0].node if incident.root_causes else "",
+                incident.began_at,
+                incident.active_at,
             ),
         )
         return int(cursor.lastrowid or 0)
@@ -703,7 +712,8 @@ class Store:
         those holding a firing alert with ``group_key``."""
         sql = (
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
-            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, i.created_at "
+            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
+            "coalesce(i.began_at, i.created_at), i.active_at "
             f"FROM incidents i WHERE i.status NOT IN {_DONE}"
         )
         params: tuple[str, ...] = ()
@@ -713,7 +723,8 @@ class Store:
                 "WHERE group_key = ? AND status = 'firing' AND group_key != '')"
             )
             params = (group_key,)
-        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4]) for r in self._exec(sql, params)]
+        rows = self._exec(sql, params)
+        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
 
     def resolved_before(self, cutoff: float) -> list[Incident]:
         """Resolved (not yet closed) incidents resolved at or before ``cutoff``."""
@@ -1128,6 +1139,8 @@ def _incident(row: sqlite3.Row) -> Incident:
         escalation_level=row["escalation_level"],
         escalation_cycle=row["escalation_cycle"],
         next_escalation_at=row["next_escalation_at"],
+        began_at=row["began_at"],
+        active_at=row["active_at"],
     )
 
 

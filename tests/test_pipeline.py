@@ -205,3 +205,53 @@ def test_the_stored_incident_is_ranked_on_every_statistic_of_each_series(tmp_pat
         "db's deviation (Anomaly:latency p99 1, 9σ) explains 100% of api's" in line
         for line in incident.root_causes[1].evidence
     )
+
+
+def _grouping_when_delivered(tmp_path, services, stream, late: bool):
+    """The incidents (their services, the likeliest cause first) a stream of alerts ends up
+    in: each alert sent a second after it began (or ended), or all in one batch much later."""
+    rules = write_rules(tmp_path / "rules", services=services)
+    daemon = make_daemon(tmp_path, rules, Clock(0))
+    if late:
+        daemon.pipeline.alerts(stream, now=max(a.starts_at for a in stream) + 3600)
+    else:
+        for alert in stream:
+            daemon.pipeline.alerts([alert], now=(alert.ends_at or alert.starts_at) + 1)
+    return sorted(
+        (i.root_causes[0].node, i.services, i.status.value) for i in daemon.store.incidents()
+    )
+
+
+def test_alerts_group_alike_however_late_they_arrive(tmp_path):
+    """Correlation goes by when alerts began, not when sentinel heard of them: a backlog
+    delivered in one batch (a receiver catching up, a restart) groups as it did live. An
+    edge three hops above a failing database is its symptom only if it began within the
+    window of the database's trouble; of two incidents as near, an alert joins the one
+    whose alerts began last; an alert firing again reopens its incident only if it began
+    within the window of its last end."""
+    chain = [
+        {"name": "edge", "depends_on": ["frontend"]},
+        {"name": "frontend", "depends_on": ["api"]},
+        {"name": "api", "depends_on": ["db"]},
+        {"name": "db"},
+    ]
+    cascade = [fire("db", 0), fire("api", 10), fire("frontend", 20), fire("edge", 30)]
+    fork = [
+        {"name": "x", "depends_on": ["left", "right"]},
+        {"name": "left", "depends_on": ["a"]},
+        {"name": "right", "depends_on": ["b"]},
+        {"name": "a"},
+        {"name": "b"},
+    ]
+    between = [fire("a", 0), fire("b", 50), fire("x", 60)]
+    down = fire("db", 0)
+    ended = [down.replace(status=AlertStatus.RESOLVED, ends_at=end) for end in (10, 30)]
+    flaps = [down, ended[0], down.replace(starts_at=20), ended[1], down.replace(starts_at=2000)]
+    for name, services, stream, expected in (
+        ("chain", chain, cascade, [("db", ("api", "db", "edge", "frontend"), "open")]),
+        ("fork", fork, between, [("a", ("a",), "open"), ("b", ("b", "x"), "open")]),
+        ("flaps", chain, flaps, [("db", ("db",), "open"), ("db", ("db",), "resolved")]),
+    ):
+        live = _grouping_when_delivered(tmp_path / name / "live", services, stream, False)
+        late = _grouping_when_delivered(tmp_path / name / "late", services, stream, True)
+        assert live == late == expected, name

@@ -289,15 +289,19 @@ class TopologyCorrelator:
                 hops = self.config.max_distance + 1
             if hops is None:
                 continue
-            key = (hops, -candidate.updated_at, candidate.id)
+            # The nearest; of those, the one whose alerts started last (a symptom follows
+            # the trouble under way), in the alerts' own time however late they came.
+            active = candidate.updated_at if candidate.active_at is None else candidate.active_at
+            key = (hops, -active, candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[2]
 
     def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
         """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's
-        incident: the node depends on its cause, and it fired within ``window`` of the
-        incident opening (symptoms follow their cause promptly; a late one is new trouble)."""
+        incident: the node depends on its cause, and it began within ``window`` of the
+        incident's trouble (symptoms follow their cause promptly; a late one is new
+        trouble), both in the alerts' own time."""
         if not self.topology.depends_on(node, candidate.root):
             return False
         opened = candidate.opened_at

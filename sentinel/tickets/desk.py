@@ -120,6 +120,8 @@ class Desk:
             created_at=now,
             updated_at=now,
             next_escalation_at=now + first.escalate_after if _next_step(policy, 0, 0) else None,
+            began_at=alert.starts_at,
+            active_at=alert.starts_at,
         )
         acknowledge_due, resolve_due = settings.deadlines(priority, now)
         with self.store.transaction():
@@ -162,6 +164,9 @@ class Desk:
             urgency = min(incident.urgency, *map(self.settings.urgency, severities))
             priority = self.settings.priority_of(impact, urgency)
             changed: dict[str, object] = {"updated_at": now}
+            latest = max(p.alert.starts_at for p in placed)
+            if incident.active_at is None or latest > incident.active_at:
+                changed.update(active_at=latest)
             if tuple(services) != incident.services:
                 changed.update(services=services)
                 noted = set(incident.services)
@@ -195,15 +200,25 @@ class Desk:
             self.store.add_alerts(incident.id, [Placement(alert, node, group_key)], now)
             since = now - (incident.resolved_at or now)
             why = f"{alert.name} fired again {since:.0f} s after resolution"
-            self._restart(incident, now, why, "sentinel")
+            self._restart(incident, now, why, "sentinel", began_at=alert.starts_at)
         log.info("incident reopened id=%s alert=%s", incident.id, alert.name)
 
-    def _restart(self, incident: Incident, now: float, why: str, actor: str) -> None:
-        """Back to open, escalation from the first level, the first level told."""
+    def _restart(
+        self,
+        incident: Incident,
+        now: float,
+        why: str,
+        actor: str,
+        began_at: float | None = None,
+    ) -> None:
+        """Back to open, escalation from the first level, the first level told; its trouble
+        began again at ``began_at`` (the alert that reopened it), if one did."""
         policy = self.settings.policy(incident.policy)
         first = policy.levels[0]
+        began = {} if began_at is None else {"began_at": began_at, "active_at": began_at}
         self.store.update_incident(
             incident.id,
+            **began,
             status=IncidentStatus.OPEN,
             resolved_at=None,
             acknowledged_at=None,
