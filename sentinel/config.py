@@ -406,10 +406,10 @@ class _Loader:
         teams: list[TeamConfig],
     ) -> DeskSettings:
         sla = dict(DEFAULT_SLA)
-        for priority, (file, data) in sla_entries.items():
-            target = self.validate(SlaTarget, data, file, ("sla", priority))
+        for level, (file, data) in sla_entries.items():
+            target = self.validate(SlaTarget, data, file, ("sla", level))
             if target is not None:
-                sla[priority] = target
+                sla[level] = target
         by_name = {"default": DEFAULT_POLICY, **{p.name: p for p in policies}}
         return DeskSettings(
             priority=priority,

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from sentinel.config import ConfigError, default_rules_dir, load_config
+from sentinel.daemon import Daemon
+from sentinel.model import Alert, AlertStatus
+from sentinel.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures" / "config_errors"
 CASES = sorted(FIXTURES.glob("*.yaml"))
@@ -45,6 +48,25 @@ def test_embedded_defaults_monitor_this_machine():
     assert config.server.listen.startswith("127.0.0.1:")
     assert {"TargetDown", "HighCpu", "DiskFull"} <= {r.name for r in config.rules}
     assert config.sources and all(p.parent == default_rules_dir() for p in config.sources)
+
+
+def test_embedded_defaults_open_incidents_by_their_own_matrix_and_sla(tmp_path):
+    """The desk settings are the files' own, SLA section and all: a critical alert on a
+    service of no stated tier (impact 2) is P2, to be acknowledged within 30 minutes."""
+    config = load_config()
+    assert config.desk.priority.breadth == 3
+    daemon = Daemon(config, Store(tmp_path / "sentinel.db"), clock=lambda: 0.0)
+    down = Alert(
+        {"alertname": "Down", "target": "web-1", "severity": "critical"},
+        {},
+        AlertStatus.FIRING,
+        0.0,
+    )
+    daemon.pipeline.alerts([down], now=0.0)
+    [incident] = daemon.store.unresolved_incidents()
+    assert incident.priority == "P2"
+    ticket = daemon.store.ticket(incident.id)
+    assert ticket is not None and ticket.acknowledge_due == 30 * 60
 
 
 def test_dependency_cycle_is_allowed_but_reported(tmp_path):
