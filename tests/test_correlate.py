@@ -27,6 +27,20 @@ def fire(service: str, at: float, name: str = "Down", **labels: str) -> Alert:
     )
 
 
+def test_an_alert_is_about_its_service_else_its_prometheus_job_else_its_target():
+    """Alerts from Prometheus name the service by ``job``, as imported topologies do."""
+    correlator = TopologyCorrelator(SHOP)
+
+    def about(**labels: str) -> str:
+        return correlator.node(Alert({"alertname": "Down", **labels}, {}, AlertStatus.FIRING, 0))
+
+    assert about(service="db", job="postgres", target="db-1") == "db"
+    assert about(job="api", instance="10.0.0.7:9100") == "api"
+    assert about(target="web-1") == "web-1"
+    assert about() == "Down"
+    assert correlator.scope(about(job="api")) >= {"db", "cache", "frontend"}
+
+
 def test_alert_joins_the_incident_whose_cause_is_near():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2))
     open_db = OpenIncident(7, "db", 100, firing=True)

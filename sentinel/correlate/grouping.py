@@ -252,9 +252,16 @@ class TopologyCorrelator:
         self._scopes: dict[str, frozenset[str]] = {}
 
     def node(self, alert: Alert) -> str:
-        """The service an alert is about: its ``service`` label, else its target or name."""
+        """The service an alert is about: its ``service`` label, else Prometheus's ``job``
+        (what the target-label importer names services by, so alerts Prometheus sends find
+        them), else its target or name."""
         labels = alert.labels
-        return labels.get("service") or labels.get("target") or labels.get("alertname", "?")
+        return (
+            labels.get("service")
+            or labels.get("job")
+            or labels.get("target")
+            or labels.get("alertname", "?")
+        )
 
     def services(self, alerts: Sequence[Alert]) -> tuple[str, ...]:
         return tuple(sorted({self.node(a) for a in alerts}))
