@@ -167,21 +167,15 @@ class Pipeline:
 
     def _resolve(self, ended: list[Alert], now: float) -> None:
         """Resolutions next to each other in that order go to the desk together: a healed
-        fault's alerts end at once, and each incident is re-ranked once for all of them."""
+        fault's alerts end at once, and each incident is resolved or marked updated once."""
         log.debug("%d alerts resolved", len(ended))
         self._join_pending(now)
         fingerprints = {a.fingerprint for a in ended}
         self._fired -= fingerprints
         self._resolved |= fingerprints
-        changes = self._recent_changes(now)
-        changed = self.desk.alerts_resolved(
-            ended,
-            lambda alerts: self.correlator.rank(alerts, changes),
-            now,
-            lambda incident_id: self._still_firing(incident_id, fingerprints),
-        )
-        # The desk changed those incidents (their ranking, status, ``updated_at``): read them
-        # afresh. Their representatives are current (see ``_still_firing``) as of ``now``.
+        changed = self.desk.alerts_resolved(ended, now)
+        # The desk changed those incidents (their status, ``updated_at``): read them afresh.
+        # Their ranking inputs are what fired in them, which no resolution changes.
         for incident_id in changed:
             self._incidents.pop(incident_id, None)
             self._checked.discard(incident_id)
@@ -190,17 +184,6 @@ class Pipeline:
                 self._kept[incident_id] = (now, kept[1])
         if changed:
             self._open = None
-
-    def _still_firing(self, incident_id: int, ended: set[str]) -> list[tuple[str, Alert]]:
-        """An incident's representatives once ``ended`` resolved, for the desk. Unchanged
-        unless one of them ended (a storm's later alerts end unseen by ranking); else read
-        afresh, which finds the next earliest alert of each node and measure."""
-        incident = self._incident(incident_id)  # as it was before the desk changed it
-        representatives = self._representatives(incident)
-        if any(alert.fingerprint in ended for alert in representatives.values()):
-            del self._kept[incident_id]
-            representatives = self._representatives(incident)
-        return [(node, alert) for (node, _), alert in representatives.items()]
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:
@@ -280,15 +263,15 @@ class Pipeline:
             self._open.note(incident, now, started)
 
     def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
-        """The earliest firing alert per node and measure of an incident, which
+        """The earliest alert per node and measure of an incident (firing or not), which
         ranking reads each time a service joins: kept between joins (a storm's incident
         gains one service after another) and read again whenever the incident changed
         in a way this pipeline did not see (its ``updated_at`` moved)."""
         kept = self._kept.get(incident.id)
         if kept is None or kept[0] != incident.updated_at:
             kept = (incident.updated_at, {})
-            firing = self.store.node_representatives(incident.id)
-            self._keep_earliest(kept[1], [Placement(alert, node) for node, alert in firing])
+            earliest = self.store.node_representatives(incident.id)
+            self._keep_earliest(kept[1], [Placement(alert, node) for node, alert in earliest])
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
             self._kept[incident.id] = kept

@@ -578,12 +578,20 @@ class Store:
             for r in self._exec("SELECT fingerprint, incident_id FROM alerts ORDER BY id")
         ]
 
+    def has_firing_alert(self, incident_id: int) -> bool:
+        row = self._exec(
+            "SELECT 1 FROM alerts WHERE incident_id = ? AND status = 'firing' LIMIT 1",
+            (incident_id,),
+        ).fetchone()
+        return row is not None
+
     def node_representatives(self, incident_id: int) -> list[tuple[str, Alert]]:
-        """(node, alert): the earliest firing alert of each node and measure of an incident
-        (alert name, metric and statistic). What ranking needs, since it compares like with
-        like; every node with an alert firing in the incident is among them."""
+        """(node, alert): the earliest alert of each node and measure of an incident (alert
+        name, metric and statistic), firing or since resolved. What ranking needs: it
+        compares like with like, and an incident's cause is what happened in it, not what
+        still fires."""
         rows = self._exec(
-            "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? AND status = 'firing' "
+            "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? "
             "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric'),"
             " coalesce(nullif(json_extract(labels, '$.statistic'), ''),"
             " json_extract(labels, '$.quantile')) ORDER BY starts_at",

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from sentinel.model import Alert, AlertStatus, IncidentStatus, Placement
+from sentinel.correlate.problems import ProblemTracker
+from sentinel.model import Alert, AlertStatus, IncidentStatus, Placement, RootCause
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError, DeskSettings, Outbox, sinks
 from sentinel.tickets.policy import EscalationPolicyConfig, LevelConfig
@@ -114,33 +115,31 @@ def test_incident_resolves_when_its_last_alert_does(store):
     incident = desk.open_incident(first, ["web"], [2], (), "default", now=0)
     desk.attach(incident, [Placement(second)], ["web"], [2], (), now=1)
     resolved = lambda a: Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)  # noqa: E731
-    desk.alerts_resolved([resolved(first)], lambda alerts: (), now=10)
+    desk.alerts_resolved([resolved(first)], now=10)
     assert store.incident(incident.id).status == IncidentStatus.OPEN
-    desk.alerts_resolved([resolved(second)], lambda alerts: (), now=11)
+    desk.alerts_resolved([resolved(second)], now=11)
     assert store.incident(incident.id).status == IncidentStatus.RESOLVED
 
 
-def test_alerts_ending_together_rerank_their_incident_once(store):
-    desk = Desk(store, DeskSettings())
+def test_the_cause_stays_the_cause_while_its_symptoms_outlast_it(store):
+    """The database recovers before the web tier that called it: the incident keeps naming
+    the database, and resolves, with the database's signature, when the web tier does."""
+    desk = Desk(store, DeskSettings(), problems=ProblemTracker(store))
     down, slow, web = alert(service="db"), alert(service="db", name="Slow"), alert()
-    incident = desk.open_incident(down, ["db"], [2], (), "default", now=0, node="db")
+    cause = RootCause("db", 0.9, ("db down",), "Down")
+    incident = desk.open_incident(down, ["db"], [2], (cause,), "default", now=0, node="db")
     joining = [Placement(slow, "db"), Placement(web, "web")]
-    desk.attach(incident, joining, ["db", "web"], [2, 2], (), now=1)
-    ranked: list[list[str]] = []
-
-    def rank(alerts):
-        ranked.append(sorted(a.labels["service"] for a in alerts))
-        return ()
+    desk.attach(incident, joining, ["db", "web"], [2, 2], (cause,), now=1)
 
     def ended(a):
         return Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)
 
-    assert desk.alerts_resolved([ended(down), ended(slow)], rank, now=10) == {incident.id}
-    assert ranked == [["web"]]  # db stopped failing: one ranking of what still fires
-    assert store.incident(incident.id).status == IncidentStatus.OPEN
-    desk.alerts_resolved([ended(web)], rank, now=11)
-    assert ranked == [["web"]]
+    assert desk.alerts_resolved([ended(down), ended(slow)], now=10) == {incident.id}
+    still = store.incident(incident.id)
+    assert still.status == IncidentStatus.OPEN and still.root_causes == (cause,)
+    desk.alerts_resolved([ended(web)], now=11)
     assert store.incident(incident.id).status == IncidentStatus.RESOLVED
+    assert [i.id for i in store.resolved_with_signature("db/Down", since=0)] == [incident.id]
     entries = [(e.kind, e.text) for e in store.timeline(incident.id) if e.at >= 10]
     assert entries[:3] == [
         ("alert", "Down resolved"),

@@ -255,3 +255,25 @@ def test_alerts_group_alike_however_late_they_arrive(tmp_path):
         live = _grouping_when_delivered(tmp_path / name / "live", services, stream, False)
         late = _grouping_when_delivered(tmp_path / name / "late", services, stream, True)
         assert live == late == expected, name
+
+
+def test_an_incident_keeps_its_cause_when_the_cause_recovers_first(tmp_path):
+    """The database comes back before the API that called it drains its errors: the
+    incident still names the database, and so does its signature for problem records,
+    even when another API alert joins after the database recovered."""
+    daemon = shop(tmp_path)
+    db, api = fire("db", 0), fire("api", 10)
+    daemon.pipeline.alerts([db, api], now=11)
+    [incident] = daemon.store.unresolved_incidents()
+    assert incident.root_causes[0].node == "db"
+
+    daemon.pipeline.alerts([db.replace(status=AlertStatus.RESOLVED, ends_at=100)], now=100)
+    daemon.pipeline.alerts([fire("api", 110, name="Slow")], now=110)
+    assert daemon.store.incident(incident.id).root_causes[0].node == "db"
+
+    ended = [a.replace(status=AlertStatus.RESOLVED, ends_at=200) for a in (api,)]
+    ended.append(fire("api", 110, name="Slow").replace(status=AlertStatus.RESOLVED, ends_at=200))
+    daemon.pipeline.alerts(ended, now=200)
+    resolved = daemon.store.incident(incident.id)
+    assert resolved.status == IncidentStatus.RESOLVED and resolved.root_causes[0].node == "db"
+    assert [i.id for i in daemon.store.resolved_with_signature("db/Down", 0)] == [incident.id]

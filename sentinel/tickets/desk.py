@@ -12,8 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 from sentinel.correlate.problems import ProblemTracker
@@ -36,10 +35,6 @@ from sentinel.tickets.policy import DeskSettings, EscalationPolicyConfig
 
 log = logging.getLogger("sentinel.desk")
 
-# Re-ranks root causes for the alerts still firing in an incident.
-RankFn = Callable[[Sequence[Alert]], tuple[RootCause, ...]]
-# An incident's (node, alert) pairs still firing, as ``Store.node_representatives`` gives them.
-StillFiringFn = Callable[[int], Sequence[tuple[str, Alert]]]
 
 NOTIFY_TYPE = {
     "opened": "failure",
@@ -231,44 +226,29 @@ class Desk:
         targets = self._targets(first.notify, now)
         self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
-    def alerts_resolved(
-        self,
-        alerts: Sequence[Alert],
-        root_causes_of: RankFn,
-        now: float,
-        still_firing: StillFiringFn | None = None,
-    ) -> set[int]:
+    def alerts_resolved(self, alerts: Sequence[Alert], now: float) -> set[int]:
         """Firing alerts ended (a healed fault's alerts end together): an incident resolves
-        when its last alert does, and is re-ranked once when services stopped failing in it.
-        ``still_firing`` (default: read from the store once the alerts are marked resolved)
-        lets a caller that keeps incidents' firing alerts answer without a query. Returns
-        the incidents they were in."""
-        firing_of = still_firing or self.store.node_representatives
+        when its last alert does. Its ranking stands: it says what caused the incident,
+        which does not change as the trouble winds down (a database that recovers before
+        the services that called it remains the cause, and the problem's signature).
+        Returns the incidents they were in."""
         with self.store.transaction():
             resolved = self.store.resolve_alerts(
                 [(a.fingerprint, a.ends_at or now) for a in alerts], now
             )
-            ended = {fingerprint: (incident, node) for fingerprint, incident, node in resolved}
+            ended = {fingerprint: incident for fingerprint, incident, _ in resolved}
             # In the order given, each once (a later copy of an alert resolves nothing more).
             noted = {a.fingerprint: a for a in alerts if a.fingerprint in ended}
             self.store.add_timeline(
                 *(
-                    TimelineEntry(ended[fp][0], now, "alert", f"{a.name} resolved", "sentinel")
+                    TimelineEntry(ended[fp], now, "alert", f"{a.name} resolved", "sentinel")
                     for fp, a in noted.items()
                 )
             )
-            stopped: dict[int, set[str]] = defaultdict(set)
-            for incident_id, node in ended.values():
-                stopped[incident_id].add(node)
-            for incident_id, nodes in stopped.items():
-                still = firing_of(incident_id)
-                if nodes <= {node for node, _ in still}:
-                    # The same services are failing: the ranking stands; just note the time.
+            stopped = dict.fromkeys(ended.values())  # in the order they ended
+            for incident_id in stopped:
+                if self.store.has_firing_alert(incident_id):
                     self.store.update_incident(incident_id, updated_at=now)
-                    continue
-                if still:
-                    causes = root_causes_of([alert for _, alert in still])
-                    self.store.update_incident(incident_id, root_causes=causes, updated_at=now)
                     continue
                 incident = self._get(incident_id)
                 if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
