@@ -125,6 +125,24 @@ def test_backtest_writes_scores_and_alerts_beside_the_layout(tmp_path):
         assert len(list(csv.DictReader(handle))) == 1200
 
 
+def test_backtest_scores_no_onset_while_its_alert_fires(tmp_path):
+    """A spike on top of a lasting shift pages no one (the shift's alert fires): its score is
+    written as 0, so ``alert`` is 1 exactly where ``score`` reaches the rule's threshold."""
+    rng = np.random.default_rng(5)
+    values = 20 + rng.normal(0, 1, 1200)
+    values[900:960] += 8
+    values[930] += 40
+    write_series(tmp_path / "in" / "shifted.csv", values)
+    result = invoke("backtest", str(tmp_path / "in"), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "out" / "shifted.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [i for i, row in enumerate(rows) if row["alert"] == "1"] == [900]
+    assert float(rows[930]["score"]) == 0.0
+    threshold = 0.5  # the embedded default rule's
+    assert all((float(row["score"]) >= threshold) == (row["alert"] == "1") for row in rows)
+
+
 def test_backtest_names_the_bad_line_and_exits_2(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("timestamp,value\n1400000000,1\n1400000300,lots\n")

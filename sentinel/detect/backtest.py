@@ -4,8 +4,10 @@ Every input file is one series (``timestamp,value``; ISO time or unix seconds; a
 is optional). Files run side by side as columns of one model, row by row, so a corpus of
 many files costs little more than its longest file. Each output row carries the score and
 ``alert`` = 1 where the rule would have raised an alert. The score written is the onset
-score: the model's score where an anomaly starts, 0 while it goes on (what alerting and the
-NAB scorer act on).
+score where the rule's alert does not fire already: the model's score where an anomaly
+starts, 0 while it goes on and while an earlier onset's alert still fires (an onset there
+pages no one), so ``alert`` is 1 exactly where ``score`` reaches the rule's threshold and a
+threshold swept over the column (as the NAB scorer does) sees what a pager would.
 """
 
 from __future__ import annotations
@@ -41,9 +43,10 @@ class Recorded:
 @dataclass(frozen=True)
 class Replayed:
     recorded: Recorded
-    score: np.ndarray  # the highest onset of the rules (what the output's score column holds)
+    score: np.ndarray  # the highest onset of the rules not firing already (the score column)
     alert: np.ndarray
     level: np.ndarray  # the highest anomaly score of the rules, onset or not
+    onset: np.ndarray  # the highest onset of the rules, firing or not (to replay other rules)
 
 
 def read_series(path: Path, relative: Path) -> Recorded:
@@ -103,6 +106,7 @@ def replay(
         ts[: len(one.ts), column] = one.ts
         values[: len(one.values), column] = one.values
     score = np.zeros((rows, len(recorded)))
+    onset = np.zeros((rows, len(recorded)))
     level = np.zeros((rows, len(recorded)))
     alert = np.zeros((rows, len(recorded)), dtype=np.int8)
     tracks = [AnomalyTrack(rule) for rule in rules]
@@ -114,7 +118,9 @@ def replay(
         index = columns[present]
         for track in tracks:
             moved = track.step(index, ts[row, present], values[row, present])
-            score[row, present] = np.maximum(score[row, present], moved.scores.onset)
+            paging = np.where(np.isnan(moved.since), moved.scores.onset, 0.0)
+            score[row, present] = np.maximum(score[row, present], paging)
+            onset[row, present] = np.maximum(onset[row, present], moved.scores.onset)
             level[row, present] = np.maximum(level[row, present], moved.scores.score)
             alert[row, present] |= moved.started
         if advance is not None:
@@ -125,6 +131,7 @@ def replay(
             score[: len(one.ts), column],
             alert[: len(one.ts), column],
             level[: len(one.ts), column],
+            onset[: len(one.ts), column],
         )
         for column, one in enumerate(recorded)
     ]
