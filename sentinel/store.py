@@ -948,6 +948,16 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
+    def change_recorded(self, change: Change) -> bool:
+        """Whether the same change (service, kind, summary, version, author and time) is
+        recorded already: a deploy log read again adds only its new lines."""
+        row = self._exec(
+            "SELECT 1 FROM changes WHERE service = ? AND at = ? AND kind = ? AND summary = ? "
+            "AND version = ? AND author = ? LIMIT 1",
+            (change.service, change.at, change.kind, change.summary, change.version, change.author),
+        ).fetchone()
+        return row is not None
+
     def changes(
         self,
         services: Sequence[str] = (),

@@ -149,6 +149,53 @@ def test_change_cli_records_changes_the_ranking_reads(tmp_path):
     listed = invoke("change", "list", *state)
     assert "bump pool" in listed.output and "v2" in listed.output
     assert invoke("change", "list", "--since", "soon", *state).exit_code == 2
+    unknown = invoke("change", "add", "db", "--summary", "x", "--kind", "whim", *state)
+    assert unknown.exit_code == 2 and "whim" in unknown.output
+
+
+def test_a_deploy_log_imported_from_a_file_is_a_suspect_and_reads_again_idempotently(tmp_path):
+    daemon, _ = shop(tmp_path)
+    log = tmp_path / "deploys.jsonl"
+    log.write_text(
+        "# written by the deploy pipeline\n"
+        '{"service": "db", "summary": "schema migration", "version": "v1.4.2",'
+        ' "at": "1970-01-01T00:15:00Z", "author": "ci"}\n'
+        "\n"
+        '{"service": "api", "kind": "config", "summary": "timeout 2s",'
+        ' "at": "1970-01-01T00:10:00Z"}\n'
+    )
+    state = ["--state", str(tmp_path)]
+    first = invoke("change", "import", str(log), *state)
+    assert first.exit_code == 0, first.output
+    assert "2 change(s) recorded" in first.output
+    again = invoke("change", "import", str(log), *state)
+    assert "0 change(s) recorded" in again.output and "2 already recorded" in again.output
+    assert daemon.store.count("changes") == 2
+
+    daemon.pipeline.alerts([fire("db", 1000)], now=1000)
+    [incident] = daemon.store.unresolved_incidents()
+    assert any("deploy v1.4.2 on db" in line for line in incident.root_causes[0].evidence)
+
+
+def test_a_deploy_log_with_bad_lines_names_each_and_records_nothing(tmp_path):
+    log = tmp_path / "deploys.jsonl"
+    log.write_text(
+        '{"service": "db", "summary": "fine", "at": "2026-01-01T00:00:00Z"}\n'
+        '{"service": "db", "summary": "when?", "at": "yesterday"}\n'
+        '{"service": "db", "kind": "whim", "summary": "x"}\n'
+        "not json\n"
+        '{"service": "db", "summary": "undated"}\n'
+    )
+    result = invoke("change", "import", str(log), "--state", str(tmp_path))
+    assert result.exit_code == 2
+    lines = result.output.replace(f"{log}:", "\n@").split("\n@")[1:]
+    assert [line.split(":")[0] for line in lines] == ["2", "3", "4", "5"]
+    assert "'yesterday' is not an RFC 3339 time" in lines[0]
+    assert "kind" in lines[1] and "not a JSON object" in lines[2]
+    assert "needs its time" in lines[3]
+    assert "Traceback" not in result.output
+    missing = invoke("change", "import", str(tmp_path / "none.jsonl"), "--state", str(tmp_path))
+    assert missing.exit_code == 2 and "cannot read" in missing.output
 
 
 def test_problem_read_api(tmp_path):

@@ -32,9 +32,9 @@ from sentinel.api.base import (
     decode_body,
     format_time,
     parse_body,
-    parse_time,
 )
 from sentinel.model import Alert, AlertStatus
+from sentinel.schema import parse_time
 from sentinel.silences import Matcher, Silence
 
 RECEIVER = "sentinel"

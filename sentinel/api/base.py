@@ -23,6 +23,7 @@ from sentinel.api.intake import AlertIntake
 from sentinel.metrics import Metrics
 from sentinel.model import items_fingerprint
 from sentinel.pipeline import Pipeline
+from sentinel.schema import describe
 from sentinel.store import Store
 
 MAX_OFFSET = 10**9
@@ -85,40 +86,6 @@ async def decode_body(request: web.Request, decoder: msgspec.json.Decoder[Decode
         raise Rejected(400, "invalid_body", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise Rejected(400, "invalid_json", f"body is not valid JSON: {exc}") from None
-
-
-def describe(error: ValidationError, limit: int = 5) -> str:
-    """Pydantic's errors as ``path: message`` lines, the first few only."""
-    parts = []
-    for item in error.errors()[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "body"
-        parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
-    more = len(error.errors()) - limit
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
-
-
-def parse_time(text: str | None, field: str) -> float | None:
-    """RFC 3339 to unix seconds; missing or Go's zero time (year 1) is None.
-
-    >>> parse_time("2024-01-01T00:00:00.123456789Z", "startsAt")
-    1704067200.123456
-    >>> parse_time("0001-01-01T00:00:00Z", "endsAt") is None
-    True
-    """
-    if text is None or text == "":
-        return None
-    return _parse_time(text, field)
-
-
-@functools.lru_cache(maxsize=4096)  # senders repeat their times: each batch shares its endsAt
-def _parse_time(text: str, field: str) -> float | None:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{field}: {text!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None or "T" not in text.upper():
-        raise ValueError(f"{field}: {text!r} needs a date, a time and a time zone")
-    return None if moment.year == 1 else moment.timestamp()
 
 
 def format_time(ts: float | None) -> str:

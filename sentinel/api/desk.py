@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from sentinel.api.base import Rejected, context, format_time, page_params, parse_body, parse_time
-from sentinel.model import Change, IncidentStatus, Problem, ProblemStatus
+from sentinel.api.base import Rejected, context, format_time, page_params, parse_body
+from sentinel.correlate.changes import ChangeRecord
+from sentinel.model import IncidentStatus, Problem, ProblemStatus
+from sentinel.schema import parse_time
 from sentinel.store import MAX_ROW_ID, Store
 from sentinel.tickets.policy import PRIORITIES
 
@@ -147,26 +148,13 @@ async def problem(request: web.Request) -> web.Response:
     )
 
 
-class ChangeBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    service: StrictStr = Field(min_length=1, max_length=255)
-    kind: Literal["deploy", "config", "feature_flag", "infrastructure", "other"] = "deploy"
-    summary: StrictStr = Field(min_length=1, max_length=1024)
-    at: StrictStr | None = None
-    version: StrictStr = Field("", max_length=255)
-    author: StrictStr = Field("", max_length=255)
-
-
 async def post_change(request: web.Request) -> web.Response:
     ctx = context(request)
-    body = await parse_body(request, ChangeBody)
+    body = await parse_body(request, ChangeRecord)
     try:
-        at = parse_time(body.at, "at")
+        change = body.to_change(ctx.clock())
     except ValueError as exc:
         raise Rejected(400, "invalid_body", str(exc)) from None
-    change = Change(
-        0, body.service, body.kind, body.summary, at or ctx.clock(), body.version, body.author
-    )
     with ctx.store.transaction():
         change_id = ctx.store.add_change(change)
     return web.json_response({"id": change_id}, status=201)

@@ -11,8 +11,9 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
-from sentinel.api.base import Rejected, context, describe, parse_time
+from sentinel.api.base import Rejected, context
 from sentinel.model import Alert, AlertStatus, IncidentStatus
+from sentinel.schema import describe, parse_time
 
 MAX_BODY = 512 * 1024
 SEVERITY = {"critical": "critical", "error": "critical", "warning": "warning", "info": "info"}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 from rich.table import Table
@@ -27,6 +28,7 @@ from sentinel.cli.common import (
     when,
 )
 from sentinel.correlate import ServiceConfig
+from sentinel.correlate.changes import ChangeFileError, ChangeKind, read_changes
 from sentinel.correlate.draw import draw_subgraph
 from sentinel.correlate.importers import (
     Orientation,
@@ -48,6 +50,8 @@ app.add_typer(change_app, name="change")
 topology_app = typer.Typer(help="Build the service topology from what describes it already.")
 app.add_typer(topology_app, name="topology")
 
+# The kinds a change may have, as the API takes them.
+ChangeKindOpt = enum.Enum("ChangeKindOpt", {kind: kind for kind in get_args(ChangeKind)}, type=str)
 ProblemArg = Annotated[int, typer.Argument(help="Problem ID.", min=1, max=MAX_ROW_ID)]
 
 
@@ -185,7 +189,9 @@ def _problem_action(state: Path | None, action: Callable[[ProblemTracker], Probl
 def change_add(
     service: Annotated[str, typer.Argument(help="The service that changed.")],
     summary: Annotated[str, typer.Option(help="What changed.")],
-    kind: Annotated[str, typer.Option(help="deploy, config, infrastructure, …")] = "deploy",
+    kind: Annotated[
+        ChangeKindOpt, typer.Option(help="What kind of change.")
+    ] = ChangeKindOpt.deploy,
     version: Annotated[str, typer.Option(help="Version deployed, if any.")] = "",
     at: Annotated[float | None, typer.Option(help="When, in unix seconds (default: now).")] = None,
     by: ActorOpt = "",
@@ -194,11 +200,35 @@ def change_add(
     """Record a change; services changed shortly before trouble rank as suspects."""
     store = open_store(state)
     change = Change(
-        0, service, kind, summary, time.time() if at is None else at, version, actor(by)
+        0, service, kind.value, summary, time.time() if at is None else at, version, actor(by)
     )
     with store.transaction():
         change_id = store.add_change(change)
-    out().print(f"change {change_id} recorded: {kind} on {service} at {when(change.at)}")
+    out().print(f"change {change_id} recorded: {kind.value} on {service} at {when(change.at)}")
+
+
+@change_app.command("import")
+def change_import(
+    path: Annotated[
+        Path, typer.Argument(help="JSON Lines: one change a line, as POST /api/v1/changes takes.")
+    ],
+    state: StateOpt = None,
+) -> None:
+    """Record the changes of a deploy log; lines recorded before are skipped, so the same
+    log can be read again as it grows. A file with a bad line records nothing (exit 2)."""
+    try:
+        changes = read_changes(path)
+    except ChangeFileError as exc:
+        for problem in exc.problems:
+            err().print(problem, markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    store = open_store(state)
+    with store.transaction():
+        new = [c for c in changes if not store.change_recorded(c)]
+        for change in new:
+            store.add_change(change)
+    known = len(changes) - len(new)
+    out().print(f"{len(new)} change(s) recorded from {path}, {known} already recorded")
 
 
 @change_app.command("list")
