@@ -96,6 +96,18 @@ def test_root_cause_is_the_failing_dependency_with_evidence():
     assert "fired 20 s after db" in ranked[1].evidence
 
 
+def test_alerts_that_began_together_are_said_to_have_done_so():
+    """Prometheus stamps every alert of one rule evaluation with the same time: none of
+    them fired first, and the evidence must not name one as if it had."""
+    correlator = TopologyCorrelator(SHOP)
+    ranked = correlator.rank([fire("queue", 0), fire("db", 0), fire("cache", 20), fire("api", 20)])
+    evidence = {c.node: c.evidence for c in ranked}
+    assert "first to fire, at the same time as queue" in evidence["db"]
+    assert "first to fire, at the same time as db" in evidence["queue"]
+    assert "fired 20 s after db, at the same time as api" in evidence["cache"]
+    assert not any(line == "first to fire" for lines in evidence.values() for line in lines)
+
+
 def test_onset_breaks_ties_between_unrelated_services():
     correlator = TopologyCorrelator(SHOP)
     ranked = correlator.rank([fire("queue", 30), fire("cache", 10)])

@@ -192,6 +192,8 @@ class _Incident:
     stand_ins: dict[str, list[_Suspect]]
     failing_below: dict[str, list[_Suspect]]  # node -> the suspects it depends on, in order
     failing_above: dict[str, list[str]]  # node -> the suspects that depend on it, sorted
+    # onset -> the suspects that began then, sorted, where more than one did
+    together: dict[float, list[str]]
 
 
 @dataclass
@@ -326,6 +328,10 @@ class TopologyCorrelator:
             return ()
         suspects = {node: _Suspect.of(node, group) for node, group in by_node.items()}
         first = min(suspects.values(), key=lambda s: (s.onset, s.node))
+        by_onset: dict[float, list[str]] = defaultdict(list)
+        for suspect in suspects.values():
+            by_onset[suspect.onset].append(suspect.node)
+        together = {at: sorted(nodes) for at, nodes in by_onset.items() if len(nodes) > 1}
         incident = _Incident(
             suspects,
             first,
@@ -334,6 +340,7 @@ class TopologyCorrelator:
             _largest(suspects.values()),
             self._stand_ins(suspects),
             *self._failing_relations(suspects),
+            together,
         )
         causes = [self._alerting_cause(s, incident) for s in suspects.values()]
         causes += self._changed_causes(suspects, first, changes)
@@ -395,10 +402,17 @@ class TopologyCorrelator:
             evidence.append(
                 f"may be behind {', '.join(fronts)}: remote, called by its callers, failing too"
             )
-        if node == first.node:
-            evidence.append("first to fire" if others else "only service alerting")
+        alongside = [n for n in incident.together.get(suspect.onset, ()) if n != node]
+        tie = (  # a tie says nothing of which of them came first
+            f", at the same time as {', '.join(alongside[:3])}"
+            + (f" and {len(alongside) - 3} more" if len(alongside) > 3 else "")
+            if alongside
+            else ""
+        )
+        if suspect.onset == first.onset:
+            evidence.append(("first to fire" if others else "only service alerting") + tie)
         else:
-            evidence.append(f"fired {lag:.0f} s after {first.node}")
+            evidence.append(f"fired {lag:.0f} s after {first.node}{tie}")
         if change_note:
             evidence.append(change_note)
         score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
