@@ -65,11 +65,12 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def describe(error: ValidationError, limit: int = 5) -> str:
-    """Pydantic's errors as ``path: message`` lines, the first few only."""
+def describe(error: ValidationError, limit: int = 5, whole: str = "body") -> str:
+    """Pydantic's errors as ``path: message`` lines, the first few only; an error in the
+    input as a whole is said of ``whole`` (a request's body, a file's line)."""
     parts = []
     for item in error.errors()[:limit]:
-        where = ".".join(str(p) for p in item["loc"]) or "body"
+        where = ".".join(str(p) for p in item["loc"]) or whole
         parts.append(f"{where}: {item['msg'].removeprefix('Value error, ')}")
     more = len(error.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

@@ -185,14 +185,16 @@ def test_a_deploy_log_with_bad_lines_names_each_and_records_nothing(tmp_path):
         '{"service": "db", "kind": "whim", "summary": "x"}\n'
         "not json\n"
         '{"service": "db", "summary": "undated"}\n'
+        "[1]\n"
     )
     result = invoke("change", "import", str(log), "--state", str(tmp_path))
     assert result.exit_code == 2
     lines = result.output.replace(f"{log}:", "\n@").split("\n@")[1:]
-    assert [line.split(":")[0] for line in lines] == ["2", "3", "4", "5"]
+    assert [line.split(":")[0] for line in lines] == ["2", "3", "4", "5", "6"]
     assert "'yesterday' is not an RFC 3339 time" in lines[0]
     assert "kind" in lines[1] and "not a JSON object" in lines[2]
     assert "needs its time" in lines[3]
+    assert "line: Input should be an object" in lines[4]
     assert "Traceback" not in result.output
     missing = invoke("change", "import", str(tmp_path / "none.jsonl"), "--state", str(tmp_path))
     assert missing.exit_code == 2 and "cannot read" in missing.output

@@ -66,7 +66,7 @@ def read_changes(path: Path) -> list[Change]:
             changes.append(record.to_change(0.0))  # dated: ``now`` is unused
         except ValidationError as exc:
             invalid = [e["msg"] for e in exc.errors() if e["type"] == "json_invalid"]
-            detail = f"not a JSON object: {invalid[0]}" if invalid else describe(exc)
+            detail = f"not a JSON object: {invalid[0]}" if invalid else describe(exc, whole="line")
             problems.append(f"{path}:{number}: {detail}")
         except ValueError as exc:
             problems.append(f"{path}:{number}: {exc}")
