@@ -397,7 +397,7 @@ class TopologyCorrelator:
         elif node in topology:
             evidence.append(f"nothing {node} depends on is failing")
         if dependants:
-            evidence.append(f"{', '.join(dependants)} depend on {node} and are failing")
+            evidence.append(_failing_dependants(dependants, node))
         if fronts:
             evidence.append(
                 f"may be behind {', '.join(fronts)}: remote, called by its callers, failing too"
@@ -559,12 +559,23 @@ class TopologyCorrelator:
             }
             evidence = (
                 note,
-                f"{', '.join(dependants)} depend on {service} and are failing",
+                _failing_dependants(dependants, service),
                 f"{service} itself is not alerting",
             )
             score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
             causes.append((RootCause(service, score, evidence, "change"), first.onset))
         return causes
+
+
+def _failing_dependants(dependants: Sequence[str], node: str) -> str:
+    """The evidence that services depending on ``node`` fail, in good grammar.
+
+    >>> _failing_dependants(["api"], "db"), _failing_dependants(["api", "web"], "db")
+    ('api depends on db and is failing', 'api, web depend on db and are failing')
+    """
+    if len(dependants) == 1:
+        return f"{dependants[0]} depends on {node} and is failing"
+    return f"{', '.join(dependants)} depend on {node} and are failing"
 
 
 @lru_cache(maxsize=4096)  # a storm's alerts share a few group keys
