@@ -63,7 +63,7 @@ def read_changes(path: Path) -> list[Change]:
             record = ChangeRecord.model_validate_json(line)
             if record.at is None:  # read again, it would be a new change each time
                 raise ValueError("at: a change in a file needs its time (RFC 3339)")
-            changes.append(record.to_change(0.0))  # dated: ``now`` is unused
+            changes.append(record.to_change(now=0.0))  # never used: ``at`` is given
         except ValidationError as exc:
             invalid = [e["msg"] for e in exc.errors() if e["type"] == "json_invalid"]
             detail = f"not a JSON object: {invalid[0]}" if invalid else describe(exc, whole="line")

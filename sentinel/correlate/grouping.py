@@ -568,7 +568,7 @@ class TopologyCorrelator:
 
 
 def _failing_dependants(dependants: Sequence[str], node: str) -> str:
-    """The evidence that services depending on ``node`` fail, in good grammar.
+    """The evidence line that ``dependants``, which depend on ``node``, are failing.
 
     >>> _failing_dependants(["api"], "db"), _failing_dependants(["api", "web"], "db")
     ('api depends on db and is failing', 'api, web depend on db and are failing')
