@@ -91,6 +91,13 @@ class Pipeline:
         self.desk = desk
         self.store = desk.store
         self.metrics = metrics
+        self._counters = (
+            None
+            if metrics is None
+            else tuple(
+                metrics.alerts.labels(s.value) for s in (AlertStatus.FIRING, AlertStatus.RESOLVED)
+            )
+        )
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
         # incident id -> (its updated_at when read, representatives by (node, failure class))
         self._kept: dict[int, tuple[float, dict[tuple[str, Measure], Alert]]] = {}
@@ -161,9 +168,13 @@ class Pipeline:
             self._join_pending(now)
 
     def _count(self, fired: int, resolved: int) -> None:
-        if self.metrics:
-            self.metrics.alerts.labels(AlertStatus.FIRING.value).inc(fired)
-            self.metrics.alerts.labels(AlertStatus.RESOLVED.value).inc(resolved)
+        """Count alert transitions on the labelled counters looked up once (a lookup takes
+        a lock and checks the labels: per batch, more than the count itself)."""
+        if self._counters is not None:
+            if fired:
+                self._counters[0].inc(fired)
+            if resolved:
+                self._counters[1].inc(resolved)
 
     def _resolve(self, ended: list[Alert], now: float) -> None:
         """Resolutions next to each other in that order go to the desk together: a healed
