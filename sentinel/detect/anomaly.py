@@ -22,7 +22,13 @@ import numpy as np
 import orjson
 from pydantic import Field
 
-from sentinel.detect.anomaly_model import STATE, ModelParameters, MultiScaleModel, Scores
+from sentinel.detect.anomaly_model import (
+    STATE,
+    ModelParameters,
+    MultiScaleModel,
+    Scores,
+    loadable_state,
+)
 from sentinel.detect.base import DetectorConfig, detectors, render
 from sentinel.model import Alert, AlertStatus, SampleBatch, Series, Severity, fingerprint
 from sentinel.schema import Duration, TimeZone
@@ -242,7 +248,8 @@ class AnomalyRules:
         loaded = []
         with np.load(io.BytesIO(snapshot), allow_pickle=False) as saved:
             meta = orjson.loads(saved["meta"].tobytes())
-            if meta.get("version") != SNAPSHOT_VERSION or meta.get("state") != list(STATE):
+            names = meta.get("state")
+            if meta.get("version") != SNAPSHOT_VERSION or not loadable_state(names):
                 raise ValueError("saved by another version of the model")
             by_name = {entry["name"]: entry for entry in meta["rules"]}
             for number, track in enumerate(self.tracks):

@@ -39,7 +39,9 @@ data up to t only):
   peak, a weekday's quiet), and in steady noise new extremes grow rarer with time (about
   2/n at sample n) and the σ condition leaves almost none. A smoothed level (rate
   ``smooth_alpha``) that goes beyond every level it has had counts the same way, judged
-  against the narrower spread of such a level, so a slow slide to a new low is seen too;
+  against the narrower spread of such a level, so a slow slide to a new low is seen too,
+  where it also departs further from its baseline than the level has since warm-up (a
+  daily cycle on a trend reaches a new high every day, no further from its baseline);
   and so does a surprise beyond every surprise since warm-up, sized by the share by which
   it passes the largest (weighted by ``surprise_record_gain``, with no σ condition: never
   having deviated this far is the evidence), so a spike is seen where the level has moved
@@ -54,8 +56,8 @@ data up to t only):
 * a decaying envelope keeps an anomaly that goes on from scoring again and again, so one
   anomaly is one onset — which is what a pager and the NAB scorer both want.
 
-State is 22 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
-uint16 count) for every day and 48 more for weekends: about 1,130 bytes a series.
+State is 23 float64 per series plus 48 half-hour slots (float32 mean and deviation, a
+uint16 count) for every day and 48 more for weekends: about 1,140 bytes a series.
 """
 
 from __future__ import annotations
@@ -90,7 +92,22 @@ STATE = (
     "surprise_tail",
     "spike_at",
     "surprise_peak",
+    "level_departure",
 )
+# Rows added to ``STATE`` since snapshots were first saved: a snapshot from before lacks
+# them, and they start at zero (nothing learned yet) when it loads.
+ADDED_STATE = ("level_departure",)
+
+
+def loadable_state(names: object) -> bool:
+    """Whether state saved with these row names loads: ``STATE``, or it less rows added since."""
+    return (
+        isinstance(names, list)
+        and len(names) >= len(STATE) - len(ADDED_STATE)
+        and names == list(STATE[: len(names)])
+    )
+
+
 BASELINES = ("level", "time of day", "step", "weekend time of day")
 # Time-of-day profile columns per slot: every day's, then the weekend days' own (saved
 # snapshots from before the weekend profile lack those: its slots start unseen).
@@ -331,15 +348,16 @@ class AnomalyModel:
         n = state.shape[1] if state.ndim == 2 else -1
         model = cls(parameters, capacity=len(keep))
         saved = {name: arrays[name] for name in PROFILE if name in arrays}
+        rows = state.shape[0]
         if (
-            state.shape[0] != len(STATE)
+            not len(STATE) - len(ADDED_STATE) <= rows <= len(STATE)
             or any(name not in saved for name in PROFILE if name.startswith("day"))
             or any(a.shape != (n, model._slots(name)) for name, a in saved.items())
             or (keep and not 0 <= min(keep) <= max(keep) < n)
         ):
             raise ValueError("saved anomaly state has another layout")
         model.add(len(keep))
-        model._state[:, : len(keep)] = state[:, keep]
+        model._state[:rows, : len(keep)] = state[:, keep]
         for name, column in saved.items():
             getattr(model, f"_{name}")[: len(keep)] = column[keep]
         return model
@@ -380,7 +398,7 @@ class AnomalyModel:
         count, mean, var, fast, last, step_var, scale = s[:7]
         surprise_mean, surprise_var, surprise_recent, envelope, high, low, since, slow = s[7:15]
         smooth, smooth_high, smooth_low, seasonal_fit, surprise_tail, spike_at = s[15:21]
-        surprise_peak = s[21]
+        surprise_peak, level_departure = s[21], s[22]
         x = np.asarray(values, dtype=np.float64)
         smooth = smooth + p.smooth_alpha * (x - smooth)
         first = count == 0
@@ -446,16 +464,18 @@ class AnomalyModel:
         counts = seen & (beyond > 0) & (level >= p.record_sigmas) & (p.record_gain > 0)
         beyond = np.where(counts, beyond, 0.0)
         # The same for the smoothed level: a level (not one sample) beyond all it has been,
-        # at least ``record_sigmas`` of such a level's own spread from the baseline.
-        smooth_sigmas = np.abs(smooth - mean) / (
+        # at least ``record_sigmas`` of such a level's own spread from the baseline, and
+        # further from it than it has departed since warm-up: a daily cycle on a trend takes
+        # its level to a new high every day, but no further from its baseline than before.
+        departure = np.abs(smooth - mean)
+        smooth_sigmas = departure / (
             (np.sqrt(var) + floor) * np.sqrt(p.smooth_alpha / (2.0 - p.smooth_alpha))
         )
         level_beyond = np.maximum(smooth - smooth_high, smooth_low - smooth) / np.maximum(
             smooth_high - smooth_low, floor
         )
-        level_beyond = np.where(
-            seen & (level_beyond > 0) & (smooth_sigmas >= p.record_sigmas), level_beyond, 0.0
-        )
+        departs = (smooth_sigmas >= p.record_sigmas) & (departure >= level_departure)
+        level_beyond = np.where(seen & (level_beyond > 0) & departs, level_beyond, 0.0)
         # A recurring spike lifts the smoothed level too; that is no slide to a new level.
         level_beyond = np.where(recurring, 0.0, level_beyond)
         # The same for surprise itself: a deviation larger than any the series has shown since
@@ -550,6 +570,7 @@ class AnomalyModel:
             surprise_tail,
             np.where(warm & (lone >= p.spike_sigmas), ts, spike_at),
             np.where(warm, np.maximum(raw, surprise_peak), 0.0),
+            np.where(warm, np.maximum(departure, level_departure), 0.0),
         )
         # Row by row, with no stacked copy of them all; after scoring, since some of these are
         # views of the rows being written.
