@@ -38,6 +38,18 @@ def scores(
     return score, onset
 
 
+def onsets(model: AnomalyModel | MultiScaleModel, values: np.ndarray) -> list[tuple[int, str]]:
+    """(sample, reason) where an anomaly at the rule's threshold starts, one series fed
+    sample by sample into a fresh ``model``."""
+    model.add(1)
+    found = []
+    for i, value in enumerate(values):
+        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
+        if out.onset[0] >= THRESHOLD:
+            found.append((i, out.reason(0, value)))
+    return found
+
+
 def noisy(n: int, seed: int = 7) -> np.ndarray:
     return 50.0 + np.random.default_rng(seed).normal(0.0, 2.0, n)
 
@@ -169,13 +181,7 @@ def test_a_slow_slide_to_a_level_below_all_before_is_a_new_extreme():
     values = noisy(1600)
     values[1300:1500] -= np.linspace(0.0, 8.0, 200)  # no one sample leaves the noise's range
     values[1500:] -= 8.0
-    model = AnomalyModel()
-    model.add(1)
-    fired = []
-    for i, value in enumerate(values):
-        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
-        if out.onset[0] >= THRESHOLD:
-            fired.append((i, out.reason(0, value)))
+    fired = onsets(AnomalyModel(), values)
     assert len(fired) == 1
     at, reason = fired[0]
     assert 1300 < at < 1400 and ": its level" in reason and "is a new low" in reason
@@ -188,13 +194,7 @@ def test_a_daily_cycle_on_a_trend_reaches_new_highs_every_day_and_seldom_alerts(
     # Growing traffic: each day's peak is a new high of the level, no further from its
     # baseline than the days before (judged on range alone, 8 of them alerted here).
     values = 50.0 + 0.02 * t + 10.0 * np.sin(2 * math.pi * t / per_day) + rng.normal(0, 2, len(t))
-    model = MultiScaleModel()
-    model.add(1)
-    fired = []
-    for i, value in enumerate(values):
-        out = model.update(np.array([0]), np.array([i * STEP]), np.array([value]))
-        if out.onset[0] >= THRESHOLD:
-            fired.append((i // per_day, out.reason(0, value)))
+    fired = onsets(MultiScaleModel(), values)
     assert len(fired) <= 2, fired
 
 
