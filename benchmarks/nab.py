@@ -199,13 +199,13 @@ def main() -> None:
     best = [sentinel.best(p) for p in PROFILES]
     table.add_row(
         "sentinel (optimised threshold)",
-        *[f"{score:.1f}" for score, _ in best],
+        *[f"{score:.2f}" for score, _ in best],
         " / ".join(f"{t:.3f}" for _, t in best),
         style="bold",
     )
     table.add_row(
         "sentinel (default threshold: the alerts raised)",
-        *[f"{sentinel.at(p, default):.1f}" for p in PROFILES],
+        *[f"{sentinel.at(p, default):.2f}" for p in PROFILES],
         f"{default:g}",
         style="bold",
     )
@@ -213,7 +213,7 @@ def main() -> None:
         by_rule = [rule_sweep(corpus, replayed, rules[0]).best(p) for p in PROFILES]
         table.add_row(
             "sentinel (alerts, threshold optimised)",
-            *[f"{score:.1f}" for score, _ in by_rule],
+            *[f"{score:.2f}" for score, _ in by_rule],
             " / ".join(f"{t:.2f}" for _, t in by_rule),
             style="bold",
         )
@@ -225,7 +225,7 @@ def main() -> None:
         hst_best = [hst.best(p) for p in PROFILES]
         table.add_row(
             "river HalfSpaceTrees (this run)",
-            *[f"{score:.1f}" for score, _ in hst_best],
+            *[f"{score:.2f}" for score, _ in hst_best],
             " / ".join(f"{t:.3f}" for _, t in hst_best),
         )
     for name, figures in PUBLISHED:
@@ -235,7 +235,7 @@ def main() -> None:
     console.print(table)
     console.print(
         "sentinel, threshold chosen on one half of the files and scored on the other: "
-        + " / ".join(f"{score:.1f}" for score in held_out(corpus, sentinel_scores))
+        + " / ".join(f"{score:.2f}" for score in held_out(corpus, sentinel_scores))
         + " (standard profile: how one threshold carries to files it was not chosen on)"
     )
     console.print(f"sentinel: {rows / sentinel_cpu:,.0f} rows/s ({sentinel_cpu:.1f} CPU s)")
