@@ -248,8 +248,7 @@ class AnomalyRules:
         loaded = []
         with np.load(io.BytesIO(snapshot), allow_pickle=False) as saved:
             meta = orjson.loads(saved["meta"].tobytes())
-            names = meta.get("state")
-            if meta.get("version") != SNAPSHOT_VERSION or not loadable_state(names):
+            if meta.get("version") != SNAPSHOT_VERSION or not loadable_state(meta.get("state")):
                 raise ValueError("saved by another version of the model")
             by_name = {entry["name"]: entry for entry in meta["rules"]}
             for number, track in enumerate(self.tracks):

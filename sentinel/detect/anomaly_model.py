@@ -100,7 +100,8 @@ ADDED_STATE = ("level_departure",)
 
 
 def loadable_state(names: object) -> bool:
-    """Whether state saved with these row names loads: ``STATE``, or it less rows added since."""
+    """Whether state saved with these row names loads: ``STATE``, or ``STATE`` short of
+    rows added since (``ADDED_STATE``)."""
     return (
         isinstance(names, list)
         and len(names) >= len(STATE) - len(ADDED_STATE)
