@@ -230,6 +230,7 @@ class OpenIncident:
     firing: bool  # whether any of its alerts still fires
     opened_at: float | None = None  # when its trouble began (None: unknown, no time bound)
     active_at: float | None = None  # the latest start of an alert in it (None: updated_at)
+    services: frozenset[str] = frozenset()  # the services alerting in it
 
 
 @dataclass(frozen=True, slots=True)

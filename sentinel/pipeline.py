@@ -58,16 +58,21 @@ class OpenIncidents:
             ids = [i for root, held in roots.items() if root in scope for i in held]
         return [self._by_id[i] for i in ids]
 
-    def note(self, incident: Incident, now: float, started: float | None = None) -> None:
+    def note(
+        self, incident: Incident, now: float, started: float | None = None, node: str = ""
+    ) -> None:
         """``incident`` gained a firing alert at ``now`` (opened, reopened or joined), one
-        that ``started`` then if it has not been written to the incident yet."""
+        on ``node`` that ``started`` then if it has not been written to the incident yet."""
         before = self._by_id.get(incident.id)
         root = incident.root_causes[0].node if incident.root_causes else ""
         earlier = before.active_at if before is not None else None
         times = [t for t in (incident.active_at, started, earlier) if t is not None]
         active = max(times) if times else None
         began = incident.began_at if incident.began_at is not None else incident.created_at
-        noted = OpenIncident(incident.id, root, now, True, began, active)
+        services = frozenset(incident.services).union((node,) if node else ())
+        if before is not None:
+            services |= before.services
+        noted = OpenIncident(incident.id, root, now, True, began, active, services)
         if before is not None:
             if before == noted:
                 return  # the batch's other alerts joined it already
@@ -221,7 +226,7 @@ class Pipeline:
         # Written (and the incident re-ranked if services joined) with the batch's others;
         # meanwhile placement sees the incident as active when this alert started.
         joining = self._joining.setdefault(chosen, [])
-        self._note_open(self._incident(chosen), now, alert.starts_at)
+        self._note_open(self._incident(chosen), now, alert.starts_at, node)
         joining.append(Placement(alert, node, group_key))
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
@@ -269,9 +274,11 @@ class Pipeline:
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, representatives, now)
 
-    def _note_open(self, incident: Incident, now: float, started: float | None = None) -> None:
+    def _note_open(
+        self, incident: Incident, now: float, started: float | None = None, node: str = ""
+    ) -> None:
         if self._open is not None:
-            self._open.note(incident, now, started)
+            self._open.note(incident, now, started, node)
 
     def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
         """The earliest alert per node and measure of an incident (firing or not), which

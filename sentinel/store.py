@@ -721,7 +721,7 @@ class Store:
         sql = (
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
             "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
-            "coalesce(i.began_at, i.created_at), i.active_at "
+            "coalesce(i.began_at, i.created_at), i.active_at, i.services "
             f"FROM incidents i WHERE i.status NOT IN {_DONE}"
         )
         params: tuple[str, ...] = ()
@@ -732,7 +732,10 @@ class Store:
             )
             params = (group_key,)
         rows = self._exec(sql, params)
-        return [OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4], r[5]) for r in rows]
+        return [
+            OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4], r[5], frozenset(orjson.loads(r[6])))
+            for r in rows
+        ]
 
     def resolved_before(self, cutoff: float) -> list[Incident]:
         """Resolved (not yet closed) incidents resolved at or before ``cutoff``."""

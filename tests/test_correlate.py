@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.model import Alert, AlertStatus
@@ -49,6 +51,17 @@ def test_alert_joins_the_incident_whose_cause_is_near():
     assert correlator.place(fire("batch", 110), [open_db, open_queue], now=110) == 8
 
 
+def test_a_dependency_path_beats_mere_nearness():
+    """cache is two hops from db (both called by api) and two from frontend (which depends
+    on it through api): its trouble may reach frontend, never db, so it joins frontend's
+    incident even though db's had an alert start later."""
+    correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2))
+    open_db = OpenIncident(7, "db", 100, firing=True, active_at=105)
+    open_frontend = OpenIncident(8, "frontend", 100, firing=True, active_at=101)
+    assert correlator.place(fire("cache", 110), [open_db, open_frontend], now=110) == 8
+    assert correlator.place(fire("cache", 110), [open_db], now=110) == 7  # only a neighbour
+
+
 def test_too_far_from_the_cause_opens_a_new_incident():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
     assert correlator.scope("cache") == {"cache", "api"}
@@ -56,14 +69,21 @@ def test_too_far_from_the_cause_opens_a_new_incident():
     assert correlator.place(fire("cache", 110), [open_db], now=110) is None
 
 
-def test_a_dependency_takes_symptoms_from_any_depth():
+def test_a_dependency_takes_symptoms_from_any_depth_through_failing_services():
+    """Beyond ``max_distance`` a dependant's alert is a symptom only where trouble has
+    climbed to it: something between it and the cause fails in the incident. A far
+    dependant with nothing failing on its way down, or one that began long after the
+    cause, has trouble of its own."""
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
     assert correlator.scope("frontend") == {"frontend", "api", "db", "cache"}
-    open_db = OpenIncident(7, "db", 100, firing=True)
-    open_api = OpenIncident(8, "api", 100, firing=True)
+    open_db = OpenIncident(7, "db", 100, firing=True, services=frozenset({"db", "api"}))
+    open_api = OpenIncident(8, "api", 100, firing=True, services=frozenset({"api"}))
     assert correlator.place(fire("frontend", 110), [open_db], now=110) == 7
     assert correlator.place(fire("frontend", 110), [open_db, open_api], now=110) == 8
-    long_open = OpenIncident(7, "db", 100, firing=True, opened_at=100 - 3600)
+    db_alone = OpenIncident(7, "db", 100, firing=True, services=frozenset({"db"}))
+    assert correlator.place(fire("frontend", 110), [db_alone], now=110) is None
+    assert correlator.place(fire("api", 110), [db_alone], now=110) == 7  # within reach
+    long_open = replace(open_db, opened_at=100 - 3600)
     assert correlator.place(fire("frontend", 110), [long_open], now=110) is None  # new trouble
 
 

@@ -2,8 +2,8 @@
 
 An alert on a service joins an open incident whose likeliest root cause lies within
 ``max_distance`` hops of it in the dependency graph, or anywhere below it (something it
-depends on), so a broken database and the APIs that
-fail because of it become one incident (the dependants' alerts are its symptoms and do not
+depends on) where a service in between fails in that incident, so a broken database and the
+APIs that fail because of it become one incident (the dependants' alerts are its symptoms and do not
 page on their own), while the incident stays a neighbourhood of its cause instead of
 growing across the whole graph. Alerts on things outside the topology group among themselves
 by ``group_by`` labels, as Alertmanager does. Candidates are ranked by graph position, onset
@@ -289,7 +289,7 @@ class TopologyCorrelator:
         with the same group key); an incident with nothing firing only within ``window``."""
         node = self.node(alert)
         reach = self.topology.reach(node, self.config.max_distance)
-        best: tuple[float, float, int] | None = None
+        best: tuple[bool, float, float, int] | None = None
         for candidate in candidates:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
@@ -298,23 +298,38 @@ class TopologyCorrelator:
                 hops = self.config.max_distance + 1
             if hops is None:
                 continue
-            # The nearest; of those, the one whose alerts started last (a symptom follows
-            # the trouble under way), in the alerts' own time however late they came.
+            # One whose cause the node depends on, or that depends on the node, first: trouble
+            # travels along dependencies, while a neighbour that shares one with it only
+            # sits nearby. Then the nearest; of those, the one whose alerts started last (a
+            # symptom follows the trouble under way), in the alerts' own time however late.
+            topology, root = self.topology, candidate.root
+            unrelated = not (topology.depends_on(node, root) or topology.depends_on(root, node))
             active = candidate.updated_at if candidate.active_at is None else candidate.active_at
-            key = (hops, -active, candidate.id)
+            key = (unrelated, hops, -active, candidate.id)
             if best is None or key < best:
                 best = key
-        return None if best is None else best[2]
+        return None if best is None else best[3]
 
     def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
         """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's
-        incident: the node depends on its cause, and it began within ``window`` of the
-        incident's trouble (symptoms follow their cause promptly; a late one is new
-        trouble), both in the alerts' own time."""
-        if not self.topology.depends_on(node, candidate.root):
+        incident: the node depends on its cause through a service failing in it within
+        ``max_distance`` (trouble climbs through the services between; a far dependant
+        with nothing failing on its way down has trouble of its own), and it began within
+        ``window`` of the incident's trouble (symptoms follow their cause promptly; a late
+        one is new trouble), both in the alerts' own time."""
+        topology, root = self.topology, candidate.root
+        if not topology.depends_on(node, root):
             return False
         opened = candidate.opened_at
-        return opened is None or abs(alert.starts_at - opened) <= self.config.window
+        if opened is not None and abs(alert.starts_at - opened) > self.config.window:
+            return False
+        near = topology.reach(node, self.config.max_distance)
+        return any(
+            service in near
+            and topology.depends_on(node, service)
+            and topology.depends_on(service, root)
+            for service in candidate.services
+        )
 
     def rank(
         self, alerts: Sequence[Alert], changes: Sequence[Change] = ()
