@@ -402,7 +402,6 @@ def main() -> None:
         )
 
 
-
 def _spread(sizes: list[int], faults_per_100: float, first: int, seeds: int) -> Table:
     """The same figures over several random streams per size, so no one draw of topology
     and faults speaks for the method: mean and worst of each."""
