@@ -56,6 +56,16 @@ def test_a_long_queue_says_how_much_is_not_listed(tmp_path, monkeypatch):
     assert "the first 2 of 3" in table
 
 
+def test_a_storm_incident_lists_a_few_services_and_shows_them_all(tmp_path):
+    seed(tmp_path)
+    services = ("api", "db", "edge", "svc1", "web")
+    Store(tmp_path / "sentinel.db").update_incident(2, services=services)
+    table = invoke("incidents", state=tmp_path).output
+    assert "api, db, edge +2 more" in table and "web" not in table
+    shown = invoke("incidents", "show", "2", state=tmp_path).output
+    assert "services api, db, edge, svc1, web" in shown
+
+
 def test_ack_then_resolve_moves_the_incident_through_its_states(tmp_path):
     seed(tmp_path)
     assert "now acknowledged" in invoke("ack", "2", "--by", "alice", state=tmp_path).output

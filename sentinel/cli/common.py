@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -92,6 +93,22 @@ ActorOpt = Annotated[str, typer.Option("--by", help="Who is acting (default: you
 
 def actor(by: str) -> str:
     return by or getpass.getuser()
+
+
+LISTED_SERVICES = 3  # a queue's row names this many services; ``show`` names them all
+
+
+def services_cell(services: Sequence[str]) -> str:
+    """Services as a list's row shows them: the first ``LISTED_SERVICES`` and how many
+    more (the root cause has a column of its own, or leads the signature): a storm's
+    incident touches dozens, which would make one row a screen long.
+
+    >>> services_cell(["api", "db", "edge", "web", "worker"]), services_cell([])
+    ('api, db, edge +2 more', '-')
+    """
+    shown = ", ".join(services[:LISTED_SERVICES]) or "-"
+    hidden = len(services) - LISTED_SERVICES
+    return f"{shown} +{hidden} more" if hidden > 0 else shown
 
 
 def duration(seconds: float | None) -> str:

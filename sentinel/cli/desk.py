@@ -28,6 +28,7 @@ from sentinel.cli.common import (
     err,
     open_store,
     out,
+    services_cell,
     when,
 )
 from sentinel.correlate.problems import ProblemTracker
@@ -65,7 +66,7 @@ def _incident_table(rows: list[Incident], store: Store) -> Table:
             incident.priority,
             incident.status,
             incident.title,
-            ", ".join(incident.services),
+            services_cell(incident.services),
             cause,
             age(incident.created_at, now),
             due,

@@ -25,6 +25,7 @@ from sentinel.cli.common import (
     load_or_exit,
     open_store,
     out,
+    services_cell,
     when,
 )
 from sentinel.correlate import ServiceConfig
@@ -74,7 +75,7 @@ def problems(ctx: typer.Context, state: StateOpt = None) -> None:
             str(problem.occurrences),
             when(problem.last_seen),
             duration(problem.mtbf),
-            ", ".join(problem.services),
+            services_cell(problem.services),
             problem.status,
         )
     out().print(table)
