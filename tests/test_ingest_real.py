@@ -126,6 +126,47 @@ def test_prometheus_sends_its_firing_alert(sentinel, tmp_path):
     assert incident["priority"] == "P1" and incident["services"] == ["db"]
 
 
+def test_prometheus_alerts_on_a_database_and_its_caller_are_one_incident(tmp_path):
+    """Live grouping from a real Prometheus: the database's exporter is down and the API
+    that depends on it errs; one incident holds both and names the database its cause."""
+    rules = write_rules(
+        tmp_path / "rules",
+        server={"tick": "200ms"},
+        services=[{"name": "db", "tier": 1}, {"name": "api", "depends_on": ["db"]}],
+    )
+    rules_file = tmp_path / "alerts.yml"
+    rules_file.write_text(
+        "groups:\n  - name: test\n    rules:\n"
+        "      - alert: ExporterDown\n"
+        '        expr: up{job="node"} == 0\n        labels: {severity: critical, service: db}\n'
+        "        annotations: {summary: 'database exporter down'}\n"
+        # The API's errors follow the database's failure (and Prometheus has found its
+        # Alertmanager by then: what fires before that waits for the next resend, a minute).
+        "      - alert: ApiErrors\n"
+        '        expr: up{job="node"} == 0\n        for: 2s\n'
+        "        labels: {severity: warning, service: api}\n"
+        "        annotations: {summary: 'api answers 5xx'}\n"
+    )
+    with DaemonProcess(rules, tmp_path / "state") as daemon:
+        token = (tmp_path / "state" / "token").read_text().strip()
+        alerting = (
+            f"rule_files: ['{rules_file}']\n"
+            "alerting:\n  alertmanagers:\n    - api_version: v2\n"
+            f"      authorization: {{credentials: '{token}'}}\n"
+            f"      static_configs: [{{targets: ['127.0.0.1:{daemon.port}']}}]\n"
+        )
+        service, _ = processes.prometheus(tmp_path, f"127.0.0.1:{free_port()}", alerting)
+        with service:
+            [incident] = wait_until(
+                lambda: [i for i in incidents(daemon) if len(i["services"]) == 2],
+                timeout=60,
+                what="one incident on both services",
+            )
+        assert len(incidents(daemon)) == 1
+    assert incident["services"] == ["api", "db"]
+    assert incident["root_causes"][0]["node"] == "db"
+
+
 def test_alertmanager_forwards_to_the_webhook_receiver(sentinel, tmp_path):
     webhook = f"http://127.0.0.1:{sentinel.port}/api/v1/webhook/alertmanager"
     service, am_url = processes.alertmanager(tmp_path, webhook, sentinel.token)
