@@ -421,7 +421,7 @@ def _spread(sizes: list[int], faults_per_100: float, first: int, seeds: int) -> 
         margin = [r["compression"] - r["ceiling"] for r in runs]
         table.add_row(
             f"{size:,}",
-            f"{sum(margin) / len(margin):+.1%} (worst {min(margin):+.1%})",
+            f"{sum(margin) / len(margin):+.2%} (worst {min(margin):+.2%})",
             mean_worst("ari"),
             mean_worst("top1"),
         )
