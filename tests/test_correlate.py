@@ -62,6 +62,31 @@ def test_a_dependency_path_beats_mere_nearness():
     assert correlator.place(fire("cache", 110), [open_db], now=110) == 7  # only a neighbour
 
 
+def test_a_symptom_of_two_causes_joins_the_one_failing_next_to_it():
+    """web depends on two failing causes: redis two hops down (through cache, which is
+    fine) and disk three hops down, whose trouble has climbed to gateway, web's own
+    dependency. Trouble climbs hop by hop, so web's came through gateway: it joins disk's
+    incident although redis is nearer."""
+    topology = Topology.from_services(
+        [
+            ServiceConfig(name="web", depends_on=["gateway", "cache"]),
+            ServiceConfig(name="gateway", depends_on=["queue"]),
+            ServiceConfig(name="queue", depends_on=["disk"]),
+            ServiceConfig(name="disk"),
+            ServiceConfig(name="cache", depends_on=["redis"]),
+            ServiceConfig(name="redis"),
+        ]
+    )
+    correlator = TopologyCorrelator(topology, CorrelationConfig(max_distance=2))
+    redis = OpenIncident(7, "redis", 100, firing=True, services=frozenset({"redis"}))
+    disk = OpenIncident(
+        8, "disk", 100, firing=True, services=frozenset({"disk", "queue", "gateway"})
+    )
+    assert correlator.place(fire("web", 110), [redis, disk], now=110) == 8
+    quiet_gateway = replace(disk, services=frozenset({"disk", "queue"}))
+    assert correlator.place(fire("web", 110), [redis, quiet_gateway], now=110) == 7
+
+
 def test_too_far_from_the_cause_opens_a_new_incident():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
     assert correlator.scope("cache") == {"cache", "api"}

@@ -142,9 +142,9 @@ def test_the_cause_stays_the_cause_while_its_symptoms_outlast_it(store):
     assert [i.id for i in store.resolved_with_signature("db/Down", since=0)] == [incident.id]
     entries = [(e.kind, e.text) for e in store.timeline(incident.id) if e.at >= 10]
     assert entries[:3] == [
-        ("alert", "Down resolved"),
-        ("alert", "Slow resolved"),
-        ("alert", "Down resolved"),
+        ("alert", "Down on db resolved"),
+        ("alert", "Slow on db resolved"),
+        ("alert", "Down on web resolved"),
     ]
     assert ("resolved", "all alerts resolved") in entries
 

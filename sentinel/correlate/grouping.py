@@ -252,6 +252,7 @@ class TopologyCorrelator:
         self.topology = topology
         self.config = config or CorrelationConfig()
         self._scopes: dict[str, frozenset[str]] = {}
+        self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
 
     def node(self, alert: Alert) -> str:
         """The service an alert is about: its ``service`` label, else Prometheus's ``job``
@@ -289,7 +290,7 @@ class TopologyCorrelator:
         with the same group key); an incident with nothing firing only within ``window``."""
         node = self.node(alert)
         reach = self.topology.reach(node, self.config.max_distance)
-        best: tuple[bool, float, float, int] | None = None
+        best: tuple[bool, int, int, float, int] | None = None
         for candidate in candidates:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
@@ -300,15 +301,39 @@ class TopologyCorrelator:
                 continue
             # One whose cause the node depends on, or that depends on the node, first: trouble
             # travels along dependencies, while a neighbour that shares one with it only
-            # sits nearby. Then the nearest; of those, the one whose alerts started last (a
-            # symptom follows the trouble under way), in the alerts' own time however late.
+            # sits nearby. Of causes below it, the one with a service failing nearest below
+            # it (trouble climbs hop by hop: its own came through that one). Then the nearest;
+            # of those, the one whose alerts started last (a symptom follows the trouble
+            # under way), in the alerts' own time however late.
             topology, root = self.topology, candidate.root
-            unrelated = not (topology.depends_on(node, root) or topology.depends_on(root, node))
+            below = topology.depends_on(node, root)
+            unrelated = not (below or topology.depends_on(root, node))
+            through = self._nearest_failing(node, candidate, hops) if below else hops
             active = candidate.updated_at if candidate.active_at is None else candidate.active_at
-            key = (unrelated, hops, -active, candidate.id)
+            key = (unrelated, through, hops, -active, candidate.id)
             if best is None or key < best:
                 best = key
-        return None if best is None else best[3]
+        return None if best is None else best[-1]
+
+    def _nearest_failing(self, node: str, candidate: OpenIncident, hops: int) -> int:
+        """Hops to the nearest service failing in ``candidate`` that ``node`` depends on,
+        within ``max_distance`` (its cause is ``hops`` away otherwise)."""
+        for service, distance in self._dependencies_near(node):
+            if distance >= hops:
+                break
+            if service in candidate.services:
+                return distance
+        return hops
+
+    def _dependencies_near(self, node: str) -> list[tuple[str, int]]:
+        """What ``node`` depends on within ``max_distance``, nearest first (cached)."""
+        near = self._near_below.get(node)
+        if near is None:
+            reach = self.topology.reach(node, self.config.max_distance)
+            below = self.topology.below(node)
+            near = sorted(((s, d) for s, d in reach.items() if s in below), key=lambda p: p[1])
+            self._near_below[node] = near
+        return near
 
     def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
         """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's

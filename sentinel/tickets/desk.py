@@ -50,6 +50,12 @@ def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
 
 
+def _resolved_text(alert: Alert, node: str) -> str:
+    """Names the service (an alert with none is known by its own name)."""
+    named = node and node != alert.name
+    return f"{alert.name} on {node} resolved" if named else f"{alert.name} resolved"
+
+
 def _next_step(policy: EscalationPolicyConfig, level: int, cycle: int) -> tuple[int, int] | None:
     """The (level, cycle) after this one, or None when the policy is exhausted."""
     if level + 1 < len(policy.levels):
@@ -236,16 +242,17 @@ class Desk:
             resolved = self.store.resolve_alerts(
                 [(a.fingerprint, a.ends_at or now) for a in alerts], now
             )
-            ended = {fingerprint: incident for fingerprint, incident, _ in resolved}
-            # In the order given, each once (a later copy of an alert resolves nothing more).
+            ended = {fingerprint: (incident, node) for fingerprint, incident, node in resolved}
+            # In the order given, each once (a later copy of an alert resolves nothing more),
+            # naming its service: an incident's alerts share names across its services.
             noted = {a.fingerprint: a for a in alerts if a.fingerprint in ended}
             self.store.add_timeline(
                 *(
-                    TimelineEntry(ended[fp], now, "alert", f"{a.name} resolved", "sentinel")
+                    TimelineEntry(ended[fp][0], now, "alert", _resolved_text(a, ended[fp][1]))
                     for fp, a in noted.items()
                 )
             )
-            stopped = dict.fromkeys(ended.values())  # in the order they ended
+            stopped = dict.fromkeys(incident for incident, _ in ended.values())  # in order
             for incident_id in stopped:
                 if self.store.has_firing_alert(incident_id):
                     self.store.update_incident(incident_id, updated_at=now)
