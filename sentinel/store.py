@@ -610,6 +610,30 @@ class Store:
     def count_incident_alerts(self, incident_id: int) -> int:
         return self._count("alerts", "incident_id = ?", (incident_id,))
 
+    def alert_counts(self, incident_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """(firing, all) alerts of each incident: a queue shows its incidents shrink as
+        their alerts resolve. One query for a page of incidents (incidents with none left
+        out)."""
+        counts: dict[int, tuple[int, int]] = {}
+        for start in range(0, len(incident_ids), 500):  # within SQLite's parameter limit
+            page = incident_ids[start : start + 500]
+            rows = self._exec(
+                "SELECT incident_id, sum(status = 'firing'), count(*) FROM alerts "
+                f"WHERE incident_id IN ({','.join('?' * len(page))}) GROUP BY incident_id",
+                page,
+            )
+            counts.update({int(i): (int(firing), int(total)) for i, firing, total in rows})
+        return counts
+
+    def failing_services(self, incident_id: int) -> list[str]:
+        """The services with an alert still firing in an incident, by name."""
+        rows = self._exec(
+            "SELECT DISTINCT node FROM alerts WHERE incident_id = ? AND status = 'firing' "
+            "ORDER BY node",
+            (incident_id,),
+        )
+        return [str(r[0]) for r in rows]
+
     # -- incidents and tickets --------------------------------------------------------------
 
     def add_incident(self, incident: Incident) -> int:

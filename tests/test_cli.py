@@ -10,7 +10,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from sentinel.cli import app
-from sentinel.model import Alert, AlertStatus
+from sentinel.model import Alert, AlertStatus, Placement
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskSettings
 
@@ -64,6 +64,24 @@ def test_a_storm_incident_lists_a_few_services_and_shows_them_all(tmp_path):
     assert "api, db, edge +2 more" in table and "web" not in table
     shown = invoke("incidents", "show", "2", state=tmp_path).output
     assert "services api, db, edge, svc1, web" in shown
+
+
+def test_the_queue_shows_an_incident_shrink_as_its_alerts_resolve(tmp_path):
+    """A database and the web tier calling it fail; the database recovers first: the queue
+    counts what still fires, and ``show`` names the services still failing."""
+    desk = Desk(Store(tmp_path / "sentinel.db"), DeskSettings())
+    db, web = (
+        Alert({"alertname": "Down", "service": s}, {}, AlertStatus.FIRING, 0) for s in ("db", "web")
+    )
+    incident = desk.open_incident(db, ["db"], [2], (), "default", now=1.0, node="db")
+    desk.attach(incident, [Placement(web, "web")], ["db", "web"], [2, 2], (), now=2.0)
+    assert "2 of 2" in invoke("incidents", state=tmp_path).output
+    ended = Alert(db.labels, {}, AlertStatus.RESOLVED, 0, 3.0)
+    desk.alerts_resolved([ended], now=3.0)
+    assert "1 of 2" in invoke("incidents", state=tmp_path).output
+    shown = invoke("incidents", "show", str(incident.id), state=tmp_path).output
+    assert "alerts: 1 of 2 firing on web" in shown
+    assert "Down on db resolved" in shown
 
 
 def test_ack_then_resolve_moves_the_incident_through_its_states(tmp_path):

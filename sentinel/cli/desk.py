@@ -51,9 +51,12 @@ app.add_typer(incidents_app, name="incidents")
 def _incident_table(rows: list[Incident], store: Store) -> Table:
     now = time.time()
     table = Table(title="Incidents (priority, then age)")
-    for column in ("ID", "Pri", "Status", "Title", "Services", "Root cause", "Age", "Ack due"):
+    columns = ("ID", "Pri", "Status", "Title", "Services", "Root cause", "Firing", "Age", "Ack due")
+    for column in columns:
         table.add_column(column, overflow="fold")
+    counts = store.alert_counts([incident.id for incident in rows])
     for incident in rows:
+        firing, total = counts.get(incident.id, (0, 0))
         ticket = store.ticket(incident.id)
         cause = incident.root_causes[0].node if incident.root_causes else "-"
         due = "-"
@@ -68,6 +71,7 @@ def _incident_table(rows: list[Incident], store: Store) -> Table:
             incident.title,
             services_cell(incident.services),
             cause,
+            f"{firing} of {total}",
             age(incident.created_at, now),
             due,
         )
@@ -139,6 +143,10 @@ def incidents_show(
         )
     if incident.next_escalation_at:
         out().print(f"next escalation {when(incident.next_escalation_at)}")
+    firing, total = store.alert_counts([incident_id]).get(incident_id, (0, 0))
+    failing = store.failing_services(incident_id)
+    still = f" on {', '.join(failing)}" if failing else ""
+    out().print(f"alerts: {firing} of {total} firing{still}")
     causes = incident.root_causes if why else incident.root_causes[:1]
     for rank, cause in enumerate(causes, start=1):
         out().print(f"root cause #{rank}: [bold]{cause.node}[/] (score {cause.score:.2f})")
