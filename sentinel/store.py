@@ -625,6 +625,15 @@ class Store:
             counts.update({int(i): (int(firing), int(total)) for i, firing, total in rows})
         return counts
 
+    def move_alerts(self, from_ids: Sequence[int], to_id: int) -> int:
+        """Move every alert of some incidents to another (a merge); returns how many."""
+        marks = ",".join("?" * len(from_ids))
+        cursor = self._exec(
+            f"UPDATE alerts SET incident_id = ? WHERE incident_id IN ({marks})",
+            (to_id, *from_ids),
+        )
+        return int(cursor.rowcount)
+
     def failing_services(self, incident_id: int) -> list[str]:
         """The services with an alert still firing in an incident, by name."""
         rows = self._exec(

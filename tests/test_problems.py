@@ -220,3 +220,50 @@ def test_problem_read_api(tmp_path):
     assert [e["kind"] for e in one["timeline"]] == ["opened"]
     assert listed["problems"][0]["occurrences"] == 3
     assert (missing, bad) == (404, 400)
+
+
+def test_merging_a_split_incident_ranks_the_whole_and_files_only_the_target(tmp_path):
+    """Correlation opened two incidents for one outage (the API's alert came first): the
+    problem manager merges the database's into the API's. The target takes both alerts and
+    names the database; the merged incident resolves as merged, telling whoever it paged,
+    and is filed under no signature: when the outage ends only the target recurs."""
+    daemon, rules = shop(tmp_path)
+    correlator, desk = daemon.pipeline.correlator, daemon.desk
+    opened = []
+    for alert, at in ((fire("api", 0, "ApiErrors"), 1.0), (fire("db", 30), 31.0)):
+        node = alert.labels["service"]
+        causes = correlator.rank([alert])
+        opened.append(desk.open_incident(alert, [node], [2], causes, "default", at, node))
+    api, db = (i.id for i in opened)
+    state = ["--state", str(tmp_path)]
+
+    merged = invoke(
+        "incidents", "merge", str(api), str(db), "--by", "alice", "--reason", "one outage",
+        "--rules", str(rules), *state,
+    )  # fmt: skip
+    assert merged.exit_code == 0, merged.output
+    assert f"#{db} merged into incident {api}" in merged.output
+    target, source = daemon.store.incident(api), daemon.store.incident(db)
+    assert target.services == ("api", "db") and target.root_causes[0].node == "db"
+    assert daemon.store.alert_counts([api, db]) == {api: (2, 2)}
+    assert source.status == "resolved"
+    said = [(e.kind, e.text, e.actor) for e in daemon.store.timeline(db)]
+    assert ("resolved", f"merged into #{api}: one outage", "alice") in said
+    assert any(r.event == "resolved" for r in daemon.store.outbox(db))  # its page is told
+    assert ("merged", f"#{db} (1 alert): one outage", "alice") in [
+        (e.kind, e.text, e.actor) for e in daemon.store.timeline(api)
+    ]
+
+    again = invoke("incidents", "merge", str(api), str(db), "--rules", str(rules), *state)
+    assert again.exit_code == 1 and f"incident {db} is resolved, not open" in again.output
+    unknown = invoke("incidents", "merge", str(api), "99", "--rules", str(rules), *state)
+    assert unknown.exit_code == 1 and "no incident 99" in unknown.output
+
+    later = fire("api", 60, "ApiLatency")  # the daemon places new alerts in the target
+    daemon.pipeline.alerts([later], now=61)
+    assert daemon.store.alert_counts([api]) == {api: (3, 3)}
+    for alert in (fire("api", 0, "ApiErrors"), fire("db", 30), later):
+        daemon.pipeline.alerts([alert.replace(status=AlertStatus.RESOLVED)], now=HOUR)
+    assert daemon.store.incident(api).status == "resolved"
+    filed = daemon.store.resolved_with_signature("db/DbDown", since=0)
+    assert [i.id for i in filed] == [api]

@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +19,7 @@ from rich.table import Table
 from sentinel.cli.common import (
     ActorOpt,
     IncidentArg,
+    RulesOpt,
     StateOpt,
     actor,
     age,
@@ -26,15 +27,17 @@ from sentinel.cli.common import (
     duration,
     duration_option,
     err,
+    load_or_exit,
     open_store,
     out,
     services_cell,
     when,
 )
+from sentinel.correlate import correlators
 from sentinel.correlate.problems import ProblemTracker
-from sentinel.model import Incident, IncidentStatus
+from sentinel.model import Alert, Incident, IncidentStatus, RootCause
 from sentinel.silences import Matcher, Silence
-from sentinel.store import Store
+from sentinel.store import MAX_ROW_ID, Store
 from sentinel.tickets import Desk, DeskError, DeskSettings
 from sentinel.tickets.outbox import shown_target
 from sentinel.tickets.policy import PRIORITIES
@@ -219,6 +222,45 @@ def close(
 ) -> None:
     """Close a resolved incident now (the daemon closes them after lifecycle.close_after)."""
     _desk_action(state, lambda desk, now: desk.close(incident_id, actor(by), now, reason))
+
+
+@incidents_app.command("merge")
+def incidents_merge(
+    target: IncidentArg,
+    sources: Annotated[
+        list[int],
+        typer.Argument(help="The incidents to fold into it.", min=1, max=MAX_ROW_ID),
+    ],
+    by: ActorOpt = "",
+    reason: ReasonOpt = "",
+    rules: RulesOpt = None,
+    state: StateOpt = None,
+) -> None:
+    """Merge incidents that are one trouble (correlation split them) into TARGET: their
+    alerts join it, it is ranked afresh on the topology of --rules (the daemon's), and they
+    resolve as merged."""
+    config = load_or_exit(rules)
+    store = open_store(state)
+    correlator = correlators.get(config.correlation.strategy)(config.topology, config.correlation)
+    desk = Desk(store, config.desk, problems=ProblemTracker(store, config.correlation.problems))
+    now = time.time()
+
+    def rank(alerts: list[Alert]) -> Sequence[RootCause]:
+        began = min((a.starts_at for a in alerts), default=now)
+        changes = store.changes(since=began - config.correlation.change_window, until=now)
+        return correlator.rank(alerts, changes)
+
+    try:
+        merged = desk.merge(target, sources, actor(by), now, rank, reason)
+    except DeskError as exc:
+        err().print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+    cause = merged.root_causes[0].node if merged.root_causes else "-"
+    listed = ", ".join(f"#{i}" for i in dict.fromkeys(sources) if i != target)
+    out().print(
+        f"{listed} merged into incident {merged.id} ({merged.priority}): "
+        f"services {services_cell(merged.services)}, root cause {cause}"
+    )
 
 
 silence_app = typer.Typer(

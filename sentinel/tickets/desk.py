@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sentinel.correlate.problems import ProblemTracker
@@ -191,6 +191,63 @@ class Desk:
             changed["root_causes"] = tuple(root_causes)
         return replace(incident, **changed)  # type: ignore[arg-type]
 
+    def merge(
+        self,
+        target_id: int,
+        source_ids: Sequence[int],
+        actor: str,
+        now: float,
+        rank: Callable[[list[Alert]], Sequence[RootCause]],
+        reason: str = "",
+    ) -> Incident:
+        """Fold incidents that are one trouble into another, by hand (correlation split
+        them): their alerts move over and the target is ranked afresh on all of them
+        (``rank``: the earliest alert per service and measure). Each source resolves as
+        merged, which tells whoever it paged and folds into no problem record: its
+        trouble is the target's."""
+        unresolved = (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED)
+        with self.store.transaction():
+            # Unresolved ones only, as pagers merge: a resolved incident is already filed
+            # under its signature, and a reopen brings it back first.
+            merged = [self._get(i) for i in dict.fromkeys([target_id, *source_ids])]
+            for incident in merged:
+                if incident.status not in unresolved:
+                    raise DeskError(f"incident {incident.id} is {incident.status}, not open")
+            target, sources = merged[0], merged[1:]
+            if not sources:
+                raise DeskError(f"nothing to merge into incident {target_id}")
+            moved = self.store.move_alerts([i.id for i in sources], target_id)
+            representatives = [a for _, a in self.store.node_representatives(target_id)]
+            causes = tuple(rank(representatives))
+            impact = min(i.impact for i in merged)
+            urgency = min(i.urgency for i in merged)
+            priority = self.settings.priority_of(impact, urgency)
+            began = [i.began_at for i in merged if i.began_at is not None]
+            active = [i.active_at for i in merged if i.active_at is not None]
+            self.store.update_incident(
+                target_id,
+                services=tuple(sorted({s for i in merged for s in i.services})),
+                root_causes=causes,
+                impact=impact,
+                urgency=urgency,
+                priority=priority,
+                began_at=min(began, default=None),
+                active_at=max(active, default=None),
+                updated_at=now,
+            )
+            why = f": {reason}" if reason else ""
+            listed = ", ".join(f"#{i.id}" for i in sources)
+            alerts = f"{moved} alert" + ("" if moved == 1 else "s")
+            self._record(target_id, now, "merged", f"{listed} ({alerts}){why}", actor)
+            if priority != target.priority:
+                self._record(target_id, now, "priority", f"{target.priority} → {priority}")
+            if causes != target.root_causes:
+                self._note_known_error(target_id, causes, now)
+            for source in sources:
+                self._resolve(source, actor, f"merged into #{target_id}{why}", now, fold=False)
+        log.info("incidents merged into id=%s sources=%s by=%s", target_id, listed, actor)
+        return self._get(target_id)
+
     def reopen(
         self, incident: Incident, alert: Alert, now: float, node: str = "", group_key: str = ""
     ) -> None:
@@ -308,7 +365,10 @@ class Desk:
             self._restart(incident, now, f"reopened: {reason}" if reason else "reopened", actor)
         return self._get(incident_id)
 
-    def _resolve(self, incident: Incident, actor: str, reason: str, now: float) -> None:
+    def _resolve(
+        self, incident: Incident, actor: str, reason: str, now: float, fold: bool = True
+    ) -> None:
+        """Resolve, tell whoever was paged, and (``fold``) file it under its signature."""
         self.store.update_incident(
             incident.id,
             status=IncidentStatus.RESOLVED,
@@ -318,7 +378,7 @@ class Desk:
         )
         self._record(incident.id, now, "resolved", reason, actor)
         self._notify_notified(self._get(incident.id), "resolved", now, actor)
-        if self.problems:
+        if self.problems and fold:
             problem = self.problems.incident_resolved(self._get(incident.id), now)
             if problem:
                 self._record(incident.id, now, "problem", f"recurring: problem #{problem.id}")
