@@ -585,25 +585,32 @@ class Store:
         ).fetchone()
         return row is not None
 
-    def node_representatives(self, incident_id: int) -> list[tuple[str, Alert]]:
+    def node_representatives(
+        self, incident_id: int, nodes: Sequence[str] = ()
+    ) -> list[tuple[str, Alert]]:
         """(node, alert): the earliest alert of each node and measure of an incident (alert
-        name, metric and statistic), firing or since resolved. What ranking needs: it
-        compares like with like, and an incident's cause is what happened in it, not what
-        still fires."""
+        name, metric and statistic), firing or since resolved; of ``nodes`` only, if given.
+        What ranking needs: it compares like with like, and an incident's cause is what
+        happened in it, not what still fires."""
+        where, params = _of_nodes(incident_id, nodes)
         rows = self._exec(
-            "SELECT *, min(starts_at) FROM alerts WHERE incident_id = ? "
+            f"SELECT *, min(starts_at) FROM alerts WHERE {where} "
             "GROUP BY node, json_extract(labels, '$.alertname'), json_extract(labels, '$.metric'),"
             " coalesce(nullif(json_extract(labels, '$.statistic'), ''),"
             " json_extract(labels, '$.quantile')) ORDER BY starts_at",
-            (incident_id,),
+            params,
         )
         return [(r["node"], _alert(r)) for r in rows]
 
-    def incident_alerts(self, incident_id: int, limit: int = -1, offset: int = 0) -> list[Alert]:
-        """An incident's alerts, earliest first (``limit`` -1: all of them)."""
+    def incident_alerts(
+        self, incident_id: int, limit: int = -1, offset: int = 0, nodes: Sequence[str] = ()
+    ) -> list[Alert]:
+        """An incident's alerts (on ``nodes`` only, if given), earliest first (``limit`` -1:
+        all of them)."""
+        where, params = _of_nodes(incident_id, nodes)
         rows = self._exec(
-            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY starts_at, id LIMIT ? OFFSET ?",
-            (incident_id, limit, offset),
+            f"SELECT * FROM alerts WHERE {where} ORDER BY starts_at, id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
         )
         return [_alert(r) for r in rows]
 
@@ -632,6 +639,12 @@ class Store:
             f"UPDATE alerts SET incident_id = ? WHERE incident_id IN ({marks})",
             (to_id, *from_ids),
         )
+        return int(cursor.rowcount)
+
+    def move_node_alerts(self, from_id: int, nodes: Sequence[str], to_id: int) -> int:
+        """Move an incident's alerts on some services to another (a split); how many."""
+        where, params = _of_nodes(from_id, nodes)
+        cursor = self._exec(f"UPDATE alerts SET incident_id = ? WHERE {where}", (to_id, *params))
         return int(cursor.rowcount)
 
     def failing_services(self, incident_id: int) -> list[str]:
@@ -1156,6 +1169,13 @@ def _dump_root_causes(causes: Sequence[RootCause]) -> str:
             for c in causes
         ]
     )
+
+
+def _of_nodes(incident_id: int, nodes: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
+    """The condition for an incident's alerts, on ``nodes`` only if any are given."""
+    if not nodes:
+        return "incident_id = ?", (incident_id,)
+    return f"incident_id = ? AND node IN ({','.join('?' * len(nodes))})", (incident_id, *nodes)
 
 
 def _alert(row: sqlite3.Row) -> Alert:

@@ -267,3 +267,52 @@ def test_merging_a_split_incident_ranks_the_whole_and_files_only_the_target(tmp_
     assert daemon.store.incident(api).status == "resolved"
     filed = daemon.store.resolved_with_signature("db/DbDown", since=0)
     assert [i.id for i in filed] == [api]
+
+
+def test_splitting_off_a_service_correlation_joined_opens_its_own_incident(tmp_path):
+    """db fails, then cache, a neighbour sharing a caller: the daemon joins them. They were
+    two troubles: cache's alerts split off into an incident of their own, which opens,
+    pages and names cache; db's keeps db. Each then resolves on its own alerts."""
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[
+            {"name": "api", "depends_on": ["db", "cache"]},
+            {"name": "db", "tier": 1},
+            {"name": "cache", "tier": 3},
+        ],
+        escalation_policies=[
+            {"name": "default", "levels": [{"notify": ["json://127.0.0.1:9/page"]}]}
+        ],
+    )
+    daemon = make_daemon(tmp_path, rules, Clock(0))
+    db, cache = fire("db", 0), fire("cache", 60, "CacheDown")
+    daemon.pipeline.alerts([db], now=1)
+    daemon.pipeline.alerts([cache], now=61)
+    [joined] = daemon.store.unresolved_incidents()
+    assert joined.services == ("cache", "db")
+    state = ["--rules", str(rules), "--state", str(tmp_path)]
+
+    absent = invoke("incidents", "split", str(joined.id), "api", *state)
+    assert absent.exit_code == 1 and f"incident {joined.id} has no alerts on api" in absent.output
+    whole = invoke("incidents", "split", str(joined.id), "cache", "db", *state)
+    assert whole.exit_code == 1 and "nothing would remain" in whole.output
+
+    split = invoke("incidents", "split", str(joined.id), "cache", "--reason", "unrelated", *state)
+    assert split.exit_code == 0, split.output
+    [new] = [i for i in daemon.store.unresolved_incidents() if i.id != joined.id]
+    kept = daemon.store.incident(joined.id)
+    assert new.services == ("cache",) and new.root_causes[0].node == "cache"
+    assert kept.services == ("db",) and kept.root_causes[0].node == "db"
+    assert new.title == "cache broken" and new.began_at == 60
+    assert (new.impact, kept.impact) == (3, 1)  # each by the tiers it holds
+    assert [r.event for r in daemon.store.outbox(new.id)] == ["opened"]  # it pages
+    assert daemon.store.alert_counts([joined.id, new.id]) == {joined.id: (1, 1), new.id: (1, 1)}
+    said = [(e.kind, e.text) for e in daemon.store.timeline(joined.id)]
+    assert ("split", f"cache (1 alert) to #{new.id}: unrelated") in said
+    assert ("split", f"from #{joined.id}: unrelated") in [
+        (e.kind, e.text) for e in daemon.store.timeline(new.id)
+    ]
+
+    daemon.pipeline.alerts([cache.replace(status=AlertStatus.RESOLVED)], now=HOUR)
+    assert daemon.store.incident(new.id).status == "resolved"
+    assert daemon.store.incident(joined.id).status == "open"

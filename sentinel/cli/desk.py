@@ -224,6 +224,43 @@ def close(
     _desk_action(state, lambda desk, now: desk.close(incident_id, actor(by), now, reason))
 
 
+class _Correlating:
+    """The desk with the daemon's configuration (``--rules``) and a ranking on its
+    topology, for the commands that regroup alerts by hand."""
+
+    def __init__(self, rules: list[Path] | None, state: Path | None) -> None:
+        config = load_or_exit(rules)
+        self.store = store = open_store(state)
+        self.topology = config.topology
+        self.correlator = correlators.get(config.correlation.strategy)(
+            config.topology, config.correlation
+        )
+        self.change_window = config.correlation.change_window
+        problems = ProblemTracker(store, config.correlation.problems)
+        self.desk = Desk(store, config.desk, problems=problems)
+        self.now = time.time()
+
+    def rank(self, alerts: list[Alert]) -> Sequence[RootCause]:
+        began = min((a.starts_at for a in alerts), default=self.now)
+        changes = self.store.changes(since=began - self.change_window, until=self.now)
+        return self.correlator.rank(alerts, changes)
+
+    def run(self, act: Callable[[], Incident]) -> Incident:
+        try:
+            return act()
+        except DeskError as exc:
+            err().print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+
+
+def _summary(incident: Incident) -> str:
+    cause = incident.root_causes[0].node if incident.root_causes else "-"
+    return (
+        f"incident {incident.id} ({incident.priority}, {incident.status}): services "
+        f"{services_cell(incident.services)}, root cause {cause}"
+    )
+
+
 @incidents_app.command("merge")
 def incidents_merge(
     target: IncidentArg,
@@ -239,28 +276,36 @@ def incidents_merge(
     """Merge incidents that are one trouble (correlation split them) into TARGET: their
     alerts join it, it is ranked afresh on the topology of --rules (the daemon's), and they
     resolve as merged."""
-    config = load_or_exit(rules)
-    store = open_store(state)
-    correlator = correlators.get(config.correlation.strategy)(config.topology, config.correlation)
-    desk = Desk(store, config.desk, problems=ProblemTracker(store, config.correlation.problems))
-    now = time.time()
-
-    def rank(alerts: list[Alert]) -> Sequence[RootCause]:
-        began = min((a.starts_at for a in alerts), default=now)
-        changes = store.changes(since=began - config.correlation.change_window, until=now)
-        return correlator.rank(alerts, changes)
-
-    try:
-        merged = desk.merge(target, sources, actor(by), now, rank, reason)
-    except DeskError as exc:
-        err().print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
-    cause = merged.root_causes[0].node if merged.root_causes else "-"
-    listed = ", ".join(f"#{i}" for i in dict.fromkeys(sources) if i != target)
-    out().print(
-        f"{listed} merged into incident {merged.id} ({merged.priority}): "
-        f"services {services_cell(merged.services)}, root cause {cause}"
+    work = _Correlating(rules, state)
+    merged = work.run(
+        lambda: work.desk.merge(target, sources, actor(by), work.now, work.rank, reason)
     )
+    listed = ", ".join(f"#{i}" for i in dict.fromkeys(sources) if i != target)
+    out().print(f"{listed} merged into {_summary(merged)}")
+
+
+@incidents_app.command("split")
+def incidents_split(
+    incident_id: IncidentArg,
+    services: Annotated[list[str], typer.Argument(help="The services to take out of it.")],
+    by: ActorOpt = "",
+    reason: ReasonOpt = "",
+    rules: RulesOpt = None,
+    state: StateOpt = None,
+) -> None:
+    """Split services' alerts out of an incident into a new one (correlation joined two
+    troubles): both are ranked afresh on the topology of --rules (the daemon's), and the
+    new incident opens and pages as any other."""
+    work = _Correlating(rules, state)
+    split_off = work.run(
+        lambda: work.desk.split(
+            incident_id, services, actor(by), work.now, work.rank, work.topology, reason
+        )
+    )
+    remaining = work.store.incident(incident_id)
+    assert remaining is not None  # the split kept it
+    out().print(f"split off {_summary(split_off)}")
+    out().print(f"left in {_summary(remaining)}")
 
 
 silence_app = typer.Typer(

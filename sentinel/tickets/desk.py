@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sentinel.correlate.problems import ProblemTracker
+from sentinel.correlate.topology import Topology
 from sentinel.metrics import Metrics
 from sentinel.model import (
     Alert,
@@ -23,6 +24,7 @@ from sentinel.model import (
     IncidentStatus,
     Placement,
     RootCause,
+    Severity,
     Ticket,
     TimelineEntry,
 )
@@ -48,6 +50,10 @@ NOTIFY_TYPE = {
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(ts))
+
+
+def _alerts(count: int) -> str:
+    return f"{count} alert" + ("" if count == 1 else "s")
 
 
 def _resolved_text(alert: Alert, node: str) -> str:
@@ -103,8 +109,33 @@ class Desk:
         node: str = "",
         group_key: str = "",
     ) -> Incident:
+        placed = [Placement(alert, node, group_key)]
+        return self._open(
+            alert,
+            services,
+            tiers,
+            [alert.severity],
+            root_causes,
+            policy_name,
+            now,
+            lambda incident_id: self.store.add_alerts(incident_id, placed, now),
+        )
+
+    def _open(
+        self,
+        alert: Alert,
+        services: Sequence[str],
+        tiers: Sequence[int],
+        severities: Sequence[Severity],
+        root_causes: Sequence[RootCause],
+        policy_name: str,
+        now: float,
+        place: Callable[[int], object],
+    ) -> Incident:
+        """A new incident, titled by ``alert``, its first; ``place`` gives it its alerts."""
         settings = self.settings
-        impact, urgency = settings.impact(list(tiers)), settings.urgency(alert.severity)
+        impact = settings.impact(list(tiers))
+        urgency = min(settings.urgency(severity) for severity in severities)
         priority = settings.priority_of(impact, urgency)
         policy = settings.policy(policy_name)
         first = policy.levels[0]
@@ -127,7 +158,7 @@ class Desk:
         acknowledge_due, resolve_due = settings.deadlines(priority, now)
         with self.store.transaction():
             incident_id = self.store.add_incident(draft)
-            self.store.add_alerts(incident_id, [Placement(alert, node, group_key)], now)
+            place(incident_id)
             self.store.add_ticket(Ticket(0, incident_id, "desk", acknowledge_due, resolve_due))
             self._record(incident_id, now, "opened", f"{alert.name}: {alert.summary}")
             self._record(
@@ -237,8 +268,7 @@ class Desk:
             )
             why = f": {reason}" if reason else ""
             listed = ", ".join(f"#{i.id}" for i in sources)
-            alerts = f"{moved} alert" + ("" if moved == 1 else "s")
-            self._record(target_id, now, "merged", f"{listed} ({alerts}){why}", actor)
+            self._record(target_id, now, "merged", f"{listed} ({_alerts(moved)}){why}", actor)
             if priority != target.priority:
                 self._record(target_id, now, "priority", f"{target.priority} → {priority}")
             if causes != target.root_causes:
@@ -247,6 +277,73 @@ class Desk:
                 self._resolve(source, actor, f"merged into #{target_id}{why}", now, fold=False)
         log.info("incidents merged into id=%s sources=%s by=%s", target_id, listed, actor)
         return self._get(target_id)
+
+    def split(
+        self,
+        incident_id: int,
+        services: Sequence[str],
+        actor: str,
+        now: float,
+        rank: Callable[[list[Alert]], Sequence[RootCause]],
+        topology: Topology,
+        reason: str = "",
+    ) -> Incident:
+        """Take some services' alerts out of an incident into a new one, by hand (correlation
+        joined two troubles): both are ranked afresh (``rank``: the earliest alert per
+        service and measure) and prioritised on what each holds; the new one opens and
+        pages as any other. Returns the new incident."""
+        moving = sorted(set(services))
+        with self.store.transaction():
+            incident = self._get(incident_id)
+            if incident.status not in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
+                raise DeskError(f"incident {incident_id} is {incident.status}, not open")
+            absent = [s for s in moving if s not in incident.services]
+            if absent:
+                raise DeskError(f"incident {incident_id} has no alerts on {', '.join(absent)}")
+            staying = [s for s in incident.services if s not in moving]
+            if not staying:
+                raise DeskError(f"that is all of incident {incident_id}: nothing would remain")
+            moved = self.store.incident_alerts(incident_id, nodes=moving)
+            causes = rank([a for _, a in self.store.node_representatives(incident_id, moving)])
+            root = causes[0].node if causes else moving[0]
+            split_off = self._open(
+                moved[0],
+                moving,
+                [topology.tier(s) for s in moving],
+                [a.severity for a in moved],
+                causes,
+                topology.policy(root),
+                now,
+                lambda new_id: self.store.move_node_alerts(incident_id, moving, new_id),
+            )
+            self.store.update_incident(split_off.id, active_at=max(a.starts_at for a in moved))
+            why = f": {reason}" if reason else ""
+            self._record(split_off.id, now, "split", f"from #{incident_id}{why}", actor)
+            kept = self.store.incident_alerts(incident_id)
+            impact = self.settings.impact([topology.tier(s) for s in staying])
+            urgency = min(self.settings.urgency(a.severity) for a in kept)
+            priority = self.settings.priority_of(impact, urgency)
+            remaining = rank([a for _, a in self.store.node_representatives(incident_id)])
+            self.store.update_incident(
+                incident_id,
+                services=tuple(staying),
+                root_causes=tuple(remaining),
+                impact=impact,
+                urgency=urgency,
+                priority=priority,
+                began_at=min(a.starts_at for a in kept),
+                active_at=max(a.starts_at for a in kept),
+                updated_at=now,
+            )
+            text = f"{', '.join(moving)} ({_alerts(len(moved))}) to #{split_off.id}{why}"
+            self._record(incident_id, now, "split", text, actor)
+            if priority != incident.priority:
+                self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
+            for either in (split_off.id, incident_id):  # one may hold only resolved alerts
+                if not self.store.has_firing_alert(either):
+                    self._resolve(self._get(either), "sentinel", "all alerts resolved", now)
+        log.info("incident split id=%s services=%s into id=%s", incident_id, moving, split_off.id)
+        return self._get(split_off.id)
 
     def reopen(
         self, incident: Incident, alert: Alert, now: float, node: str = "", group_key: str = ""
