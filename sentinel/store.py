@@ -623,21 +623,22 @@ class Store:
         out)."""
         counts: dict[int, tuple[int, int]] = {}
         for start in range(0, len(incident_ids), 500):  # within SQLite's parameter limit
-            page = incident_ids[start : start + 500]
+            of_incidents, params = _in("incident_id", incident_ids[start : start + 500])
             rows = self._exec(
                 "SELECT incident_id, sum(status = 'firing'), count(*) FROM alerts "
-                f"WHERE incident_id IN ({','.join('?' * len(page))}) GROUP BY incident_id",
-                page,
+                f"WHERE {of_incidents} GROUP BY incident_id",
+                params,
             )
             counts.update({int(i): (int(firing), int(total)) for i, firing, total in rows})
         return counts
 
     def move_alerts(self, from_ids: Sequence[int], to_id: int) -> int:
         """Move every alert of some incidents to another (a merge); returns how many."""
-        marks = ",".join("?" * len(from_ids))
+        if not from_ids:
+            return 0
+        of_incidents, params = _in("incident_id", from_ids)
         cursor = self._exec(
-            f"UPDATE alerts SET incident_id = ? WHERE incident_id IN ({marks})",
-            (to_id, *from_ids),
+            f"UPDATE alerts SET incident_id = ? WHERE {of_incidents}", (to_id, *params)
         )
         return int(cursor.rowcount)
 
@@ -1173,9 +1174,8 @@ def _dump_root_causes(causes: Sequence[RootCause]) -> str:
 
 def _of_nodes(incident_id: int, nodes: Sequence[str]) -> tuple[str, tuple[Any, ...]]:
     """The condition for an incident's alerts, on ``nodes`` only if any are given."""
-    if not nodes:
-        return "incident_id = ?", (incident_id,)
-    return f"incident_id = ? AND node IN ({','.join('?' * len(nodes))})", (incident_id, *nodes)
+    by_node, params = _in("node", nodes)
+    return f"incident_id = ? AND {by_node}", (incident_id, *params)
 
 
 def _alert(row: sqlite3.Row) -> Alert:
