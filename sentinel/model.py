@@ -257,6 +257,18 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupingHint:
+    """An operator's regrouping, remembered: alerts on services ``a`` and ``b`` belong in
+    one incident (a merge) or apart (a split). Correlation follows it from then on."""
+
+    a: str
+    b: str
+    together: bool
+    at: float
+    actor: str = "sentinel"
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """A deploy or configuration change: a suspect when trouble follows it."""
 

@@ -155,6 +155,8 @@ class Pipeline:
             ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
             if not new and not ended:
                 return  # all refreshed: the usual push, a sender re-sending what fires
+            if new:  # placement follows operators' regroupings, as the CLI records them
+                self.correlator.learn(self.store.grouping_hints())
             # What a refresh did not settle: new alerts, resolutions, and firing copies of
             # what resolves in the batch too (a flap). In the order they happened, so a cause
             # is placed before the symptoms that follow it and ends after those it outlived.

@@ -33,6 +33,7 @@ from sentinel.model import (
     Alert,
     AlertStatus,
     Change,
+    GroupingHint,
     Incident,
     IncidentStatus,
     OpenIncident,
@@ -220,6 +221,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE incidents ADD COLUMN began_at REAL;
     ALTER TABLE incidents ADD COLUMN active_at REAL;
+    """,
+    # Operators' merges and splits, which correlation follows (see ``GroupingHint``).
+    """
+    CREATE TABLE grouping_hints (
+        a TEXT NOT NULL,
+        b TEXT NOT NULL,
+        together INTEGER NOT NULL,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        PRIMARY KEY (a, b)
+    );
     """,
 )
 
@@ -647,6 +659,19 @@ class Store:
         where, params = _of_nodes(from_id, nodes)
         cursor = self._exec(f"UPDATE alerts SET incident_id = ? WHERE {where}", (to_id, *params))
         return int(cursor.rowcount)
+
+    def add_grouping_hints(self, hints: Sequence[GroupingHint]) -> None:
+        """Remember regroupings, one per pair of services (the latest verdict stands)."""
+        self._db.executemany(
+            "INSERT INTO grouping_hints (a, b, together, at, actor) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (a, b) DO UPDATE SET together = excluded.together, at = excluded.at, "
+            "actor = excluded.actor",
+            [(*sorted((h.a, h.b)), int(h.together), h.at, h.actor) for h in hints if h.a != h.b],
+        )
+
+    def grouping_hints(self) -> list[GroupingHint]:
+        rows = self._exec("SELECT a, b, together, at, actor FROM grouping_hints ORDER BY a, b")
+        return [GroupingHint(a, b, bool(together), at, actor) for a, b, together, at, actor in rows]
 
     def failing_services(self, incident_id: int) -> list[str]:
         """The services with an alert still firing in an incident, by name."""

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
-from sentinel.model import Alert, AlertStatus
+from sentinel.model import Alert, AlertStatus, GroupingHint
 
 SHOP = Topology.from_services(
     [
@@ -85,6 +85,32 @@ def test_a_symptom_of_two_causes_joins_the_one_failing_next_to_it():
     assert correlator.place(fire("web", 110), [redis, disk], now=110) == 8
     quiet_gateway = replace(disk, services=frozenset({"disk", "queue"}))
     assert correlator.place(fire("web", 110), [redis, quiet_gateway], now=110) == 7
+
+
+def test_operators_regroupings_are_followed():
+    """batch and db share nothing in the topology, but an operator merged their incidents:
+    batch's alerts now join db's incident while its trouble is recent. cache sits two hops
+    from db and joined its incident by nearness, but an operator split them: it no longer
+    does. api depends on db: a split does not undo a dependency, the topology says it."""
+    correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2, window=300))
+    open_db = OpenIncident(7, "db", 100, firing=True, opened_at=100)
+    assert correlator.place(fire("batch", 110), [open_db], now=110) is None
+    assert correlator.place(fire("cache", 110), [open_db], now=110) == 7
+    correlator.learn(
+        [
+            GroupingHint("batch", "db", True, 50, "alice"),
+            GroupingHint("cache", "db", False, 50, "alice"),
+            GroupingHint("api", "db", False, 50, "alice"),
+        ]
+    )
+    assert "db" in correlator.scope("batch") and "batch" in correlator.scope("db")
+    assert correlator.place(fire("batch", 110), [open_db], now=110) == 7
+    assert correlator.place(fire("batch", 900), [open_db], now=900) is None  # long after
+    assert correlator.place(fire("cache", 110), [open_db], now=110) is None
+    assert correlator.place(fire("api", 110), [open_db], now=110) == 7
+    correlator.learn([])
+    assert "db" not in correlator.scope("batch")
+    assert correlator.place(fire("cache", 110), [open_db], now=110) == 7
 
 
 def test_too_far_from_the_cause_opens_a_new_incident():

@@ -316,3 +316,34 @@ def test_splitting_off_a_service_correlation_joined_opens_its_own_incident(tmp_p
     daemon.pipeline.alerts([cache.replace(status=AlertStatus.RESOLVED)], now=HOUR)
     assert daemon.store.incident(new.id).status == "resolved"
     assert daemon.store.incident(joined.id).status == "open"
+
+    # The same two fail together again: the daemon now keeps them apart.
+    daemon.pipeline.alerts([db.replace(status=AlertStatus.RESOLVED)], now=HOUR)
+    daemon.pipeline.alerts([fire("db", 2 * HOUR)], now=2 * HOUR)
+    daemon.pipeline.alerts([fire("cache", 2 * HOUR + 60, "CacheDown")], now=2 * HOUR + 61)
+    again = sorted(i.services for i in daemon.store.unresolved_incidents())
+    assert again == [("cache",), ("db",)]
+
+
+def test_a_merge_teaches_the_daemon_to_join_those_services_next_time(tmp_path):
+    """web and billing share nothing in the topology, yet fail together (a shared network
+    the topology does not know): the operator merges their incidents once, and the next
+    time billing fails soon after web, it joins web's incident."""
+    rules = write_rules(tmp_path / "rules", services=[{"name": "web"}, {"name": "billing"}])
+    daemon = make_daemon(tmp_path, rules, Clock(0))
+    web, billing = fire("web", 0, "WebDown"), fire("billing", 30, "BillingDown")
+    for alert in (web, billing):
+        daemon.pipeline.alerts([alert], now=alert.starts_at + 1)
+    first, second = sorted(i.id for i in daemon.store.unresolved_incidents())
+    state = ["--rules", str(rules), "--state", str(tmp_path)]
+    assert invoke("incidents", "merge", str(first), str(second), *state).exit_code == 0
+    for alert in (web, billing):
+        daemon.pipeline.alerts([alert.replace(status=AlertStatus.RESOLVED)], now=HOUR)
+    assert daemon.store.unresolved_incidents() == []
+
+    for alert in (fire("web", 2 * HOUR, "WebDown"), fire("billing", 2 * HOUR + 30, "BillingDown")):
+        daemon.pipeline.alerts([alert], now=alert.starts_at + 1)
+    [together] = daemon.store.unresolved_incidents()
+    assert together.services == ("billing", "web")
+    hints = [(h.a, h.b, h.together) for h in daemon.store.grouping_hints()]
+    assert ("billing", "web", True) in hints

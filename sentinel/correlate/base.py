@@ -4,7 +4,8 @@ A correlator makes pure decisions from what it is shown. ``node`` and ``group_ke
 what an alert is about; ``scope`` names the nodes whose incidents it might join, so the
 store fetches only those; ``place`` picks the incident it joins (or None: open a new one);
 ``rank`` orders root-cause candidates, with evidence, from one representative alert per
-node. It changes no state: the pipeline applies its answers through the desk.
+node; ``learn`` takes what operators taught by regrouping incidents by hand. It changes no
+state: the pipeline applies its answers through the desk.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sentinel.model import Alert, Change, OpenIncident, RootCause
+from sentinel.model import Alert, Change, GroupingHint, OpenIncident, RootCause
 from sentinel.registry import Registry
 
 
@@ -38,6 +39,10 @@ class Correlator(Protocol):
     ) -> tuple[RootCause, ...]:
         """Root-cause candidates, best first, from one representative alert per node (and
         failure class) and the recent changes."""
+        ...
+
+    def learn(self, hints: Sequence[GroupingHint]) -> None:
+        """Operators' merges and splits, to follow from now on (all of them, each time)."""
         ...
 
     def services(self, alerts: Sequence[Alert]) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
 from sentinel.correlate.topology import CorrelationConfig, Topology
-from sentinel.model import Alert, Change, RootCause, Severity
+from sentinel.model import Alert, Change, GroupingHint, RootCause, Severity
 
 _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO: 0.3}
 # How much each kind of evidence counts; graph position dominates, as in a person's reading.
@@ -253,6 +253,29 @@ class TopologyCorrelator:
         self.config = config or CorrelationConfig()
         self._scopes: dict[str, frozenset[str]] = {}
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
+        self._hints: tuple[GroupingHint, ...] = ()  # as last learned
+        self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
+        self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
+
+    def learn(self, hints: Sequence[GroupingHint]) -> None:
+        """Follow operators' regroupings: services merged into one incident join each other's
+        incidents (within ``window`` of its trouble, as a far symptom would); services split
+        apart no longer join each other's by mere nearness. A dependency in the topology
+        still joins: it is configuration, and fixed there."""
+        if tuple(hints) == self._hints:
+            return  # the pipeline hands them over every batch
+        together: dict[str, set[str]] = defaultdict(set)
+        apart: set[tuple[str, str]] = set()
+        for hint in hints:
+            if hint.together:
+                together[hint.a].add(hint.b)
+                together[hint.b].add(hint.a)
+            else:
+                apart.update(((hint.a, hint.b), (hint.b, hint.a)))
+        self._hints = tuple(hints)
+        self._together = {node: frozenset(partners) for node, partners in together.items()}
+        self._apart = frozenset(apart)
+        self._scopes.clear()  # scopes include the services merged with each node
 
     def node(self, alert: Alert) -> str:
         """The service an alert is about: its ``service`` label, else Prometheus's ``job``
@@ -282,7 +305,8 @@ class TopologyCorrelator:
         scope = self._scopes.get(node)
         if scope is None:
             reach = self.topology.reach(node, self.config.max_distance)
-            scope = self._scopes[node] = frozenset(reach) | self.topology.below(node)
+            merged = self._together.get(node, frozenset())
+            scope = self._scopes[node] = frozenset(reach) | self.topology.below(node) | merged
         return scope
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
@@ -295,7 +319,11 @@ class TopologyCorrelator:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
             hops = reach.get(candidate.root) if node in self.topology else 0
-            if hops is None and self._symptom_of(alert, node, candidate):
+            taught = candidate.root in self._together.get(node, ())
+            if hops is None and (
+                self._symptom_of(alert, node, candidate)
+                or (taught and self._within_window(alert, candidate))
+            ):
                 hops = self.config.max_distance + 1
             if hops is None:
                 continue
@@ -307,7 +335,9 @@ class TopologyCorrelator:
             # under way), in the alerts' own time however late.
             topology, root = self.topology, candidate.root
             below = topology.depends_on(node, root)
-            unrelated = not (below or topology.depends_on(root, node))
+            unrelated = not (below or topology.depends_on(root, node) or taught)
+            if unrelated and (node, root) in self._apart:
+                continue  # an operator split them: nearness alone does not join them again
             through = self._nearest_failing(node, candidate, hops) if below else hops
             active = candidate.updated_at if candidate.active_at is None else candidate.active_at
             key = (unrelated, through, hops, -active, candidate.id)
@@ -335,6 +365,11 @@ class TopologyCorrelator:
             self._near_below[node] = near
         return near
 
+    def _within_window(self, alert: Alert, candidate: OpenIncident) -> bool:
+        """Whether the alert began within ``window`` of the incident's trouble."""
+        opened = candidate.opened_at
+        return opened is None or abs(alert.starts_at - opened) <= self.config.window
+
     def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
         """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's
         incident: the node depends on its cause through a service failing in it within
@@ -343,10 +378,7 @@ class TopologyCorrelator:
         ``window`` of the incident's trouble (symptoms follow their cause promptly; a late
         one is new trouble), both in the alerts' own time."""
         topology, root = self.topology, candidate.root
-        if not topology.depends_on(node, root):
-            return False
-        opened = candidate.opened_at
-        if opened is not None and abs(alert.starts_at - opened) > self.config.window:
+        if not topology.depends_on(node, root) or not self._within_window(alert, candidate):
             return False
         near = topology.reach(node, self.config.max_distance)
         return any(

@@ -20,6 +20,7 @@ from sentinel.correlate.topology import Topology
 from sentinel.metrics import Metrics
 from sentinel.model import (
     Alert,
+    GroupingHint,
     Incident,
     IncidentStatus,
     Placement,
@@ -255,9 +256,10 @@ class Desk:
             priority = self.settings.priority_of(impact, urgency)
             began = [i.began_at for i in merged if i.began_at is not None]
             active = [i.active_at for i in merged if i.active_at is not None]
+            services = sorted({s for i in merged for s in i.services})
             self.store.update_incident(
                 target_id,
-                services=tuple(sorted({s for i in merged for s in i.services})),
+                services=tuple(services),
                 root_causes=causes,
                 impact=impact,
                 urgency=urgency,
@@ -266,6 +268,9 @@ class Desk:
                 active_at=max(active, default=None),
                 updated_at=now,
             )
+            if causes:  # remembered: correlation joins them to their cause next time
+                hints = [GroupingHint(causes[0].node, s, True, now, actor) for s in services]
+                self.store.add_grouping_hints(hints)
             why = f": {reason}" if reason else ""
             listed = ", ".join(f"#{i.id}" for i in sources)
             self._record(target_id, now, "merged", f"{listed} ({_alerts(moved)}){why}", actor)
@@ -335,6 +340,13 @@ class Desk:
                 active_at=max(a.starts_at for a in kept),
                 updated_at=now,
             )
+            # Remembered: neither side's cause takes the other's services by nearness again.
+            hints = []
+            if remaining:
+                hints += [GroupingHint(s, remaining[0].node, False, now, actor) for s in moving]
+            if causes:
+                hints += [GroupingHint(causes[0].node, s, False, now, actor) for s in staying]
+            self.store.add_grouping_hints(hints)
             text = f"{', '.join(moving)} ({_alerts(len(moved))}) to #{split_off.id}{why}"
             self._record(incident_id, now, "split", text, actor)
             if priority != incident.priority:
