@@ -113,6 +113,7 @@ class Pipeline:
         self._open: OpenIncidents | None = None  # read on the batch's first placement
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
         self._changes: list[Change] | None = None  # the recent changes, read when needed
+        self._hints_version = 0  # of the grouping hints the correlator learned (none yet)
 
     def restore(self) -> None:
         """Give detectors what they had learned and the alerts still firing in the store, so
@@ -155,8 +156,8 @@ class Pipeline:
             ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
             if not new and not ended:
                 return  # all refreshed: the usual push, a sender re-sending what fires
-            if new:  # placement follows operators' regroupings, as the CLI records them
-                self.correlator.learn(self.store.grouping_hints())
+            if new:
+                self._learn()
             # What a refresh did not settle: new alerts, resolutions, and firing copies of
             # what resolves in the batch too (a flap). In the order they happened, so a cause
             # is placed before the symptoms that follow it and ends after those it outlived.
@@ -173,6 +174,14 @@ class Pipeline:
                         self._count(1, 0)
                         self._fire(alert, now)
             self._join_pending(now)
+
+    def _learn(self) -> None:
+        """Placement follows operators' regroupings (the CLI records them): read again
+        whenever they changed."""
+        version = self.store.grouping_hints_version()
+        if version != self._hints_version:
+            self.correlator.learn(self.store.grouping_hints())
+            self._hints_version = version
 
     def _count(self, fired: int, resolved: int) -> None:
         """Count alert transitions on the labelled counters looked up once (a lookup takes

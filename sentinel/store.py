@@ -661,13 +661,18 @@ class Store:
         return int(cursor.rowcount)
 
     def add_grouping_hints(self, hints: Sequence[GroupingHint]) -> None:
-        """Remember regroupings, one per pair of services (the latest verdict stands)."""
+        """Remember regroupings, one per pair of services (the latest verdict stands), and
+        count the change, so the daemon reads them again only when they changed."""
+        self.set_meta("grouping_hints.version", str(self.grouping_hints_version() + 1))
         self._db.executemany(
             "INSERT INTO grouping_hints (a, b, together, at, actor) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (a, b) DO UPDATE SET together = excluded.together, at = excluded.at, "
             "actor = excluded.actor",
             [(*sorted((h.a, h.b)), int(h.together), h.at, h.actor) for h in hints if h.a != h.b],
         )
+
+    def grouping_hints_version(self) -> int:
+        return int(self.get_meta("grouping_hints.version") or 0)
 
     def grouping_hints(self) -> list[GroupingHint]:
         rows = self._exec("SELECT a, b, together, at, actor FROM grouping_hints ORDER BY a, b")

@@ -253,7 +253,6 @@ class TopologyCorrelator:
         self.config = config or CorrelationConfig()
         self._scopes: dict[str, frozenset[str]] = {}
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
-        self._hints: tuple[GroupingHint, ...] = ()  # as last learned
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
 
@@ -262,8 +261,6 @@ class TopologyCorrelator:
         incidents (within ``window`` of its trouble, as a far symptom would); services split
         apart no longer join each other's by mere nearness. A dependency in the topology
         still joins: it is configuration, and fixed there."""
-        if tuple(hints) == self._hints:
-            return  # the pipeline hands them over every batch
         together: dict[str, set[str]] = defaultdict(set)
         apart: set[tuple[str, str]] = set()
         for hint in hints:
@@ -272,7 +269,6 @@ class TopologyCorrelator:
                 together[hint.b].add(hint.a)
             else:
                 apart.update(((hint.a, hint.b), (hint.b, hint.a)))
-        self._hints = tuple(hints)
         self._together = {node: frozenset(partners) for node, partners in together.items()}
         self._apart = frozenset(apart)
         self._scopes.clear()  # scopes include the services merged with each node
