@@ -663,7 +663,7 @@ class Store:
     def add_grouping_hints(self, hints: Sequence[GroupingHint]) -> None:
         """Remember regroupings, one per pair of services (the latest verdict stands), and
         count the change, so the daemon reads them again only when they changed."""
-        self.set_meta("grouping_hints.version", str(self.grouping_hints_version() + 1))
+        self._hints_changed()
         self._db.executemany(
             "INSERT INTO grouping_hints (a, b, together, at, actor) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (a, b) DO UPDATE SET together = excluded.together, at = excluded.at, "
@@ -671,8 +671,18 @@ class Store:
             [(*sorted((h.a, h.b)), int(h.together), h.at, h.actor) for h in hints if h.a != h.b],
         )
 
+    def forget_grouping_hint(self, a: str, b: str) -> bool:
+        """Drop what was learned about a pair of services; whether anything was."""
+        cursor = self._exec("DELETE FROM grouping_hints WHERE a = ? AND b = ?", sorted((a, b)))
+        if cursor.rowcount:
+            self._hints_changed()
+        return bool(cursor.rowcount)
+
     def grouping_hints_version(self) -> int:
         return int(self.get_meta("grouping_hints.version") or 0)
+
+    def _hints_changed(self) -> None:
+        self.set_meta("grouping_hints.version", str(self.grouping_hints_version() + 1))
 
     def grouping_hints(self) -> list[GroupingHint]:
         rows = self._exec("SELECT a, b, together, at, actor FROM grouping_hints ORDER BY a, b")

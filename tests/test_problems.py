@@ -347,3 +347,10 @@ def test_a_merge_teaches_the_daemon_to_join_those_services_next_time(tmp_path):
     assert together.services == ("billing", "web")
     hints = [(h.a, h.b, h.together) for h in daemon.store.grouping_hints()]
     assert ("billing", "web", True) in hints
+    store_only = state[2:]
+    listed = invoke("topology", "hints", *store_only).output
+    assert "billing, web" in listed and "together" in listed
+    assert invoke("topology", "forget", "web", "billing", *store_only).exit_code == 0
+    forgotten = invoke("topology", "forget", "web", "billing", *store_only)
+    assert forgotten.exit_code == 1 and "nothing learned about web and billing" in forgotten.output
+    assert "no regroupings yet" in invoke("topology", "hints", *store_only).output

@@ -48,7 +48,9 @@ problems_app = typer.Typer(
 app.add_typer(problems_app, name="problems")
 change_app = typer.Typer(help="Change events: deploys and config changes, suspects in ranking.")
 app.add_typer(change_app, name="change")
-topology_app = typer.Typer(help="Build the service topology from what describes it already.")
+topology_app = typer.Typer(
+    help="Build the service topology from what describes it already; what regroupings taught."
+)
 app.add_typer(topology_app, name="topology")
 
 # The kinds a change may have, as the API takes them.
@@ -267,6 +269,38 @@ def topology_import_prometheus(
     """Print a services: section from Prometheus target labels (service or job;
     depends_on, tier, owner, remote)."""
     _print_services(lambda: services_from_prometheus(url))
+
+
+@topology_app.command("hints")
+def topology_hints(state: StateOpt = None) -> None:
+    """What merges and splits taught correlation: services it joins, or keeps apart."""
+    hints = open_store(state).grouping_hints()
+    if not hints:
+        out().print("no regroupings yet: merge or split incidents to teach correlation")
+        return
+    table = Table(title="Grouping hints (from merges and splits)")
+    for column in ("Services", "Verdict", "When", "By"):
+        table.add_column(column, overflow="fold")
+    for hint in hints:
+        verdict = "together" if hint.together else "apart"
+        table.add_row(f"{hint.a}, {hint.b}", verdict, when(hint.at), hint.actor)
+    out().print(table)
+
+
+@topology_app.command("forget")
+def topology_forget(
+    service: Annotated[str, typer.Argument(help="One service of the pair.")],
+    other: Annotated[str, typer.Argument(help="The other.")],
+    state: StateOpt = None,
+) -> None:
+    """Forget what a merge or split taught about two services."""
+    store = open_store(state)
+    with store.transaction():
+        forgotten = store.forget_grouping_hint(service, other)
+    if not forgotten:
+        err().print(f"[red]error:[/] nothing learned about {service} and {other}")
+        raise typer.Exit(1)
+    out().print(f"forgot {service}, {other}: correlation goes by the topology again")
 
 
 def _print_services(source: Callable[[], list[ServiceConfig]]) -> None:
