@@ -1103,6 +1103,16 @@ class Store:
         )
         return [_incident(r) for r in rows]
 
+    def seen_before(self, signature: str, before: float, limit: int) -> tuple[list[Incident], int]:
+        """The latest ``limit`` worked incidents with this root-cause signature opened
+        before ``before``, newest first, and how many there are in all."""
+        where = f"signature = ? AND created_at < ? AND status IN {_DONE}"
+        rows = self._exec(
+            f"SELECT * FROM incidents WHERE {where} ORDER BY created_at DESC, id DESC LIMIT ?",
+            (signature, before, limit),
+        )
+        return [_incident(r) for r in rows], self._count("incidents", where, (signature, before))
+
     def add_problem(self, signature: str, now: float) -> int:
         cursor = self._exec(
             "INSERT INTO problems (signature, status, occurrences, first_seen, last_seen, "

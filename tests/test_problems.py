@@ -9,7 +9,7 @@ from sentinel.cli import app
 from sentinel.correlate.problems import ProblemTracker
 from sentinel.model import Alert, AlertStatus, Change, ProblemStatus
 from tests.conftest import write_rules
-from tests.helpers.api import Clock, make_daemon
+from tests.helpers.api import Clock, make_daemon, run_client
 
 HOUR = 3600.0
 cli = CliRunner()
@@ -354,3 +354,48 @@ def test_a_merge_teaches_the_daemon_to_join_those_services_next_time(tmp_path):
     forgotten = invoke("topology", "forget", "web", "billing", *store_only)
     assert forgotten.exit_code == 1 and "nothing learned about web and billing" in forgotten.output
     assert "no regroupings yet" in invoke("topology", "hints", *store_only).output
+
+
+def test_an_incident_shows_how_earlier_ones_with_its_root_cause_were_worked(tmp_path):
+    daemon, _ = shop(tmp_path)
+    state = ["--state", str(tmp_path)]
+    first = outage(daemon, 0)
+    noted = invoke(
+        "incidents", "note", str(first), "pool exhausted: raised max_conn", "--by", "al", *state
+    )
+    assert noted.exit_code == 0, noted.output
+    second = outage(daemon, 24 * HOUR)
+    outage(daemon, 30 * HOUR, service="api", name="ApiDown")  # another root cause
+    daemon.pipeline.alerts([fire("db", 48 * HOUR)], now=48 * HOUR)
+    [current] = daemon.store.unresolved_incidents()
+
+    shown = invoke("incidents", "show", str(current.id), *state)
+    assert shown.exit_code == 0, shown.output
+    seen = shown.output.split("seen before: ")[1].split("Alerts")[0]
+    assert seen.startswith("db/DbDown in 2 earlier incident(s)\n")
+    assert "problem #" not in seen  # two recurrences are not a problem record yet
+    assert seen.index(f"#{second} opened") < seen.index(f"#{first} opened")
+    assert "note by al: pool exhausted: raised max_conn" in seen
+    assert seen.count("resolved by sentinel: all alerts resolved") == 2
+    assert "ApiDown" not in seen and "resolved after 1.0 h" in seen
+    # The first incident has nothing before it.
+    assert "seen before" not in invoke("incidents", "show", str(first), *state).output
+
+    async def requests(client):
+        return [
+            await (await client.get(f"/api/v1/incidents/{n}")).json() for n in (current.id, first)
+        ]
+
+    api, api_first = run_client(daemon, requests)
+    assert api_first["seen_before"] is None
+    past = api["seen_before"]
+    assert (past["signature"], past["total"], past["problem"]) == ("db/DbDown", 2, None)
+    assert [e["incident"]["id"] for e in past["earlier"]] == [second, first]
+    assert [w["kind"] for w in past["earlier"][1]["work"]] == ["resolved", "note"]
+
+    empty = invoke("incidents", "note", str(current.id), "  ", *state)
+    assert empty.exit_code == 1 and "needs some text" in empty.output
+    assert invoke("close", str(first), *state).exit_code == 0
+    closed = invoke("incidents", "note", str(first), "late", *state)
+    assert closed.exit_code == 1 and "is closed" in closed.output
+    assert invoke("incidents", "note", "99", "x", *state).exit_code == 1

@@ -181,6 +181,63 @@ def test_servicenow_incident_is_created_worked_and_resolved(tmp_path):
     assert desk.store.external_ref("snow", incident_id) == record["sys_id"]
 
 
+def test_a_work_note_reaches_the_desks_records_and_pages_no_one(tmp_path):
+    jira_config = {
+        "name": "jira",
+        "kind": "jira",
+        "user": "bot@example.org",
+        "api_token": "tok",
+        "service_desk_id": "10",
+        "request_type_id": "25",
+        "resolve_transition_id": "761",
+    }
+    with (
+        ServiceNow() as snow,
+        JiraServiceManagement("bot@example.org", "tok") as jira,
+        PagerDuty() as pagerduty,
+    ):
+        desk, outbox, clock = desk_with(
+            tmp_path,
+            servicenow_config(snow),
+            {**jira_config, "url": jira.base},
+            {
+                "name": "pd",
+                "kind": "pagerduty",
+                "routing_key": ROUTING_KEY,
+                "url": f"{pagerduty.base}/v2/enqueue",
+            },
+        )
+        incident = desk.open_incident(fire(), ("db",), [1], (), "default", now=clock.now)
+        asyncio.run(outbox.flush())
+        clock.now += 60
+        desk.note(incident.id, "  failover to db-2 started  ", "alice", now=clock.now)
+        asyncio.run(outbox.flush())
+    assert snow.refused == jira.refused == pagerduty.refused == []
+    [record] = snow.records.values()
+    [note] = record["work_notes_list"]
+    assert (
+        note.startswith(f"[P1] NOTE by alice #{incident.id}") and "failover to db-2 started" in note
+    )
+    [(_, issue)] = jira.records.items()
+    [comment] = issue["comments"]
+    assert "failover to db-2 started" in comment["body"] and comment["public"] is False
+    assert [r["body"]["event_action"] for r in pagerduty.requests] == ["trigger"]
+    [entry] = [e for e in desk.store.timeline(incident.id) if e.kind == "note"]
+    assert (entry.text, entry.actor) == ("failover to db-2 started", "alice")
+
+
+def test_a_pager_is_not_configured_for_work_notes(tmp_path):
+    from sentinel.config import ConfigError, load_config
+    from tests.conftest import write_rules
+
+    pager = {"name": "pd", "kind": "pagerduty", "routing_key": ROUTING_KEY, "events": ["note"]}
+    rules = write_rules(tmp_path / "rules", sinks=[pager])
+    with pytest.raises(ConfigError) as refused:
+        load_config([rules])
+    message = str(refused.value)
+    assert "sentinel.yaml:" in message and "sinks[0].events[0]: Input should be" in message
+
+
 def test_servicenow_create_repeated_after_a_crash_finds_the_first(tmp_path):
     with ServiceNow() as snow:
         desk, outbox, clock = desk_with(tmp_path, servicenow_config(snow))

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body
 from sentinel.correlate.changes import ChangeRecord
+from sentinel.correlate.problems import SeenBefore, seen_before
 from sentinel.model import IncidentStatus, Problem, ProblemStatus
 from sentinel.schema import parse_time
 from sentinel.store import MAX_ROW_ID, Store
@@ -98,8 +99,23 @@ async def incident(request: web.Request) -> web.Response:
             "alerts_total": store.count_incident_alerts(incident_id),
             "timeline": [_jsonable(e) for e in store.timeline(incident_id, DETAIL_ROWS)],
             "timeline_total": store.count_timeline(incident_id),
+            "seen_before": _seen_before_json(seen_before(store, found)),
         }
     )
+
+
+def _seen_before_json(seen: SeenBefore | None) -> dict | None:
+    if seen is None:
+        return None
+    return {
+        "signature": seen.signature,
+        "total": seen.total,
+        "problem": _problem_json(seen.problem) if seen.problem else None,
+        "earlier": [
+            {"incident": _jsonable(past), "work": [_jsonable(e) for e in work]}
+            for past, work in seen.earlier
+        ],
+    }
 
 
 # An incident's parts that a storm makes long: how to read a page of each, and count it.

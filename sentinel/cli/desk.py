@@ -34,7 +34,7 @@ from sentinel.cli.common import (
     when,
 )
 from sentinel.correlate import correlators
-from sentinel.correlate.problems import ProblemTracker
+from sentinel.correlate.problems import ProblemTracker, seen_before
 from sentinel.model import Alert, Incident, IncidentStatus, RootCause
 from sentinel.silences import Matcher, Silence
 from sentinel.store import MAX_ROW_ID, Store
@@ -47,7 +47,9 @@ from sentinel.tickets.report import Report, as_csv, as_html, as_json, build_repo
 PriorityChoice = StrEnum("PriorityChoice", {p: p for p in PRIORITIES})
 LISTED = 500  # incidents listed at most; the rest are counted
 
-incidents_app = typer.Typer(help="The incident queue: list, show.", invoke_without_command=True)
+incidents_app = typer.Typer(
+    help="The incident queue: list, show, note, merge, split.", invoke_without_command=True
+)
 app.add_typer(incidents_app, name="incidents")
 
 
@@ -155,6 +157,7 @@ def incidents_show(
         out().print(f"root cause #{rank}: [bold]{cause.node}[/] (score {cause.score:.2f})")
         for line in cause.evidence:
             out().print(f"   - {line}", markup=False)
+    _print_seen_before(store, incident)
     alerts = Table(title="Alerts")
     for column in ("Alert", "Status", "Since", "Until", "Summary"):
         alerts.add_column(column, overflow="fold")
@@ -179,6 +182,24 @@ def incidents_show(
                 row.event, shown_target(row), row.status, str(row.attempts), row.last_error or ""
             )
         out().print(table)
+
+
+def _print_seen_before(store: Store, incident: Incident) -> None:
+    seen = seen_before(store, incident)
+    if seen is None:
+        return
+    problem = seen.problem
+    filed = f" · problem #{problem.id} ({problem.status})" if problem else ""
+    out().print(
+        f"seen before: {seen.signature} in {seen.total} earlier incident(s){filed}", markup=False
+    )
+    if problem and problem.workaround:
+        out().print(f"   workaround: {problem.workaround}", markup=False)
+    for past, work in seen.earlier:
+        took = duration(past.resolved_at - past.created_at) if past.resolved_at else "-"
+        out().print(f"   #{past.id} opened {when(past.created_at)}, resolved after {took}")
+        for entry in work:
+            out().print(f"      {entry.kind} by {entry.actor}: {entry.text}", markup=False)
 
 
 def _desk_action(state: Path | None, act: Callable[[Desk, float], Incident]) -> None:
@@ -206,6 +227,18 @@ def resolve(
 ) -> None:
     """Resolve an incident by hand (its firing alerts are closed with it)."""
     _desk_action(state, lambda desk, now: desk.resolve(incident_id, actor(by), now, reason))
+
+
+@incidents_app.command("note")
+def incidents_note(
+    incident_id: IncidentArg,
+    text: Annotated[str, typer.Argument(help="What was seen, tried or done.")],
+    by: ActorOpt = "",
+    state: StateOpt = None,
+) -> None:
+    """Add a work note to an incident's timeline; incidents with the same root cause later
+    show it under "seen before"."""
+    _desk_action(state, lambda desk, now: desk.note(incident_id, text, actor(by), now))
 
 
 @app.command()

@@ -13,6 +13,7 @@ problem change it implies are committed together.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sentinel.correlate.topology import ProblemConfig
 from sentinel.model import Incident, Problem, ProblemStatus, RootCause, TimelineEntry
@@ -27,6 +28,36 @@ class ProblemError(ValueError):
 
 def _days(seconds: float) -> str:
     return f"{seconds / 86400:g} d" if seconds >= 86400 else f"{seconds / 3600:g} h"
+
+
+SEEN_BEFORE = 3  # earlier incidents shown with one, newest first
+WORK = ("note", "resolved")  # the timeline entries that say how an incident was worked
+
+
+@dataclass(frozen=True, slots=True)
+class SeenBefore:
+    """Earlier incidents with an incident's likeliest cause, newest first, each with how it
+    was worked, and the problem record they fold into: what helped last time."""
+
+    signature: str
+    total: int  # earlier incidents in all; ``earlier`` holds the latest of them
+    problem: Problem | None
+    earlier: tuple[tuple[Incident, tuple[TimelineEntry, ...]], ...]
+
+
+def seen_before(store: Store, incident: Incident, limit: int = SEEN_BEFORE) -> SeenBefore | None:
+    """What the store knows of the incident's root cause from before it opened, if any."""
+    if not incident.root_causes:
+        return None
+    signature = incident.root_causes[0].signature
+    earlier, total = store.seen_before(signature, incident.created_at, limit)
+    problem = store.problem_by_signature(signature)
+    if not earlier and problem is None:
+        return None
+    worked = tuple(
+        (past, tuple(e for e in store.timeline(past.id) if e.kind in WORK)) for past in earlier
+    )
+    return SeenBefore(signature, total, problem, worked)
 
 
 class ProblemTracker:

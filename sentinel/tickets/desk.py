@@ -46,6 +46,7 @@ NOTIFY_TYPE = {
     "sla_breach": "warning",
     "acknowledged": "info",
     "resolved": "success",
+    "note": "info",
 }
 
 
@@ -465,6 +466,22 @@ class Desk:
             self._record(incident_id, now, "closed", reason or "closed", actor)
         return self._get(incident_id)
 
+    def note(self, incident_id: int, text: str, actor: str, now: float) -> Incident:
+        """A work note in the timeline: what was tried, what fixed it. The next incident
+        with the same root cause shows it (``incidents show``); a closed one takes no more."""
+        text = text.strip()
+        if not text:
+            raise DeskError("a note needs some text")
+        with self.store.transaction():
+            if self._get(incident_id).status == IncidentStatus.CLOSED:
+                raise DeskError(f"incident {incident_id} is closed")
+            self.store.update_incident(incident_id, updated_at=now)
+            self._record(incident_id, now, "note", text, actor)
+            # To the desks that keep a record (a comment, work notes); no one is paged.
+            noted = self._get(incident_id)
+            self._notify(noted, "note", [], now, f"{now:.6f}", actor, note=text)
+        return self._get(incident_id)
+
     def reopen_by_hand(self, incident_id: int, actor: str, now: float, reason: str) -> Incident:
         """Reopen a resolved incident whose fix did not hold (a closed one stays closed)."""
         with self.store.transaction():
@@ -592,6 +609,7 @@ class Desk:
         now: float,
         step: str,
         actor: str = "sentinel",
+        note: str = "",
     ) -> None:
         """Queue one delivery per target and per external sink that takes the event;
         ``step`` makes the dedup key unique per occasion."""
@@ -608,9 +626,8 @@ class Desk:
             targets = []
             external = [s for s in external if not s.hold_when_silenced]
         known = self.problems.known_error(incident.root_causes) if self.problems else None
-        title, body = render_message(
-            incident, event, actor, known, getattr(self.settings.templates, event, None)
-        )
+        template = getattr(self.settings.templates, event, None)
+        title, body = render_message(incident, event, actor, known, template, note)
         queued = 0
         if external:
             payload = json.dumps(incident_payload(self.store, incident, event, title, body, actor))

@@ -2,7 +2,8 @@
 
 Each configured sink (``sinks:`` in the configuration) receives, through the outbox, one row
 per desk event it subscribes to: ``opened`` creates the external record, ``escalated``,
-``sla_breach``, ``acknowledged`` and ``reopened`` update it, ``resolved`` resolves it. Rows
+``sla_breach``, ``acknowledged``, ``reopened`` and ``note`` (a work note; not for pagers)
+update it, ``resolved`` resolves it. Rows
 for one sink are delivered in order, so creation comes before its updates. The row body is
 the incident as it was when the event happened (``incident_payload``), so a retry sends
 what was decided then.
@@ -31,8 +32,12 @@ from sentinel.schema import Duration, StrictModel
 from sentinel.store import OutboxRow, Store
 from sentinel.tickets.base import DeliveryError
 
-Event = Literal["opened", "reopened", "escalated", "sla_breach", "acknowledged", "resolved"]
-EVENTS: tuple[str, ...] = Event.__args__  # type: ignore[attr-defined]
+PageEvent = Literal["opened", "reopened", "escalated", "sla_breach", "acknowledged", "resolved"]
+# A work note has no place in a pager's alert (PagerDuty and Alertmanager would re-trigger),
+# only in a desk's record: a comment, ServiceNow's work notes.
+Event = Literal[PageEvent, "note"]
+PAGE_EVENTS: tuple[str, ...] = PageEvent.__args__  # type: ignore[attr-defined]
+EVENTS: tuple[str, ...] = (*PAGE_EVENTS, "note")
 MAX_ALERTS = 100  # alerts carried in one row; the rest are counted, not listed
 
 
@@ -44,6 +49,14 @@ class ExternalConfig(StrictModel):
     timeout: Duration = 10.0
     hold_when_silenced: bool = Field(
         False, description="skip events while the incident is silenced (pagers)"
+    )
+
+
+class PagerConfig(ExternalConfig):
+    """A pager's sink: it takes the events of an alert's life, not work notes."""
+
+    events: list[PageEvent] = Field(  # type: ignore[assignment]
+        default_factory=lambda: list(PAGE_EVENTS)
     )
 
 

@@ -21,7 +21,7 @@ FIELDS = {
     "urgency": "1..3",
     "title": "the incident's title",
     "status": "open, acknowledged, resolved, closed",
-    "event": "opened, reopened, escalated, sla_breach, acknowledged, resolved",
+    "event": "opened, reopened, escalated, sla_breach, acknowledged, resolved, note",
     "headline": "sentinel's wording of the event (OPENED, ESCALATED (level 2), …)",
     "level": "escalation level, from 1",
     "services": "affected services, comma-separated",
@@ -29,7 +29,8 @@ FIELDS = {
     "root_cause_score": "its score, 0..1",
     "evidence": "the evidence for it, one '  - ' line each",
     "workaround": "the known error's workaround, if one matches",
-    "actor": "who acted (acknowledged/resolved by)",
+    "actor": "who acted (acknowledged/resolved by, wrote the note)",
+    "note": "the work note's text (note events; empty for the others)",
     "show": "the command that shows the incident",
     "ack": "the command that acknowledges it (empty once acknowledged)",
 }
@@ -69,10 +70,11 @@ class TemplatesConfig(StrictModel):
     sla_breach: MessageTemplate | None = None
     acknowledged: MessageTemplate | None = None
     resolved: MessageTemplate | None = None
+    note: MessageTemplate | None = None
 
 
 def message_fields(
-    incident: Incident, event: str, actor: str, known_error: Problem | None
+    incident: Incident, event: str, actor: str, known_error: Problem | None, note: str = ""
 ) -> dict[str, str]:
     top = incident.root_causes[0] if incident.root_causes else None
     headline = {
@@ -81,6 +83,7 @@ def message_fields(
         "escalated": f"ESCALATED (level {incident.escalation_level + 1})",
         "acknowledged": f"ACKNOWLEDGED by {actor}",
         "resolved": "RESOLVED",
+        "note": f"NOTE by {actor}",
     }.get(event, event.upper().replace("_", " "))
     return {
         "id": str(incident.id),
@@ -98,6 +101,7 @@ def message_fields(
         "evidence": "\n".join(f"  - {e}" for e in top.evidence) if top else "",
         "workaround": known_error.workaround if known_error else "",
         "actor": actor,
+        "note": note,
         "show": f"sentinel incidents show {incident.id}",
         "ack": f"sentinel ack {incident.id}" if incident.status == IncidentStatus.OPEN else "",
     }
@@ -109,11 +113,15 @@ def render_message(
     actor: str = "sentinel",
     known_error: Problem | None = None,
     template: MessageTemplate | None = None,
+    note: str = "",
 ) -> tuple[str, str]:
     """Title and body of a notification: priority, root cause, evidence, the known error's
-    workaround when there is one, what to run next — or the event's template."""
-    fields = message_fields(incident, event, actor, known_error)
+    workaround when there is one, what to run next — or the event's template. A work
+    note's body is the note: a desk's record already holds the rest."""
+    fields = message_fields(incident, event, actor, known_error, note)
     title = f"[{incident.priority}] {fields['headline']} #{incident.id}: {incident.title}"
+    if note:
+        return _templated(template, fields, title, f"{note}\n\nDetails: {fields['show']}")
     lines = [
         f"Priority {incident.priority} (impact {incident.impact}, urgency {incident.urgency})"
         f" · services: {fields['services']}",
@@ -129,7 +137,13 @@ def render_message(
     lines.append(f"Details: {fields['show']}")
     if fields["ack"]:
         lines.append(f"Acknowledge: {fields['ack']}")
-    body = "\n".join(lines)
+    return _templated(template, fields, title, "\n".join(lines))
+
+
+def _templated(
+    template: MessageTemplate | None, fields: dict[str, str], title: str, body: str
+) -> tuple[str, str]:
+    """The event's template where it has one, sentinel's wording where not."""
     if template is not None:
         title = template.title.format_map(fields) if template.title else title
         body = template.body.format_map(fields) if template.body else body

@@ -14,12 +14,12 @@ from typing import Any
 from pydantic import Field
 
 from sentinel.store import OutboxRow
-from sentinel.tickets.external import ExternalConfig, ExternalDesk, external_desks
+from sentinel.tickets.external import ExternalDesk, PagerConfig, external_desks
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
-class AlertmanagerOutConfig(ExternalConfig):
+class AlertmanagerOutConfig(PagerConfig):
     bearer_token: str = Field("", description="sent as Authorization: Bearer, when set")
     receiver: str = "sentinel"
     external_url: str = ""

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import Field
 
 from sentinel.store import OutboxRow
-from sentinel.tickets.external import ExternalConfig, ExternalDesk, external_desks
+from sentinel.tickets.external import ExternalDesk, PagerConfig, external_desks
 
 SUMMARY_LIMIT = 1024
 EVENT_LIMIT = 512 * 1024
@@ -23,7 +23,7 @@ SEVERITY = {"P1": "critical", "P2": "error", "P3": "warning", "P4": "info", "P5"
 ACTION = {"acknowledged": "acknowledge", "resolved": "resolve"}  # every other event triggers
 
 
-class PagerDutyConfig(ExternalConfig):
+class PagerDutyConfig(PagerConfig):
     url: str = Field("https://events.pagerduty.com/v2/enqueue", pattern=r"^https?://")
     routing_key: str = Field(min_length=32, max_length=32)
     hold_when_silenced: bool = True  # a pager: silences hold it like any page
