@@ -378,6 +378,12 @@ def test_an_incident_shows_how_earlier_ones_with_its_root_cause_were_worked(tmp_
     assert "note by al: pool exhausted: raised max_conn" in seen
     assert seen.count("resolved by sentinel: all alerts resolved") == 2
     assert "ApiDown" not in seen and "resolved after 1.0 h" in seen
+    # Whoever is paged reads it too: how often, and what a person last wrote.
+    [page] = [r for r in daemon.store.outbox(current.id) if r.event == "opened"]
+    assert (
+        f"Seen before: 2 earlier incident(s) with root cause db/DbDown (latest #{second}); "
+        f"al on #{first}: pool exhausted: raised max_conn"
+    ) in page.body
     # The first incident has nothing before it.
     assert "seen before" not in invoke("incidents", "show", str(first), *state).output
 

@@ -44,6 +44,17 @@ class SeenBefore:
     problem: Problem | None
     earlier: tuple[tuple[Incident, tuple[TimelineEntry, ...]], ...]
 
+    def summary(self) -> str:
+        """One line for a page: how often, and what a person last wrote of it, if anyone."""
+        line = f"Seen before: {self.total} earlier incident(s) with root cause {self.signature}"
+        if self.earlier:
+            line += f" (latest #{self.earlier[0][0].id})"
+        for past, work in self.earlier:
+            written = [e for e in work if e.actor != "sentinel"]
+            if written:
+                return f"{line}; {written[-1].actor} on #{past.id}: {written[-1].text}"
+        return line
+
 
 def seen_before(store: Store, incident: Incident, limit: int = SEEN_BEFORE) -> SeenBefore | None:
     """What the store knows of the incident's root cause from before it opened, if any."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from sentinel.correlate.problems import ProblemTracker
+from sentinel.correlate.problems import ProblemTracker, seen_before
 from sentinel.correlate.topology import Topology
 from sentinel.metrics import Metrics
 from sentinel.model import (
@@ -48,6 +48,7 @@ NOTIFY_TYPE = {
     "resolved": "success",
     "note": "info",
 }
+PAGES = ("opened", "reopened", "escalated")  # events that ask someone to act
 
 
 def _when(ts: float) -> str:
@@ -627,7 +628,10 @@ class Desk:
             external = [s for s in external if not s.hold_when_silenced]
         known = self.problems.known_error(incident.root_causes) if self.problems else None
         template = getattr(self.settings.templates, event, None)
-        title, body = render_message(incident, event, actor, known, template, note)
+        # Whoever is paged learns what was done last time, as they would from the desk.
+        asked = event in PAGES and (targets or external)
+        seen = seen_before(self.store, incident) if asked else None
+        title, body = render_message(incident, event, actor, known, template, note, seen)
         queued = 0
         if external:
             payload = json.dumps(incident_payload(self.store, incident, event, title, body, actor))

@@ -11,6 +11,7 @@ import string
 
 from pydantic import field_validator
 
+from sentinel.correlate.problems import SeenBefore
 from sentinel.model import Incident, IncidentStatus, Problem
 from sentinel.schema import StrictModel
 
@@ -29,6 +30,7 @@ FIELDS = {
     "root_cause_score": "its score, 0..1",
     "evidence": "the evidence for it, one '  - ' line each",
     "workaround": "the known error's workaround, if one matches",
+    "seen_before": "earlier incidents with this root cause, and what was last written of them",
     "actor": "who acted (acknowledged/resolved by, wrote the note)",
     "note": "the work note's text (note events; empty for the others)",
     "show": "the command that shows the incident",
@@ -74,7 +76,12 @@ class TemplatesConfig(StrictModel):
 
 
 def message_fields(
-    incident: Incident, event: str, actor: str, known_error: Problem | None, note: str = ""
+    incident: Incident,
+    event: str,
+    actor: str,
+    known_error: Problem | None,
+    note: str = "",
+    seen: SeenBefore | None = None,
 ) -> dict[str, str]:
     top = incident.root_causes[0] if incident.root_causes else None
     headline = {
@@ -100,6 +107,7 @@ def message_fields(
         "root_cause_score": f"{top.score:.2f}" if top else "",
         "evidence": "\n".join(f"  - {e}" for e in top.evidence) if top else "",
         "workaround": known_error.workaround if known_error else "",
+        "seen_before": seen.summary() if seen else "",
         "actor": actor,
         "note": note,
         "show": f"sentinel incidents show {incident.id}",
@@ -114,11 +122,12 @@ def render_message(
     known_error: Problem | None = None,
     template: MessageTemplate | None = None,
     note: str = "",
+    seen: SeenBefore | None = None,
 ) -> tuple[str, str]:
     """Title and body of a notification: priority, root cause, evidence, the known error's
     workaround when there is one, what to run next — or the event's template. A work
     note's body is the note: a desk's record already holds the rest."""
-    fields = message_fields(incident, event, actor, known_error, note)
+    fields = message_fields(incident, event, actor, known_error, note, seen)
     title = f"[{incident.priority}] {fields['headline']} #{incident.id}: {incident.title}"
     if note:
         return _templated(template, fields, title, f"{note}\n\nDetails: {fields['show']}")
@@ -134,6 +143,8 @@ def render_message(
             lines.append(fields["evidence"])
     if known_error is not None:
         lines.append(f"Known error (problem #{known_error.id}): {known_error.workaround}")
+    if fields["seen_before"]:
+        lines.append(fields["seen_before"])
     lines.append(f"Details: {fields['show']}")
     if fields["ack"]:
         lines.append(f"Acknowledge: {fields['ack']}")
