@@ -125,10 +125,14 @@ def test_problem_manager_cli_lists_shows_draws_and_works_problems(tmp_path):
     assert listed.exit_code == 0
     assert "db/DbDown" in listed.output and "1.0 d" in listed.output  # MTBF
 
+    assert (
+        invoke("incidents", "note", "2", "restarted the pool", "--by", "bo", *state).exit_code == 0
+    )
     drawing = tmp_path / "problem.svg"
     shown = invoke("problems", "show", "1", "--graph", str(drawing), "--rules", str(rules), *state)
     assert shown.exit_code == 0, shown.output
     assert "occurrences 3" in shown.output and "#3 resolved" in shown.output
+    assert "#2: restarted the pool" in shown.output and "1.0 h" in shown.output  # took
     assert "nothing db depends on is failing" in shown.output
     assert drawing.read_text().lstrip().startswith("<?xml")
 

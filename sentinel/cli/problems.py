@@ -38,7 +38,7 @@ from sentinel.correlate.importers import (
     services_from_prometheus,
     services_yaml,
 )
-from sentinel.correlate.problems import ProblemError, ProblemTracker
+from sentinel.correlate.problems import ProblemError, ProblemTracker, written
 from sentinel.model import Change, Problem
 from sentinel.store import Store
 
@@ -115,13 +115,15 @@ def problems_show(
         console.print(f"workaround: {problem.workaround}")
     linked = [i for i in map(store.incident, problem.incident_ids) if i is not None]
     table = Table(title="Incidents")
-    for column in ("ID", "Opened", "Resolved", "Priority", "Title"):
+    for column in ("ID", "Opened", "Resolved", "Took", "Priority", "Title"):
         table.add_column(column, overflow="fold")
     for incident in linked:
+        resolved = incident.resolved_at
         table.add_row(
             str(incident.id),
             when(incident.created_at),
-            when(incident.resolved_at),
+            when(resolved),
+            duration(None if resolved is None else resolved - incident.created_at),
             incident.priority,
             incident.title,
         )
@@ -133,6 +135,10 @@ def problems_show(
             events.append(
                 (incident.resolved_at, "incident", f"#{incident.id} resolved", "sentinel")
             )
+        events += [
+            (e.at, e.kind, f"#{incident.id}: {e.text}", e.actor)
+            for e in written(store.timeline(incident.id))
+        ]
     timeline = Table(title="Timeline")
     for column in ("When", "What", "", "Who"):
         timeline.add_column(column, overflow="fold")

@@ -13,6 +13,7 @@ problem change it implies are committed together.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sentinel.correlate.topology import ProblemConfig
@@ -34,6 +35,12 @@ SEEN_BEFORE = 3  # earlier incidents shown with one, newest first
 WORK = ("note", "resolved")  # the timeline entries that say how an incident was worked
 
 
+def written(entries: Iterable[TimelineEntry]) -> list[TimelineEntry]:
+    """The notes and resolutions people wrote, not sentinel's own: what was tried, what
+    fixed it."""
+    return [e for e in entries if e.kind in WORK and e.actor != "sentinel"]
+
+
 @dataclass(frozen=True, slots=True)
 class SeenBefore:
     """Earlier incidents with an incident's likeliest cause, newest first, each with how it
@@ -50,9 +57,8 @@ class SeenBefore:
         if self.earlier:
             line += f" (latest #{self.earlier[0][0].id})"
         for past, work in self.earlier:
-            written = [e for e in work if e.actor != "sentinel"]
-            if written:
-                return f"{line}; {written[-1].actor} on #{past.id}: {written[-1].text}"
+            if by_people := written(work):
+                return f"{line}; {by_people[-1].actor} on #{past.id}: {by_people[-1].text}"
         return line
 
 
