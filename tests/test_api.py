@@ -422,3 +422,38 @@ def test_text_utf8_cannot_hold_is_refused_where_it_is_sent(daemon, path, body):
 
     assert run_client(daemon, requests) == 400
     assert daemon.store.count("alerts") == daemon.store.count("changes") == 0
+
+
+def test_work_notes_are_posted_like_pagerdutys_and_refused_with_reasons(daemon, clock):
+    daemon.pipeline.alerts(
+        [Alert(am_alert()["labels"], {}, AlertStatus.FIRING, clock.now)], clock.now
+    )
+    [incident] = daemon.store.unresolved_incidents()
+    path = f"/api/v1/incidents/{incident.id}/notes"
+
+    async def requests(client):
+        async def post(url, body, headers=AUTH):
+            response = await client.post(url, json=body, headers=headers)
+            return response.status, await response.json()
+
+        answers = [
+            await post(path, {"content": "  failing over to db-2 ", "by": "chatbot"}),
+            await post(path, {"content": "   "}),
+            await post(path, {"content": "x", "author": "me"}),
+            await post(path, {"content": "x"}, headers={}),
+            await post("/api/v1/incidents/99/notes", {"content": "x"}),
+        ]
+        daemon.desk.resolve(incident.id, "alice", clock.now)
+        daemon.desk.close(incident.id, "alice", clock.now)
+        answers.append(await post(path, {"content": "too late"}))
+        page = await (await client.get("/metrics")).text()
+        return answers, page
+
+    answers, page = run_client(daemon, requests)
+    assert [status for status, _ in answers] == [201, 400, 400, 401, 404, 409]
+    assert answers[0][1]["content"] == "failing over to db-2" and answers[0][1]["by"] == "chatbot"
+    assert "content" in answers[1][1]["error"] and "author" in answers[2][1]["error"]
+    assert answers[5][1]["error"] == f"incident {incident.id} is closed"
+    assert 'sentinel_api_rejected_requests_total{reason="conflict"} 1.0' in page
+    notes = [(e.text, e.actor) for e in daemon.store.timeline(incident.id) if e.kind == "note"]
+    assert notes == [("failing over to db-2", "chatbot")]

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import StringConstraints
 
 from sentinel.api.base import Rejected, context, format_time, page_params, parse_body
 from sentinel.correlate.changes import ChangeRecord
 from sentinel.correlate.problems import SeenBefore, seen_before
 from sentinel.model import IncidentStatus, Problem, ProblemStatus
-from sentinel.schema import parse_time
+from sentinel.schema import StrictModel, parse_time
 from sentinel.store import MAX_ROW_ID, Store
+from sentinel.tickets import DeskError
 from sentinel.tickets.policy import PRIORITIES
 
 DETAIL_ROWS = 100  # alerts and timeline entries shown with an incident; the rest are paged
@@ -164,6 +166,32 @@ async def problem(request: web.Request) -> web.Response:
     )
 
 
+class NoteBody(StrictModel):
+    """A work note, as PagerDuty's incident notes take one: its text and who wrote it."""
+
+    content: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)
+    ]
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = (
+        "api"
+    )
+
+
+async def post_note(request: web.Request) -> web.Response:
+    """A work note from a chat bot or another desk, as ``sentinel incidents note`` adds."""
+    ctx = context(request)
+    incident_id = _row_id(request, "incident")
+    _found(ctx.store.incident(incident_id), "incident", incident_id)
+    body = await parse_body(request, NoteBody)
+    now = ctx.clock()
+    try:
+        ctx.pipeline.desk.note(incident_id, body.content, body.by, now)
+    except DeskError as exc:
+        raise Rejected(409, "conflict", str(exc)) from None
+    note = {"incident_id": incident_id, "at": format_time(now), "by": body.by}
+    return web.json_response({**note, "content": body.content}, status=201)
+
+
 async def post_change(request: web.Request) -> web.Response:
     ctx = context(request)
     body = await parse_body(request, ChangeRecord)
@@ -198,6 +226,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/incidents", incidents),
         web.get("/api/v1/incidents/{id}", incident),
         web.get("/api/v1/incidents/{id}/{part:alerts|timeline}", incident_part),
+        web.post("/api/v1/incidents/{id}/notes", post_note),
         web.get("/api/v1/problems", problems),
         web.get("/api/v1/problems/{id}", problem),
         web.get("/api/v1/changes", get_changes),
