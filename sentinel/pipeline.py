@@ -41,22 +41,28 @@ def _event_time(alert: Alert) -> float:
 
 
 class OpenIncidents:
-    """Unresolved incidents by likeliest root, as read at the start of a batch and changed
-    by the batch since: placing an alert looks only at the roots within its scope."""
+    """Unresolved incidents by likeliest root and by the services alerting in them, as read
+    at the start of a batch and changed by the batch since: placing an alert looks only at
+    the incidents with a root or a failing service within its scope."""
 
     def __init__(self, incidents: Sequence[OpenIncident]) -> None:
-        self._by_id = {incident.id: incident for incident in incidents}
-        self._by_root: dict[str, set[int]] = defaultdict(set)
+        self._by_id: dict[int, OpenIncident] = {}
+        self._by_node: dict[str, set[int]] = defaultdict(set)
         for incident in incidents:
-            self._by_root[incident.root].add(incident.id)
+            self._index(incident)
+
+    def _index(self, incident: OpenIncident) -> None:
+        self._by_id[incident.id] = incident
+        for node in (incident.root, *incident.services):
+            self._by_node[node].add(incident.id)
 
     def in_scope(self, scope: Collection[str]) -> list[OpenIncident]:
-        roots = self._by_root
-        if len(scope) < len(roots):
-            ids = [i for node in scope for i in roots.get(node, ())]
+        by_node = self._by_node
+        if len(scope) < len(by_node):
+            ids = {i for node in scope for i in by_node.get(node, ())}
         else:
-            ids = [i for root, held in roots.items() if root in scope for i in held]
-        return [self._by_id[i] for i in ids]
+            ids = {i for node, held in by_node.items() if node in scope for i in held}
+        return [self._by_id[i] for i in sorted(ids)]
 
     def note(
         self, incident: Incident, now: float, started: float | None = None, node: str = ""
@@ -76,9 +82,9 @@ class OpenIncidents:
         if before is not None:
             if before == noted:
                 return  # the batch's other alerts joined it already
-            self._by_root[before.root].discard(incident.id)
-        self._by_id[incident.id] = noted
-        self._by_root[root].add(incident.id)
+            if before.root not in services:
+                self._by_node[before.root].discard(incident.id)
+        self._index(noted)
 
 
 class Pipeline:

@@ -138,6 +138,29 @@ def test_a_dependency_takes_symptoms_from_any_depth_through_failing_services():
     assert correlator.place(fire("frontend", 110), [long_open], now=110) is None  # new trouble
 
 
+def test_a_dependant_of_a_neighbour_that_joined_an_incident_joins_it_too():
+    """cache joined db's incident as db's neighbour (api calls both). worker depends on
+    cache and is three hops from db: its trouble is cache's, so it joins the incident cache
+    fails in (a dependency's incident takes its dependants' alerts, whichever of its
+    services ranks first), while it began within ``window`` of that trouble."""
+    topology = Topology.from_services(
+        [
+            ServiceConfig(name="api", depends_on=["db", "cache"]),
+            ServiceConfig(name="worker", depends_on=["cache"]),
+            ServiceConfig(name="db"),
+            ServiceConfig(name="cache"),
+        ]
+    )
+    correlator = TopologyCorrelator(topology, CorrelationConfig(max_distance=2, window=300))
+    assert topology.distance("worker", "db") == 3
+    both = frozenset({"db", "cache"})
+    incident = OpenIncident(7, "db", 60, firing=True, opened_at=0, services=both)
+    assert correlator.place(fire("worker", 80), [incident], now=80) == 7
+    assert correlator.place(fire("worker", 400), [incident], now=400) is None  # new trouble
+    db_alone = replace(incident, services=frozenset({"db"}))
+    assert correlator.place(fire("worker", 80), [db_alone], now=80) is None
+
+
 def test_quiet_incident_outside_the_window_takes_no_new_alerts():
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(window=60))
     quiet = OpenIncident(7, "db", 100, firing=False)
@@ -205,6 +228,27 @@ def slower(
         at,
         score=0.8,
     )
+
+
+def test_of_two_failing_dependencies_the_one_its_dependants_followed_promptly_ranks_first():
+    """disk had been failing for four minutes with nothing above it hurt; then net failed,
+    and app, which depends on both, failed 12 s later, web after it. Trouble travels along
+    a dependency in seconds: net is why, and the evidence says how the timing reads."""
+    topology = Topology.from_services(
+        [
+            ServiceConfig(name="web", depends_on=["app"]),
+            ServiceConfig(name="app", depends_on=["disk", "net"]),
+            ServiceConfig(name="disk"),
+            ServiceConfig(name="net"),
+        ]
+    )
+    correlator = TopologyCorrelator(topology)
+    ranked = correlator.rank(
+        [fire("disk", 0), fire("net", 229), fire("app", 241), fire("web", 250)]
+    )
+    assert [c.node for c in ranked[:2]] == ["net", "disk"]
+    assert "app began 241 s after disk, 12 s after net" in ranked[1].evidence[-2]
+    assert not any("after net" in line for line in ranked[0].evidence)
 
 
 def test_a_dependency_explains_a_dependant_in_proportion_to_its_deviation():

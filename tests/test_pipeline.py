@@ -277,3 +277,23 @@ def test_an_incident_keeps_its_cause_when_the_cause_recovers_first(tmp_path):
     resolved = daemon.store.incident(incident.id)
     assert resolved.status == IncidentStatus.RESOLVED and resolved.root_causes[0].node == "db"
     assert [i.id for i in daemon.store.resolved_with_signature("db/Down", 0)] == [incident.id]
+
+
+def test_an_alert_on_what_depends_on_an_incidents_neighbour_joins_that_incident(tmp_path):
+    """cache joins db's incident as its neighbour; worker, three hops from db, depends on
+    cache: the open incidents are found by every service failing in them, not only by
+    their likeliest cause, so worker's alert joins too instead of paging on its own."""
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[
+            {"name": "api", "depends_on": ["db", "cache"]},
+            {"name": "worker", "depends_on": ["cache"]},
+            {"name": "db"},
+            {"name": "cache"},
+        ],
+    )
+    daemon = make_daemon(tmp_path, rules, Clock(0))
+    for at, service in ((0, "db"), (60, "cache"), (80, "worker")):
+        daemon.pipeline.alerts([fire(service, at)], now=at + 5)
+    [incident] = daemon.store.unresolved_incidents()
+    assert incident.services == ("cache", "db", "worker")

@@ -195,6 +195,19 @@ class _Incident:
     # onset -> the suspects that began then, sorted, where more than one did
     together: dict[float, list[str]]
 
+    @cached_property
+    def by_nearness(self) -> dict[str, list[tuple[float, _Suspect]]]:
+        """For each failing dependant, its failing dependencies by how near in time to it
+        each began (seconds either way), nearest first."""
+        return {
+            node: sorted(
+                ((abs(self.suspects[node].onset - s.onset), s) for s in below),
+                key=lambda pair: (pair[0], pair[1].node),
+            )
+            for node, below in self.failing_below.items()
+            if below
+        }
+
 
 @dataclass
 class _Suspect:
@@ -316,12 +329,22 @@ class TopologyCorrelator:
                 continue
             hops = reach.get(candidate.root) if node in self.topology else 0
             taught = candidate.root in self._together.get(node, ())
+            beyond = self.config.max_distance + 1
             if hops is None and (
                 self._symptom_of(alert, node, candidate)
                 or (taught and self._within_window(alert, candidate))
             ):
-                hops = self.config.max_distance + 1
+                hops = beyond
             if hops is None:
+                # A dependency failing in the incident, though not through its likeliest
+                # cause (it joined as that one's neighbour): the node's trouble is its.
+                through = self._nearest_failing(node, candidate, beyond)
+                if through < beyond and self._within_window(alert, candidate):
+                    active = candidate.active_at
+                    active = candidate.updated_at if active is None else active
+                    key = (False, through, beyond, -active, candidate.id)
+                    if best is None or key < best:
+                        best = key
                 continue
             # One whose cause the node depends on, or that depends on the node, first: trouble
             # travels along dependencies, while a neighbour that shares one with it only
@@ -441,7 +464,14 @@ class TopologyCorrelator:
             "graph": unexplained,
             "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
             "breadth": (
-                sum(_explains(suspect, suspects[d]) for d in [*dependants, *fronts]) / others
+                (
+                    sum(
+                        _explains(suspect, suspects[d]) * self._prompt(suspect, d, incident)
+                        for d in dependants
+                    )
+                    + sum(_explains(suspect, suspects[d]) for d in fronts)
+                )
+                / others
                 if others
                 else 1.0
             ),
@@ -466,6 +496,9 @@ class TopologyCorrelator:
             evidence.append(f"nothing {node} depends on is failing")
         if dependants:
             evidence.append(_failing_dependants(dependants, node))
+            nearer = self._nearer(suspect, dependants, incident)
+            if nearer:
+                evidence.append(nearer)
         if fronts:
             evidence.append(
                 f"may be behind {', '.join(fronts)}: remote, called by its callers, failing too"
@@ -520,6 +553,46 @@ class TopologyCorrelator:
             for dependency in failing:
                 above[dependency].append(node)
         return below, {node: sorted(nodes) for node, nodes in above.items()}
+
+    def _prompt(self, cause: _Suspect, dependant: str, incident: _Incident) -> float:
+        """How promptly a dependant's trouble followed this cause's (0..1), next to the
+        dependant's other failing dependencies that the cause's trouble cannot have passed
+        through: trouble travels along a dependency in seconds, so of two failing
+        dependencies the one that began right before the dependant explains it, not the one
+        it ran beside unharmed for minutes. Within a ``window`` of that nearest."""
+        return max(
+            0.0, 1.0 - self._later(cause, dependant, incident)[0] / max(self.config.window, 1.0)
+        )
+
+    def _later(
+        self, cause: _Suspect, dependant: str, incident: _Incident
+    ) -> tuple[float, _Suspect]:
+        """How much further in time from the dependant the cause began than the nearest
+        alternative did (0 if none is nearer), and that alternative."""
+        below = self.topology.below
+        for gap, other in incident.by_nearness[dependant]:
+            if other is cause:
+                return 0.0, cause
+            if cause.node not in below(other.node):
+                return abs(incident.suspects[dependant].onset - cause.onset) - gap, other
+        return 0.0, cause
+
+    def _nearer(self, cause: _Suspect, dependants: list[str], incident: _Incident) -> str:
+        """Evidence against a cause: dependants whose trouble began nearer in time to
+        another failing dependency's (the first two, with both gaps)."""
+        quoted = []
+        for dependant in dependants:
+            late, other = self._later(cause, dependant, incident)
+            if late > 0:
+                onset = incident.suspects[dependant].onset
+                quoted.append(
+                    f"{dependant} began {_apart(onset, cause.onset)} {cause.node}, "
+                    f"{_apart(onset, other.onset)} {other.node}"
+                )
+        if not quoted:
+            return ""
+        more = f" (and {len(quoted) - 2} more)" if len(quoted) > 2 else ""
+        return "; ".join(quoted[:2]) + more
 
     def _precedes(self, suspect: _Suspect, related: list[_Suspect]) -> float:
         """Whether a node deviated before the failing nodes it is connected to (0..1): a
@@ -644,6 +717,16 @@ def _failing_dependants(dependants: Sequence[str], node: str) -> str:
     if len(dependants) == 1:
         return f"{dependants[0]} depends on {node} and is failing"
     return f"{', '.join(dependants)} depend on {node} and are failing"
+
+
+def _apart(onset: float, other: float) -> str:
+    """How one onset stands to another, as evidence says it.
+
+    >>> _apart(250.0, 9.0), _apart(9.0, 12.5)
+    ('241 s after', '4 s before')
+    """
+    gap = onset - other
+    return f"{abs(gap):.0f} s {'after' if gap >= 0 else 'before'}"
 
 
 @lru_cache(maxsize=4096)  # a storm's alerts share a few group keys
