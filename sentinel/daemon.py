@@ -57,6 +57,7 @@ class Daemon:
         self.store = store
         self.clock = clock
         self.metrics = metrics or Metrics()
+        store.on_commit = self.metrics.store_commits.observe
         topology = config.topology
         by_kind: dict[str, list] = {}
         for rule in config.rules:

@@ -45,6 +45,12 @@ class Metrics:
         self.outbox_pending = Gauge(
             "sentinel_outbox_pending", "Deliveries waiting in the outbox", registry=r
         )
+        self.store_commits = Histogram(
+            "sentinel_store_commit_seconds",
+            "Time each durable store commit took (the write-ahead log's fsync)",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 1),
+            registry=r,
+        )
         self.rejected_requests = Counter(
             "sentinel_api_rejected_requests", "API requests refused", ["reason"], registry=r
         )

@@ -21,7 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,6 +329,9 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self._firing: dict[str, FiringRow] | None = None  # see ``_firing_alerts``
+        # Told how long each durable commit took (the daemon's histogram): a slow disk's
+        # fsync holds every batch, and shows here first.
+        self.on_commit: Callable[[float], None] | None = None
         self._migrate()
 
     def close(self) -> None:
@@ -371,7 +375,10 @@ class Store:
             self._firing = None  # it may hold what was rolled back: read it afresh
             raise
         else:
+            started = time.perf_counter()
             self._db.execute("COMMIT")
+            if self.on_commit is not None:
+                self.on_commit(time.perf_counter() - started)
         finally:
             self._depth = 0
 

@@ -297,3 +297,19 @@ def test_an_alert_on_what_depends_on_an_incidents_neighbour_joins_that_incident(
         daemon.pipeline.alerts([fire(service, at)], now=at + 5)
     [incident] = daemon.store.unresolved_incidents()
     assert incident.services == ("cache", "db", "worker")
+
+
+def test_each_batch_is_one_durable_commit_timed_on_the_daemons_metrics(tmp_path):
+    """A slow disk holds every batch: ``sentinel_store_commit_seconds`` shows it."""
+    daemon = shop(tmp_path)
+    registry = daemon.metrics.registry
+
+    def commits() -> float:
+        return registry.get_sample_value("sentinel_store_commit_seconds_count") or 0.0
+
+    before = commits()
+    daemon.pipeline.alerts([fire("db", 0), fire("api", 5)], now=10)
+    assert commits() == before + 1
+    assert registry.get_sample_value("sentinel_store_commit_seconds_sum") > 0
+    daemon.pipeline.alerts([], now=11)  # nothing to write: no transaction
+    assert commits() == before + 1
