@@ -44,7 +44,7 @@ import argparse
 import random
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -309,7 +309,7 @@ def run(size: int, faults: int, seed: int, evaluation: float = EVALUATION) -> di
         "ceiling": 1 - len(set(truth_labels)) / alerts,
         "ari": adjusted_rand_score(truth_labels, incident_of),
         "ari_overlaps": adjusted_rand_score([joined[t] for t in truth_labels], incident_of),
-        "overlapping": len(spans) - len(set(joined.values())),
+        "overlapping": sum(n for n in Counter(joined.values()).values() if n > 1),
         "top1": sum(ranked_top.get(f) == root for f, root in roots.items()) / len(roots),
         "signature": signed / len(roots),
         "alerts_per_s": handled / in_pipeline,
