@@ -534,17 +534,20 @@ class Store:
         ).fetchone()
         return None if row is None else _alert(row)
 
-    def resolve_alert(self, fingerprint: str, ends_at: float, now: float) -> int | None:
-        """Mark the firing alert resolved; returns its incident id, or None if none fired."""
-        firing = self._firing_alerts().pop(fingerprint, None)
-        if firing is None:
-            return None
-        row = self._exec(
+    def resolve_incident_alerts(self, incident_id: int, ends_at: float, now: float) -> list[str]:
+        """Mark every alert still firing in an incident resolved (an incident resolved by
+        hand); returns their fingerprints. Found by incident in the file, not by this
+        process's memory of what fires, which another process's writes may have outdated."""
+        rows = self._exec(
             "UPDATE alerts SET status = 'resolved', ends_at = ?, updated_at = ? "
-            "WHERE id = ? AND status = 'firing' RETURNING incident_id",
-            (ends_at, now, firing[0]),
-        ).fetchone()
-        return None if row is None else int(row[0])
+            "WHERE incident_id = ? AND status = 'firing' RETURNING fingerprint",
+            (ends_at, now, incident_id),
+        ).fetchall()
+        fingerprints = [str(row[0]) for row in rows]
+        firing = self._firing_alerts()
+        for fingerprint in fingerprints:  # one firing row per fingerprint: this was it
+            firing.pop(fingerprint, None)
+        return fingerprints
 
     def resolve_alerts(
         self, ended: Sequence[tuple[str, float]], now: float

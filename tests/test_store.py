@@ -96,8 +96,9 @@ def test_alerts_resolved_by_another_process_are_new_again_and_never_expire(tmp_p
         incident = _incident(store)
         store.add_alerts(incident, [_firing("db", 100.0), _firing("api", 100.0)], 0.0)
     cli = Store(tmp_path / "s.db")  # as `sentinel incidents resolve` does, in its own process
-    for service in ("db", "api"):
-        cli.resolve_alert(_firing(service, 0.0).alert.fingerprint, 10.0, 10.0)
+    with cli.transaction():
+        resolved = cli.resolve_incident_alerts(incident, 10.0, 10.0)
+    assert sorted(resolved) == sorted(_firing(s, 0.0).alert.fingerprint for s in ("db", "api"))
     again = _firing("db", 200.0).alert
     with store.transaction():
         assert store.refresh_alerts([again], 20.0) == [again]
@@ -139,7 +140,7 @@ def test_a_recent_resolution_is_found_without_reading_the_history(tmp_path):
     def resolved_incident(service: str, at: float) -> int:
         incident = _incident(store)
         store.add_alerts(incident, [_firing(service, at)], at)
-        store.resolve_alert(_firing(service, 0.0).alert.fingerprint, at, at)
+        store.resolve_incident_alerts(incident, at, at)
         store.update_incident(incident, status=IncidentStatus.RESOLVED, resolved_at=at)
         return incident
 
@@ -180,7 +181,8 @@ def test_a_file_from_before_row_ids_were_remembered_upgrades_with_its_firing_ale
         assert store.refresh_alerts([alert.replace(ends_at=300.0)], 50.0) == []
     assert store.expired_alerts(200.0) == []
     assert [a.fingerprint for a in store.expired_alerts(300.0)] == [alert.fingerprint]
-    assert store.resolve_alert(alert.fingerprint, 300.0, 300.0) == 1
+    with store.transaction():
+        assert store.resolve_incident_alerts(1, 300.0, 300.0) == [alert.fingerprint]
     assert store.firing_alerts() == []
 
 

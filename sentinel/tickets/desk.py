@@ -452,8 +452,7 @@ class Desk:
             incident = self._get(incident_id)
             if incident.status in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
                 raise DeskError(f"incident {incident_id} is already {incident.status}")
-            for alert in self.store.firing_alerts(incident_id):
-                self.store.resolve_alert(alert.fingerprint, now, now)
+            self.store.resolve_incident_alerts(incident_id, now, now)
             self._resolve(incident, actor, reason or "resolved by hand", now)
         return self._get(incident_id)
 

@@ -1,0 +1,160 @@
+"""What the desk promises whatever the alert stream and whatever operators do meanwhile:
+no firing alert without a worked incident, no worked incident without a firing alert, each
+alert in one place. ``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py``
+searches longer than the default run."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sentinel.config import Config
+from sentinel.correlate import ServiceConfig
+from sentinel.daemon import Daemon
+from sentinel.model import Alert, AlertStatus
+from sentinel.store import Store
+from sentinel.tickets import Desk, DeskError
+from tests.helpers.api import Clock
+
+SERVICES = [
+    ServiceConfig(name="web", depends_on=["api"]),
+    ServiceConfig(name="api", depends_on=["db", "cache"]),
+    ServiceConfig(name="worker", depends_on=["cache"]),
+    ServiceConfig(name="db"),
+    ServiceConfig(name="cache"),
+]
+NODES = [s.name for s in SERVICES] + ["elsewhere"]  # one outside the topology
+
+# (service, alert name, instance, firing?, seconds since the previous event)
+events = st.lists(
+    st.tuples(
+        st.sampled_from(NODES),
+        st.sampled_from(["Down", "Slow"]),
+        st.integers(0, 1),
+        st.booleans(),
+        st.integers(1, 200),  # gaps past the 300 s window too
+    ),
+    min_size=1,
+    max_size=40,
+)
+# An operator's command between batches, from another process (the CLI): on which of the
+# unresolved incidents, by position.
+actions = st.tuples(st.sampled_from(["ack", "resolve", "merge", "split"]), st.integers(0, 3))
+
+
+def alert(service: str, name: str, instance: int) -> Alert:
+    labels = {"alertname": name, "service": service, "instance": f"{service}-{instance}"}
+    return Alert(labels, {"summary": f"{name} on {service}"}, AlertStatus.FIRING, 0.0)
+
+
+@settings(
+    max_examples=int(os.environ.get("SENTINEL_EXAMPLES", 60)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    stream=events,
+    sizes=st.lists(st.integers(1, 8), min_size=1, max_size=10),
+    commands=st.lists(actions, max_size=10),
+)
+def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires(
+    stream, sizes, commands
+):
+    """As a sender sends: a firing alert again while it fires (the same start), a
+    resolution only of what fires; batches of any size; after each, an operator may
+    acknowledge, resolve, merge or split incidents."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "sentinel.db")
+        daemon = Daemon(Config(services=SERVICES), store, clock=Clock(0))
+        operator = Operator(Store(Path(tmp) / "sentinel.db"), daemon)
+        at, batch, batches, firing = 0.0, [], 0, set()
+        since: dict[str, float] = {}  # what the sender has firing, since when
+        for service, name, instance, fires, gap in stream:
+            at += gap
+            base = alert(service, name, instance)
+            started = since.get(base.fingerprint)
+            if fires:
+                started = since.setdefault(base.fingerprint, at)
+                batch.append(base.replace(starts_at=started))
+            elif started is not None:
+                del since[base.fingerprint]
+                resolved = AlertStatus.RESOLVED
+                batch.append(base.replace(status=resolved, starts_at=started, ends_at=at))
+            if len(batch) >= sizes[batches % len(sizes)]:
+                _deliver(daemon, batch, at, firing)
+                if batches < len(commands):
+                    operator.act(*commands[batches], now=at + 0.5, firing=firing)
+                    _check(daemon, firing)
+                batches += 1
+        _deliver(daemon, batch, at, firing)
+        operator.store.close()
+        store.close()
+
+
+class Operator:
+    """The CLI's desk on its own connection, ranking on the daemon's topology."""
+
+    def __init__(self, store: Store, daemon: Daemon) -> None:
+        self.store, self.daemon = store, daemon
+        self.desk = Desk(store, daemon.config.desk)
+
+    def act(self, command: str, pick: int, now: float, firing: set[str]) -> None:
+        unresolved = self.store.unresolved_incidents()
+        if not unresolved:
+            return
+        incident = unresolved[pick % len(unresolved)]
+        rank = self.daemon.pipeline.correlator.rank
+        try:
+            if command == "ack":
+                self.desk.acknowledge(incident.id, "al", now)
+            elif command == "resolve":
+                ended = {a.fingerprint for a in self.store.firing_alerts(incident.id)}
+                self.desk.resolve(incident.id, "al", now)
+                firing -= ended  # closed with it: a sender's next push opens them anew
+            elif command == "merge":
+                other = unresolved[(pick + 1) % len(unresolved)]
+                self.desk.merge(incident.id, [other.id], "al", now, rank)
+            else:
+                topology = self.daemon.config.topology
+                self.desk.split(incident.id, incident.services[:1], "al", now, rank, topology)
+        except DeskError:
+            pass  # refused with a reason (acknowledged already, nothing to merge, …)
+
+
+def _deliver(daemon: Daemon, batch: list[Alert], now: float, firing: set[str]) -> None:
+    """Send a batch, then check the store against what was sent, in the order it happened."""
+    if not batch:
+        return
+    daemon.pipeline.alerts(list(batch), now=now)
+    for sent in batch:  # already in time order
+        if sent.status == AlertStatus.FIRING:
+            firing.add(sent.fingerprint)
+        else:
+            firing.discard(sent.fingerprint)
+    batch.clear()
+    _check(daemon, firing)
+
+
+def _check(daemon: Daemon, firing: set[str]) -> None:
+    """The store, read as another process would, against what the sender has firing."""
+    db = sqlite3.connect(daemon.store.path)
+    try:
+        rows = db.execute(
+            "SELECT a.fingerprint, i.status FROM alerts a JOIN incidents i "
+            "ON i.id = a.incident_id WHERE a.status = 'firing'"
+        ).fetchall()
+        idle = db.execute(
+            "SELECT id FROM incidents i WHERE status IN ('open', 'acknowledged') AND NOT EXISTS "
+            "(SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')"
+        ).fetchall()
+    finally:
+        db.close()
+    fingerprints = [fingerprint for fingerprint, _ in rows]
+    assert sorted(fingerprints) == sorted(firing)  # each firing alert once, none lost
+    assert {status for _, status in rows} <= {"open", "acknowledged"}
+    assert idle == []  # nothing left open with nothing firing
