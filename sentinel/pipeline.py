@@ -240,11 +240,18 @@ class Pipeline:
             self._join_pending(now)
             self._open_or_reopen(Placement(alert, node, group_key), now)
             return
-        # Written (and the incident re-ranked if services joined) with the batch's others;
-        # meanwhile placement sees the incident as active when this alert started.
+        # Written with the batch's others unless it re-ranks the incident; meanwhile
+        # placement sees the incident as active when this alert started.
         joining = self._joining.setdefault(chosen, [])
-        self._note_open(self._incident(chosen), now, alert.starts_at, node)
+        incident = self._incident(chosen)
+        self._note_open(incident, now, alert.starts_at, node)
         joining.append(Placement(alert, node, group_key))
+        if node not in incident.services or (node, measure(alert)) not in self._representatives(
+            incident
+        ):
+            # A service or measure joined, which may change the likeliest cause: ranked now,
+            # so the batch's next alerts are placed as they would be had it come alone.
+            self._join_pending(now)
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
         """A new incident, unless the alert's last incident resolved within ``window`` (a
@@ -271,9 +278,9 @@ class Pipeline:
 
     def _join_pending(self, now: float) -> None:
         """Write the alerts that joined incidents since the last call: one insert and one
-        update per incident, and one ranking when services or measures joined it (a storm's
-        thousands of alerts on a few incidents). Placement meanwhile goes by the ranking as
-        it was."""
+        update per incident, and one ranking when services or measures joined it. A join
+        that re-ranks is written at once (placement must see the ranking it leads to), so
+        what waits here is mostly a storm's further instances of what the incident holds."""
         joining, self._joining = self._joining, {}
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)

@@ -1,7 +1,8 @@
 """What the desk promises whatever the alert stream and whatever operators do meanwhile:
 no firing alert without a worked incident, no worked incident without a firing alert, each
-alert in one place. ``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py``
-searches longer than the default run."""
+alert in one place; and alerts group the same whether they come one by one or in a
+backlog. ``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py`` searches
+longer than the default run."""
 
 from __future__ import annotations
 
@@ -52,11 +53,35 @@ def alert(service: str, name: str, instance: int) -> Alert:
     return Alert(labels, {"summary": f"{name} on {service}"}, AlertStatus.FIRING, 0.0)
 
 
-@settings(
+# The same examples every run (tests are deterministic), unless asked to search longer.
+searched = settings(
     max_examples=int(os.environ.get("SENTINEL_EXAMPLES", 60)),
+    derandomize="SENTINEL_EXAMPLES" not in os.environ,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def sent(stream: list[tuple[str, str, int, bool, int]]) -> list[tuple[float, Alert]]:
+    """What a sender sends, and when: a firing alert again while it fires (the same
+    start), a resolution only of what fires."""
+    at, out = 0.0, []
+    since: dict[str, float] = {}  # what the sender has firing, since when
+    for service, name, instance, fires, gap in stream:
+        at += gap
+        base = alert(service, name, instance)
+        started = since.get(base.fingerprint)
+        if fires:
+            started = since.setdefault(base.fingerprint, at)
+            out.append((at, base.replace(starts_at=started)))
+        elif started is not None:
+            del since[base.fingerprint]
+            resolved = AlertStatus.RESOLVED
+            out.append((at, base.replace(status=resolved, starts_at=started, ends_at=at)))
+    return out
+
+
+@searched
 @given(
     stream=events,
     sizes=st.lists(st.integers(1, 8), min_size=1, max_size=10),
@@ -65,26 +90,16 @@ def alert(service: str, name: str, instance: int) -> Alert:
 def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires(
     stream, sizes, commands
 ):
-    """As a sender sends: a firing alert again while it fires (the same start), a
-    resolution only of what fires; batches of any size; after each, an operator may
-    acknowledge, resolve, merge or split incidents."""
+    """Batches of any size; after each, an operator may acknowledge, resolve, merge or
+    split incidents."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "sentinel.db")
         daemon = Daemon(Config(services=SERVICES), store, clock=Clock(0))
         operator = Operator(Store(Path(tmp) / "sentinel.db"), daemon)
-        at, batch, batches, firing = 0.0, [], 0, set()
-        since: dict[str, float] = {}  # what the sender has firing, since when
-        for service, name, instance, fires, gap in stream:
-            at += gap
-            base = alert(service, name, instance)
-            started = since.get(base.fingerprint)
-            if fires:
-                started = since.setdefault(base.fingerprint, at)
-                batch.append(base.replace(starts_at=started))
-            elif started is not None:
-                del since[base.fingerprint]
-                resolved = AlertStatus.RESOLVED
-                batch.append(base.replace(status=resolved, starts_at=started, ends_at=at))
+        batch: list[Alert] = []
+        batches, firing, at = 0, set(), 0.0
+        for at, each in sent(stream):
+            batch.append(each)
             if len(batch) >= sizes[batches % len(sizes)]:
                 _deliver(daemon, batch, at, firing)
                 if batches < len(commands):
@@ -94,6 +109,44 @@ def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires
         _deliver(daemon, batch, at, firing)
         operator.store.close()
         store.close()
+
+
+@searched
+@given(stream=events)
+def test_a_backlog_groups_as_the_same_alerts_did_one_by_one(stream):
+    """Heard of every five seconds, as rule evaluations send, or every five minutes, as a
+    webhook behind Alertmanager's ``group_interval`` does: the same incidents."""
+    alerts = sent(stream)
+    assert _incidents_of(alerts, 5.0) == _incidents_of(alerts, 300.0)
+
+
+def _incidents_of(alerts: list[tuple[float, Alert]], every: float) -> list[list[tuple]]:
+    """Each incident as the alerts it holds (fingerprint and start), in batches of what
+    happened within ``every`` seconds, each sent at its end."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "sentinel.db")
+        daemon = Daemon(Config(services=SERVICES), store, clock=Clock(0))
+        batch: list[Alert] = []
+        end = every
+        for at, each in alerts:
+            while at >= end:
+                if batch:
+                    daemon.pipeline.alerts(batch, now=end)
+                    batch = []
+                end += every
+            batch.append(each)
+        if batch:
+            daemon.pipeline.alerts(batch, now=end)
+        store.close()
+        db = sqlite3.connect(Path(tmp) / "sentinel.db")
+        try:
+            rows = db.execute("SELECT incident_id, fingerprint, starts_at FROM alerts").fetchall()
+        finally:
+            db.close()
+    incidents: dict[int, list[tuple]] = {}
+    for incident_id, *held in rows:
+        incidents.setdefault(incident_id, []).append(tuple(held))
+    return sorted(sorted(held) for held in incidents.values())
 
 
 class Operator:
