@@ -1,8 +1,9 @@
 """What the desk promises whatever the alert stream and whatever operators do meanwhile:
 no firing alert without a worked incident, no worked incident without a firing alert, each
-alert in one place; and alerts group the same whether they come one by one or in a
-backlog. ``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py`` searches
-longer than the default run."""
+alert in one place; alerts group the same whether they come one by one or in a backlog,
+and rank the same in whatever order they arrive.
+``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py`` searches longer than
+the default run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentinel.config import Config
-from sentinel.correlate import ServiceConfig
+from sentinel.correlate import ServiceConfig, Topology
+from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.daemon import Daemon
 from sentinel.model import Alert, AlertStatus
 from sentinel.store import Store
@@ -211,3 +213,35 @@ def _check(daemon: Daemon, firing: set[str]) -> None:
     assert sorted(fingerprints) == sorted(firing)  # each firing alert once, none lost
     assert {status for _, status in rows} <= {"open", "acknowledged"}
     assert idle == []  # nothing left open with nothing firing
+
+
+@searched
+@given(
+    fired=st.lists(
+        st.tuples(
+            st.sampled_from(NODES),
+            st.sampled_from(["Down", "Slow"]),
+            st.integers(0, 2),
+            st.sampled_from(["critical", "warning"]),
+            st.integers(0, 60),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    order=st.randoms(use_true_random=False),
+)
+def test_a_ranking_does_not_hang_on_the_order_alerts_arrived_in(fired, order):
+    """Equal alerts on one service (the same score, different names) name its failure
+    class by the first to fire, never by arrival: a signature that changed with arrival
+    order would file one recurring trouble under two problems."""
+    correlator = TopologyCorrelator(Topology.from_services(SERVICES))
+    alerts = [
+        alert(service, name, instance).replace(
+            labels={**alert(service, name, instance).labels, "severity": severity},
+            starts_at=float(at),
+        )
+        for service, name, instance, severity, at in fired
+    ]
+    shuffled = alerts[:]
+    order.shuffle(shuffled)
+    assert correlator.rank(shuffled) == correlator.rank(alerts)

@@ -238,6 +238,7 @@ class _Suspect:
 
     @cached_property
     def strongest(self) -> Alert:
+        """Its highest-scored alert; of equals, the first to fire (``rank`` orders them)."""
         return max(self.alerts, key=lambda a: a.score * _SEVERITY_WEIGHT[a.severity])
 
     @cached_property
@@ -413,7 +414,10 @@ class TopologyCorrelator:
         """Order the alerting nodes (and changed services they depend on) by how likely
         each is the cause, each with the evidence behind its place."""
         by_node: dict[str, list[Alert]] = defaultdict(list)
-        for alert in alerts:
+        # In onset order, not arrival order: of equal alerts the first to fire names the
+        # failure class of a signature, which must not hang on how alerts arrived, or one
+        # recurring trouble files under two problems.
+        for alert in sorted(alerts, key=lambda a: (a.starts_at, a.fingerprint)):
             by_node[self.node(alert)].append(alert)
         if not by_node:
             return ()
