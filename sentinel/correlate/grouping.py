@@ -341,9 +341,7 @@ class TopologyCorrelator:
                 # cause (it joined as that one's neighbour): the node's trouble is its.
                 through = self._nearest_failing(node, candidate, beyond)
                 if through < beyond and self._within_window(alert, candidate):
-                    active = candidate.active_at
-                    active = candidate.updated_at if active is None else active
-                    key = (False, through, beyond, -active, candidate.id)
+                    key = (False, through, beyond, -_active(candidate), candidate.id)
                     if best is None or key < best:
                         best = key
                 continue
@@ -359,8 +357,7 @@ class TopologyCorrelator:
             if unrelated and (node, root) in self._apart:
                 continue  # an operator split them: nearness alone does not join them again
             through = self._nearest_failing(node, candidate, hops) if below else hops
-            active = candidate.updated_at if candidate.active_at is None else candidate.active_at
-            key = (unrelated, through, hops, -active, candidate.id)
+            key = (unrelated, through, hops, -_active(candidate), candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[-1]
@@ -721,6 +718,11 @@ def _failing_dependants(dependants: Sequence[str], node: str) -> str:
     if len(dependants) == 1:
         return f"{dependants[0]} depends on {node} and is failing"
     return f"{', '.join(dependants)} depend on {node} and are failing"
+
+
+def _active(incident: OpenIncident) -> float:
+    """When an incident's latest alert began (its last change where that is unknown)."""
+    return incident.updated_at if incident.active_at is None else incident.active_at
 
 
 def _apart(onset: float, other: float) -> str:
