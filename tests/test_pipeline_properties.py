@@ -1,7 +1,7 @@
 """What the desk promises whatever the alert stream and whatever operators do meanwhile:
 no firing alert without a worked incident, no worked incident without a firing alert, each
 alert in one place; alerts group the same whether they come one by one or in a backlog,
-and rank the same in whatever order they arrive.
+and rank the same in whatever order they arrive; problem records form on recurrence.
 ``SENTINEL_EXAMPLES=3000 pytest tests/test_pipeline_properties.py`` searches longer than
 the default run."""
 
@@ -16,8 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sentinel.config import Config
-from sentinel.correlate import ServiceConfig, Topology
+from sentinel.correlate import CorrelationConfig, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.correlate.topology import ProblemConfig
 from sentinel.daemon import Daemon
 from sentinel.model import Alert, AlertStatus
 from sentinel.store import Store
@@ -245,3 +246,47 @@ def test_a_ranking_does_not_hang_on_the_order_alerts_arrived_in(fired, order):
     shuffled = alerts[:]
     order.shuffle(shuffled)
     assert correlator.rank(shuffled) == correlator.rank(alerts)
+
+
+@searched
+@given(
+    outages=st.lists(
+        st.tuples(
+            st.sampled_from(["db", "cache"]),
+            st.sampled_from(["Down", "Slow"]),
+            st.sampled_from([301, 900, 1800, 3000]),  # quiet before it: past ``window``
+            st.sampled_from([10, 100, 200]),  # how long it lasts
+        ),
+        max_size=15,
+    )
+)
+def test_problems_open_on_the_third_recurrence_within_the_period_and_take_later_ones(outages):
+    """Each outage one incident with its own signature (service/alert name): a problem
+    opens when three resolved incidents with one signature began within the hour before the
+    third resolved, links them, and takes every later one."""
+    period = 3600.0
+    config = Config(
+        services=[ServiceConfig(name="db"), ServiceConfig(name="cache")],
+        correlation=CorrelationConfig(problems=ProblemConfig(min_occurrences=3, period=period)),
+    )
+    opened: dict[str, list[float]] = {}  # signature -> when its incidents opened
+    linked: dict[str, int] = {}  # signature -> incidents its problem holds
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "sentinel.db")
+        daemon = Daemon(config, store, clock=Clock(0))
+        at = 0.0
+        for service, name, quiet, lasts in outages:
+            at += quiet
+            down = alert(service, name, 0).replace(starts_at=at)
+            daemon.pipeline.alerts([down], now=at)
+            at += lasts
+            daemon.pipeline.alerts([down.replace(status=AlertStatus.RESOLVED, ends_at=at)], at)
+            signature = f"{service}/{name}"
+            opened.setdefault(signature, []).append(at - lasts)
+            if signature in linked:
+                linked[signature] += 1
+            elif len([t for t in opened[signature] if t >= at - period]) >= 3:
+                linked[signature] = len([t for t in opened[signature] if t >= at - period])
+        problems = {p.signature: len(p.incident_ids) for p in store.problems()}
+        store.close()
+    assert problems == linked
