@@ -231,6 +231,8 @@ class OpenIncident:
     opened_at: float | None = None  # when its trouble began (None: unknown, no time bound)
     active_at: float | None = None  # the latest start of an alert in it (None: updated_at)
     services: frozenset[str] = frozenset()  # the services alerting in it
+    # when each service began alerting in it, where known (else: ``opened_at``)
+    onsets: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

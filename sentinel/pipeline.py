@@ -76,9 +76,13 @@ class OpenIncidents:
         active = max(times) if times else None
         began = incident.began_at if incident.began_at is not None else incident.created_at
         services = frozenset(incident.services).union((node,) if node else ())
+        onsets: dict[str, float] = {}
         if before is not None:
             services |= before.services
-        noted = OpenIncident(incident.id, root, now, True, began, active, services)
+            onsets.update(before.onsets)
+        if node and started is not None and started < onsets.get(node, started + 1):
+            onsets[node] = started
+        noted = OpenIncident(incident.id, root, now, True, began, active, services, onsets)
         if before is not None:
             if before == noted:
                 return  # the batch's other alerts joined it already

@@ -813,8 +813,9 @@ class Store:
         return tickets
 
     def open_incidents(self, group_key: str | None = None) -> list[OpenIncident]:
-        """Unresolved incidents as correlation places alerts in them: all of them, or
-        those holding a firing alert with ``group_key``."""
+        """Unresolved incidents as correlation places alerts in them: all of them, with
+        when each of their services began alerting in them, or those holding a firing
+        alert with ``group_key``."""
         sql = (
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
             "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
@@ -828,9 +829,26 @@ class Store:
                 "WHERE group_key = ? AND status = 'firing' AND group_key != '')"
             )
             params = (group_key,)
-        rows = self._exec(sql, params)
+        rows = self._exec(sql, params).fetchall()
+        onsets: dict[int, dict[str, float]] = {}
+        if group_key is None:  # alerts outside the topology need no services' onsets
+            for incident_id, node, onset in self._exec(
+                "SELECT a.incident_id, a.node, min(a.starts_at) FROM alerts a "
+                f"JOIN incidents i ON i.id = a.incident_id WHERE i.status NOT IN {_DONE} "
+                "GROUP BY a.incident_id, a.node"
+            ):
+                onsets.setdefault(incident_id, {})[node] = onset
         return [
-            OpenIncident(r[0], r[1], r[2], bool(r[3]), r[4], r[5], frozenset(orjson.loads(r[6])))
+            OpenIncident(
+                r[0],
+                r[1],
+                r[2],
+                bool(r[3]),
+                r[4],
+                r[5],
+                frozenset(orjson.loads(r[6])),
+                onsets.get(r[0], {}),
+            )
             for r in rows
         ]
 

@@ -123,8 +123,8 @@ def test_too_far_from_the_cause_opens_a_new_incident():
 def test_a_dependency_takes_symptoms_from_any_depth_through_failing_services():
     """Beyond ``max_distance`` a dependant's alert is a symptom only where trouble has
     climbed to it: something between it and the cause fails in the incident. A far
-    dependant with nothing failing on its way down, or one that began long after the
-    cause, has trouble of its own."""
+    dependant with nothing failing on its way down, or one that began long after what it
+    fails through, has trouble of its own."""
     correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=1))
     assert correlator.scope("frontend") == {"frontend", "api", "db", "cache"}
     open_db = OpenIncident(7, "db", 100, firing=True, services=frozenset({"db", "api"}))
@@ -136,6 +136,8 @@ def test_a_dependency_takes_symptoms_from_any_depth_through_failing_services():
     assert correlator.place(fire("api", 110), [db_alone], now=110) == 7  # within reach
     long_open = replace(open_db, opened_at=100 - 3600)
     assert correlator.place(fire("frontend", 110), [long_open], now=110) is None  # new trouble
+    api_just_failed = replace(long_open, onsets={"db": 100 - 3600, "api": 90})
+    assert correlator.place(fire("frontend", 110), [api_just_failed], now=110) == 7
 
 
 def test_a_dependant_of_a_neighbour_that_joined_an_incident_joins_it_too():

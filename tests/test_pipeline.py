@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from sentinel.model import Alert, AlertStatus, IncidentStatus
 from tests.conftest import write_rules
 from tests.helpers.api import Clock, make_daemon
@@ -297,6 +299,34 @@ def test_an_alert_on_what_depends_on_an_incidents_neighbour_joins_that_incident(
         daemon.pipeline.alerts([fire(service, at)], now=at + 5)
     [incident] = daemon.store.unresolved_incidents()
     assert incident.services == ("cache", "db", "worker")
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["batch each", "one batch"])
+def test_a_slow_cascade_is_one_incident_however_long_it_takes_to_climb(tmp_path, together):
+    """Trouble climbs from db a hop every 110 s: edge fails 330 s after db, longer than
+    ``window``, and three hops up, beyond ``max_distance``; but it follows the proxy it
+    depends on promptly, so it is a symptom. An alert on edge that begins ``window``
+    after the proxy's trouble began is trouble of its own. Whether the incident's view
+    comes from the store (a batch each) or from the batch itself, the onsets agree."""
+    rules = write_rules(
+        tmp_path / "rules",
+        services=[
+            {"name": "edge", "depends_on": ["proxy"]},
+            {"name": "proxy", "depends_on": ["api"]},
+            {"name": "api", "depends_on": ["db"]},
+            {"name": "db"},
+        ],
+    )
+    daemon = make_daemon(tmp_path, rules, Clock(0))
+    cascade = [fire(s, at) for at, s in ((0, "db"), (110, "api"), (220, "proxy"), (330, "edge"))]
+    late = fire("edge", 221 + daemon.config.correlation.window, name="Latency")
+    batches = [[*cascade, late]] if together else [[alert] for alert in (*cascade, late)]
+    for batch in batches:
+        daemon.pipeline.alerts(batch, now=batch[-1].starts_at + 5)
+    cascade_incident, late_incident = daemon.store.unresolved_incidents()
+    assert cascade_incident.services == ("api", "db", "edge", "proxy")
+    assert cascade_incident.root_causes[0].node == "db"
+    assert late_incident.services == ("edge",)
 
 
 def test_each_batch_is_one_durable_commit_timed_on_the_daemons_metrics(tmp_path):

@@ -339,8 +339,8 @@ class TopologyCorrelator:
             if hops is None:
                 # A dependency failing in the incident, though not through its likeliest
                 # cause (it joined as that one's neighbour): the node's trouble is its.
-                through = self._nearest_failing(node, candidate, beyond)
-                if through < beyond and self._within_window(alert, candidate):
+                through, failing = self._nearest_failing(node, candidate, beyond)
+                if through < beyond and self._within_window(alert, candidate, failing):
                     key = (False, through, beyond, -_active(candidate), candidate.id)
                     if best is None or key < best:
                         best = key
@@ -356,21 +356,21 @@ class TopologyCorrelator:
             unrelated = not (below or topology.depends_on(root, node) or taught)
             if unrelated and (node, root) in self._apart:
                 continue  # an operator split them: nearness alone does not join them again
-            through = self._nearest_failing(node, candidate, hops) if below else hops
+            through = self._nearest_failing(node, candidate, hops)[0] if below else hops
             key = (unrelated, through, hops, -_active(candidate), candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[-1]
 
-    def _nearest_failing(self, node: str, candidate: OpenIncident, hops: int) -> int:
+    def _nearest_failing(self, node: str, candidate: OpenIncident, hops: int) -> tuple[int, str]:
         """Hops to the nearest service failing in ``candidate`` that ``node`` depends on,
-        within ``max_distance`` (its cause is ``hops`` away otherwise)."""
+        within ``max_distance``, and that service (its cause, ``hops`` away, otherwise)."""
         for service, distance in self._dependencies_near(node):
             if distance >= hops:
                 break
             if service in candidate.services:
-                return distance
-        return hops
+                return distance, service
+        return hops, candidate.root
 
     def _dependencies_near(self, node: str) -> list[tuple[str, int]]:
         """What ``node`` depends on within ``max_distance``, nearest first (cached)."""
@@ -382,26 +382,33 @@ class TopologyCorrelator:
             self._near_below[node] = near
         return near
 
-    def _within_window(self, alert: Alert, candidate: OpenIncident) -> bool:
-        """Whether the alert began within ``window`` of the incident's trouble."""
-        opened = candidate.opened_at
-        return opened is None or abs(alert.starts_at - opened) <= self.config.window
+    def _within_window(
+        self, alert: Alert, candidate: OpenIncident, service: str | None = None
+    ) -> bool:
+        """Whether the alert began within ``window`` of when ``service`` began failing in
+        the incident (of the incident's trouble, where that is unknown or none is named)."""
+        onset = candidate.opened_at
+        if service is not None:
+            onset = candidate.onsets.get(service, onset)
+        return onset is None or abs(alert.starts_at - onset) <= self.config.window
 
     def _symptom_of(self, alert: Alert, node: str, candidate: OpenIncident) -> bool:
         """Whether an alert beyond ``max_distance`` is a symptom of a deeper dependency's
         incident: the node depends on its cause through a service failing in it within
         ``max_distance`` (trouble climbs through the services between; a far dependant
         with nothing failing on its way down has trouble of its own), and it began within
-        ``window`` of the incident's trouble (symptoms follow their cause promptly; a late
-        one is new trouble), both in the alerts' own time."""
+        ``window`` of that service's trouble, in the alerts' own time. Symptoms follow
+        the service they depend on promptly (a late one is new trouble), however long a
+        slow cascade took to climb to it."""
         topology, root = self.topology, candidate.root
-        if not topology.depends_on(node, root) or not self._within_window(alert, candidate):
+        if not topology.depends_on(node, root):
             return False
         near = topology.reach(node, self.config.max_distance)
         return any(
             service in near
             and topology.depends_on(node, service)
             and topology.depends_on(service, root)
+            and self._within_window(alert, candidate, service)
             for service in candidate.services
         )
 
