@@ -267,11 +267,12 @@ class Pipeline:
             incident = self._incident(flapped)
             self.desk.reopen(incident, alert, now, node, group_key)
             # The desk changed it, perhaps within the same ``now`` as its resolution, which
-            # ``updated_at`` cannot tell: read it and its representatives afresh.
+            # ``updated_at`` cannot tell: read it, its representatives and its services'
+            # onsets (which its earlier alerts set) afresh.
             self._incidents.pop(flapped, None)
             self._kept.pop(flapped, None)
             self._checked.discard(flapped)
-            self._note_open(incident, now)
+            self._open = None
             return
         causes = self.correlator.rank([alert], self._recent_changes(now))
         policy = self.topology.policy(causes[0].node if causes else node)

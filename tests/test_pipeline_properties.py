@@ -26,6 +26,7 @@ from sentinel.tickets import Desk, DeskError
 from tests.helpers.api import Clock
 
 SERVICES = [
+    ServiceConfig(name="edge", depends_on=["web"]),  # three hops from db: beyond reach
     ServiceConfig(name="web", depends_on=["api"]),
     ServiceConfig(name="api", depends_on=["db", "cache"]),
     ServiceConfig(name="worker", depends_on=["cache"]),
