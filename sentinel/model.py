@@ -233,6 +233,8 @@ class OpenIncident:
     services: frozenset[str] = frozenset()  # the services alerting in it
     # when each service began alerting in it, where known (else: ``opened_at``)
     onsets: Mapping[str, float] = field(default_factory=dict)
+    # when each service with nothing firing in it any more stopped (its last alert's end)
+    healed: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,12 +77,16 @@ class OpenIncidents:
         began = incident.began_at if incident.began_at is not None else incident.created_at
         services = frozenset(incident.services).union((node,) if node else ())
         onsets: dict[str, float] = {}
+        healed: dict[str, float] = {}
         if before is not None:
             services |= before.services
             onsets.update(before.onsets)
-        if node and started is not None and started < onsets.get(node, started + 1):
-            onsets[node] = started
-        noted = OpenIncident(incident.id, root, now, True, began, active, services, onsets)
+            healed.update(before.healed)
+        if node and started is not None:
+            healed.pop(node, None)  # it fails again
+            if started < onsets.get(node, started + 1):
+                onsets[node] = started
+        noted = OpenIncident(incident.id, root, now, True, began, active, services, onsets, healed)
         if before is not None:
             if before == noted:
                 return  # the batch's other alerts joined it already

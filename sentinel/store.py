@@ -234,10 +234,10 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (a, b)
     );
     """,
-    # When each service began alerting in an open incident, read from the index alone.
+    # When each service began, and stopped, alerting in an open incident, from the index.
     """
     DROP INDEX alerts_incident_node;
-    CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node, starts_at);
+    CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node, starts_at, ends_at);
     """,
 )
 
@@ -819,8 +819,8 @@ class Store:
 
     def open_incidents(self, group_key: str | None = None) -> list[OpenIncident]:
         """Unresolved incidents as correlation places alerts in them: all of them, with
-        when each of their services began alerting in them, or those holding a firing
-        alert with ``group_key``."""
+        when each of their services began alerting in them and when each that no longer
+        does stopped, or those holding a firing alert with ``group_key``."""
         sql = (
             "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
             "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
@@ -836,13 +836,17 @@ class Store:
             params = (group_key,)
         rows = self._exec(sql, params).fetchall()
         onsets: dict[int, dict[str, float]] = {}
-        if group_key is None:  # alerts outside the topology need no services' onsets
-            for incident_id, node, onset in self._exec(
-                "SELECT incident_id, node, min(starts_at) FROM alerts WHERE incident_id IN "
+        healed: dict[int, dict[str, float]] = {}
+        if group_key is None:  # alerts outside the topology need no services' times
+            for incident_id, node, onset, firing, stopped in self._exec(
+                "SELECT incident_id, node, min(starts_at), max(status = 'firing'), max(ends_at) "
+                "FROM alerts WHERE incident_id IN "
                 f"(SELECT id FROM incidents WHERE status NOT IN {_DONE}) "
                 "GROUP BY incident_id, node"
             ):
                 onsets.setdefault(incident_id, {})[node] = onset
+                if not firing and stopped is not None:
+                    healed.setdefault(incident_id, {})[node] = stopped
         return [
             OpenIncident(
                 r[0],
@@ -853,6 +857,7 @@ class Store:
                 r[5],
                 frozenset(orjson.loads(r[6])),
                 onsets.get(r[0], {}),
+                healed.get(r[0], {}),
             )
             for r in rows
         ]

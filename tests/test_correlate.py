@@ -140,6 +140,30 @@ def test_a_dependency_takes_symptoms_from_any_depth_through_failing_services():
     assert correlator.place(fire("frontend", 110), [api_just_failed], now=110) == 7
 
 
+def test_a_cause_that_healed_joins_nothing_by_nearness():
+    """db stopped failing at 100; frontend still fails in its incident. cache sits next to
+    db: while db's errors may still drain (``window``) it joins, later it has trouble of
+    its own. frontend's new alert joins the incident it still fails in; api, up again since
+    120, is new trouble too."""
+    correlator = TopologyCorrelator(SHOP, CorrelationConfig(max_distance=2, window=300))
+    outage = OpenIncident(
+        7,
+        "db",
+        100,
+        firing=True,
+        opened_at=0,
+        services=frozenset({"db", "api", "frontend"}),
+        onsets={"db": 0, "api": 10, "frontend": 600},
+        healed={"db": 100, "api": 120},
+    )
+    assert correlator.place(fire("cache", 150), [outage], now=150) == 7
+    assert correlator.place(fire("cache", 700), [outage], now=700) is None
+    assert correlator.place(fire("frontend", 700, name="Slow"), [outage], now=700) == 7
+    assert correlator.place(fire("api", 700, name="Slow"), [outage], now=700) is None
+    still_down = replace(outage, healed={})
+    assert correlator.place(fire("cache", 700), [still_down], now=700) == 7
+
+
 def test_a_dependant_of_a_neighbour_that_joined_an_incident_joins_it_too():
     """cache joined db's incident as db's neighbour (api calls both). worker depends on
     cache and is three hops from db: its trouble is cache's, so it joins the incident cache

@@ -306,27 +306,54 @@ def test_a_slow_cascade_is_one_incident_however_long_it_takes_to_climb(tmp_path,
     """Trouble climbs from db a hop every 110 s: edge fails 330 s after db, longer than
     ``window``, and three hops up, beyond ``max_distance``; but it follows the proxy it
     depends on promptly, so it is a symptom. An alert on edge that begins ``window``
-    after the proxy's trouble began is trouble of its own. Whether the incident's view
-    comes from the store (a batch each) or from the batch itself, the onsets agree."""
-    rules = write_rules(
-        tmp_path / "rules",
-        services=[
-            {"name": "edge", "depends_on": ["proxy"]},
-            {"name": "proxy", "depends_on": ["api"]},
-            {"name": "api", "depends_on": ["db"]},
-            {"name": "db"},
-        ],
-    )
-    daemon = make_daemon(tmp_path, rules, Clock(0))
+    after the proxy's trouble began is trouble of its own."""
+    daemon = _on(tmp_path, {"edge": "proxy", "proxy": "api", "api": "db", "db": None})
     cascade = [fire(s, at) for at, s in ((0, "db"), (110, "api"), (220, "proxy"), (330, "edge"))]
     late = fire("edge", 221 + daemon.config.correlation.window, name="Latency")
-    batches = [[*cascade, late]] if together else [[alert] for alert in (*cascade, late)]
-    for batch in batches:
-        daemon.pipeline.alerts(batch, now=batch[-1].starts_at + 5)
+    _deliver(daemon, [*cascade, late], together)
     cascade_incident, late_incident = daemon.store.unresolved_incidents()
     assert cascade_incident.services == ("api", "db", "edge", "proxy")
     assert cascade_incident.root_causes[0].node == "db"
     assert late_incident.services == ("edge",)
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["batch each", "one batch"])
+def test_a_healed_cause_takes_no_new_trouble_near_it(tmp_path, together):
+    """db recovers at 100 while api still drains errors. jobs, which depends on db, fails
+    50 s later: a symptom still draining, it joins. billing fails ten minutes later: db
+    has been up all that while, so billing's trouble is its own and pages on its own
+    (dependants are held back only while their dependency is down). A new alert on api,
+    which still fails in the incident, joins that incident."""
+    daemon = _on(tmp_path, {"api": "db", "jobs": "db", "billing": "db", "db": None})
+    db = fire("db", 0)
+    stream = [
+        db,
+        fire("api", 10),
+        db.replace(status=AlertStatus.RESOLVED, ends_at=100),
+        fire("jobs", 150),
+        fire("billing", 700),
+        fire("api", 701, name="Slow"),
+    ]
+    _deliver(daemon, stream, together)
+    outage, billing = daemon.store.unresolved_incidents()
+    assert outage.services == ("api", "db", "jobs") and outage.root_causes[0].node == "db"
+    assert billing.services == ("billing",)
+
+
+def _on(tmp_path, depends_on: dict[str, str | None]):
+    """A daemon on a topology where each service depends on at most one other."""
+    services = [
+        {"name": name, "depends_on": [below] if below else []} for name, below in depends_on.items()
+    ]
+    return make_daemon(tmp_path, write_rules(tmp_path / "rules", services=services), Clock(0))
+
+
+def _deliver(daemon, stream: list[Alert], together: bool) -> None:
+    """The stream in one batch, or each alert in a batch of its own as it happens: the
+    incidents' view then comes from the store, else from the batch itself."""
+    for batch in [stream] if together else [[each] for each in stream]:
+        last = batch[-1]
+        daemon.pipeline.alerts(batch, now=(last.ends_at or last.starts_at) + 5)
 
 
 def test_each_batch_is_one_durable_commit_timed_on_the_daemons_metrics(tmp_path):

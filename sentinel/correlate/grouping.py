@@ -321,29 +321,44 @@ class TopologyCorrelator:
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
         """Join the incident whose likeliest root cause is nearest (or, outside the graph, one
-        with the same group key); an incident with nothing firing only within ``window``."""
+        with the same group key); an incident with nothing firing only within ``window``.
+        A cause that stopped failing more than ``window`` before the alert began joins
+        nothing by nearness (as Zabbix and Icinga suppress dependants only while their
+        dependency is down): only a service still failing in the incident can."""
         node = self.node(alert)
+        in_graph = node in self.topology
         reach = self.topology.reach(node, self.config.max_distance)
         best: tuple[bool, int, int, float, int] | None = None
         for candidate in candidates:
             if not candidate.firing and now - candidate.updated_at > self.config.window:
                 continue
-            hops = reach.get(candidate.root) if node in self.topology else 0
-            taught = candidate.root in self._together.get(node, ())
+            healed = in_graph and not self._failing(candidate, candidate.root, alert)
+            hops = None if healed else reach.get(candidate.root) if in_graph else 0
+            taught = not healed and candidate.root in self._together.get(node, ())
             beyond = self.config.max_distance + 1
-            if hops is None and (
-                self._symptom_of(alert, node, candidate)
-                or (taught and self._within_window(alert, candidate))
+            if (
+                hops is None
+                and not healed
+                and (
+                    self._symptom_of(alert, node, candidate)
+                    or (taught and self._within_window(alert, candidate))
+                )
             ):
                 hops = beyond
             if hops is None:
-                # A dependency failing in the incident, though not through its likeliest
-                # cause (it joined as that one's neighbour): the node's trouble is its.
-                through, failing = self._nearest_failing(node, candidate, beyond)
-                if through < beyond and self._within_window(alert, candidate, failing):
-                    key = (False, through, beyond, -_active(candidate), candidate.id)
-                    if best is None or key < best:
-                        best = key
+                # Once its cause healed, the node itself still failing in the incident (its
+                # trouble goes on there); or a dependency failing in it, though not through
+                # its likeliest cause (it joined as that one's neighbour, or outlasted it):
+                # the node's trouble is its.
+                if healed and node in candidate.services and self._failing(candidate, node, alert):
+                    through = 0
+                else:
+                    through, failing = self._nearest_failing(alert, node, candidate, beyond)
+                    if through == beyond or not self._within_window(alert, candidate, failing):
+                        continue
+                key = (False, through, beyond, -_active(candidate), candidate.id)
+                if best is None or key < best:
+                    best = key
                 continue
             # One whose cause the node depends on, or that depends on the node, first: trouble
             # travels along dependencies, while a neighbour that shares one with it only
@@ -356,19 +371,21 @@ class TopologyCorrelator:
             unrelated = not (below or topology.depends_on(root, node) or taught)
             if unrelated and (node, root) in self._apart:
                 continue  # an operator split them: nearness alone does not join them again
-            through = self._nearest_failing(node, candidate, hops)[0] if below else hops
+            through = self._nearest_failing(alert, node, candidate, hops)[0] if below else hops
             key = (unrelated, through, hops, -_active(candidate), candidate.id)
             if best is None or key < best:
                 best = key
         return None if best is None else best[-1]
 
-    def _nearest_failing(self, node: str, candidate: OpenIncident, hops: int) -> tuple[int, str]:
+    def _nearest_failing(
+        self, alert: Alert, node: str, candidate: OpenIncident, hops: int
+    ) -> tuple[int, str]:
         """Hops to the nearest service failing in ``candidate`` that ``node`` depends on,
         within ``max_distance``, and that service (its cause, ``hops`` away, otherwise)."""
         for service, distance in self._dependencies_near(node):
             if distance >= hops:
                 break
-            if service in candidate.services:
+            if service in candidate.services and self._failing(candidate, service, alert):
                 return distance, service
         return hops, candidate.root
 
@@ -381,6 +398,12 @@ class TopologyCorrelator:
             near = sorted(((s, d) for s, d in reach.items() if s in below), key=lambda p: p[1])
             self._near_below[node] = near
         return near
+
+    def _failing(self, candidate: OpenIncident, service: str, alert: Alert) -> bool:
+        """Whether ``service`` still failed in the incident when the alert began, or had
+        stopped within ``window`` before (a flap, or errors still draining)."""
+        stopped = candidate.healed.get(service)
+        return stopped is None or alert.starts_at - stopped <= self.config.window
 
     def _within_window(
         self, alert: Alert, candidate: OpenIncident, service: str | None = None
@@ -408,6 +431,7 @@ class TopologyCorrelator:
             service in near
             and topology.depends_on(node, service)
             and topology.depends_on(service, root)
+            and self._failing(candidate, service, alert)
             and self._within_window(alert, candidate, service)
             for service in candidate.services
         )
