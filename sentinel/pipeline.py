@@ -3,7 +3,8 @@
 Synchronous on purpose: each batch is handled in one store transaction that never waits on
 the network, so the daemon's loop and the API can both feed it without interleaving. While
 that transaction runs nobody else writes, so the pipeline reads the unresolved incidents
-once per batch and keeps that view current itself; alerts that merely add to an incident's
+once per batch and keeps that view current itself (reading again only the incidents the
+desk changed in ways it cannot follow); alerts that merely add to an incident's
 known services are written together at the end of the batch.
 """
 
@@ -55,6 +56,17 @@ class OpenIncidents:
         self._by_id[incident.id] = incident
         for node in (incident.root, *incident.services):
             self._by_node[node].add(incident.id)
+
+    def refresh(self, ids: Collection[int], fresh: Sequence[OpenIncident]) -> None:
+        """Replace the incidents ``ids`` by ``fresh``, as read again after the desk changed
+        them (those no longer open are not among it)."""
+        for incident_id in ids:
+            stale = self._by_id.pop(incident_id, None)
+            if stale is not None:
+                for node in (stale.root, *stale.services):
+                    self._by_node[node].discard(incident_id)
+        for incident in fresh:
+            self._index(incident)
 
     def in_scope(self, scope: Collection[str]) -> list[OpenIncident]:
         by_node = self._by_node
@@ -223,8 +235,7 @@ class Pipeline:
             kept = self._kept.get(incident_id)
             if kept is not None:
                 self._kept[incident_id] = (now, kept[1])
-        if changed:
-            self._open = None
+        self._reread_open(changed)
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:
@@ -276,7 +287,7 @@ class Pipeline:
             self._incidents.pop(flapped, None)
             self._kept.pop(flapped, None)
             self._checked.discard(flapped)
-            self._open = None
+            self._reread_open([flapped])
             return
         causes = self.correlator.rank([alert], self._recent_changes(now))
         policy = self.topology.policy(causes[0].node if causes else node)
@@ -306,6 +317,12 @@ class Pipeline:
                 tiers = self._tiers(services)
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, representatives, now)
+
+    def _reread_open(self, changed: Collection[int]) -> None:
+        """The desk changed these incidents in ways placement cannot follow (alerts
+        stopped, an incident resolved or reopened): read them again, not all of them."""
+        if self._open is not None and changed:
+            self._open.refresh(changed, self.store.open_incidents(ids=sorted(changed)))
 
     def _note_open(
         self, incident: Incident, now: float, started: float | None = None, node: str = ""

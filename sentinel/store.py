@@ -817,32 +817,36 @@ class Store:
             ]
         return tickets
 
-    def open_incidents(self, group_key: str | None = None) -> list[OpenIncident]:
-        """Unresolved incidents as correlation places alerts in them: all of them, with
-        when each of their services began alerting in them and when each that no longer
-        does stopped, or those holding a firing alert with ``group_key``."""
-        sql = (
-            "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
-            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
-            "coalesce(i.began_at, i.created_at), i.active_at, i.services "
-            f"FROM incidents i WHERE i.status NOT IN {_DONE}"
-        )
-        params: tuple[str, ...] = ()
+    def open_incidents(
+        self, group_key: str | None = None, ids: Sequence[int] = ()
+    ) -> list[OpenIncident]:
+        """Unresolved incidents as correlation places alerts in them: all of them (of
+        ``ids`` only, if given), with when each of their services began alerting in them
+        and when each that no longer does stopped; or those holding a firing alert with
+        ``group_key``, which lie outside the topology and need no services' times."""
+        where, params = _in("i.id", ids)
+        where += f" AND i.status NOT IN {_DONE}"
         if group_key is not None:
-            sql += (
+            where += (
                 " AND i.id IN (SELECT incident_id FROM alerts "
                 "WHERE group_key = ? AND status = 'firing' AND group_key != '')"
             )
-            params = (group_key,)
-        rows = self._exec(sql, params).fetchall()
+            params.append(group_key)
+        rows = self._exec(
+            "SELECT i.id, i.root_node, i.updated_at, EXISTS (SELECT 1 FROM alerts a "
+            "WHERE a.incident_id = i.id AND a.status = 'firing') AS firing, "
+            "coalesce(i.began_at, i.created_at), i.active_at, i.services "
+            f"FROM incidents i WHERE {where}",
+            params,
+        ).fetchall()
         onsets: dict[int, dict[str, float]] = {}
         healed: dict[int, dict[str, float]] = {}
-        if group_key is None:  # alerts outside the topology need no services' times
+        if group_key is None:
             for incident_id, node, onset, firing, stopped in self._exec(
                 "SELECT incident_id, node, min(starts_at), max(status = 'firing'), max(ends_at) "
-                "FROM alerts WHERE incident_id IN "
-                f"(SELECT id FROM incidents WHERE status NOT IN {_DONE}) "
-                "GROUP BY incident_id, node"
+                f"FROM alerts WHERE incident_id IN (SELECT i.id FROM incidents i WHERE {where}) "
+                "GROUP BY incident_id, node",
+                params,
             ):
                 onsets.setdefault(incident_id, {})[node] = onset
                 if not firing and stopped is not None:
