@@ -239,7 +239,56 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX alerts_incident_node;
     CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node, starts_at, ends_at);
     """,
+    # The same, per incident and service, kept as alerts are written: reading it from the
+    # alerts cost each batch a pass over every alert an open incident ever held. Triggers
+    # keep it on every insert and status change, whoever writes; the two statements that
+    # move alerts between incidents (merge, split) rebuild what they touched.
+    """
+    DROP INDEX alerts_incident_node;
+    CREATE INDEX alerts_incident_node ON alerts (incident_id, status, node);
+    CREATE TABLE incident_services (
+        incident_id INTEGER NOT NULL REFERENCES incidents (id),
+        node TEXT NOT NULL,
+        onset REAL NOT NULL,
+        firing INTEGER NOT NULL,
+        ended_at REAL,
+        PRIMARY KEY (incident_id, node)
+    ) WITHOUT ROWID;
+    INSERT INTO incident_services
+        SELECT incident_id, node, min(starts_at), sum(status = 'firing'),
+               max(CASE WHEN status != 'firing' THEN ends_at END)
+        FROM alerts GROUP BY incident_id, node;
+    CREATE TRIGGER alerts_added AFTER INSERT ON alerts BEGIN
+        INSERT INTO incident_services VALUES (
+            NEW.incident_id, NEW.node, NEW.starts_at, NEW.status = 'firing',
+            CASE WHEN NEW.status != 'firing' THEN NEW.ends_at END
+        ) ON CONFLICT DO UPDATE SET
+            onset = min(onset, excluded.onset),
+            firing = firing + excluded.firing,
+            ended_at = coalesce(max(ended_at, excluded.ended_at), ended_at, excluded.ended_at);
+    END;
+    CREATE TRIGGER alerts_status AFTER UPDATE OF status ON alerts
+    WHEN OLD.status != NEW.status BEGIN
+        UPDATE incident_services SET
+            firing = firing + (NEW.status = 'firing') - (OLD.status = 'firing'),
+            ended_at = CASE WHEN NEW.status = 'firing' THEN ended_at
+                ELSE coalesce(max(ended_at, NEW.ends_at), ended_at, NEW.ends_at) END
+        WHERE incident_id = NEW.incident_id AND node = NEW.node;
+    END;
+    """,
 )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """A script's statements one by one (``executescript`` would commit midway); a
+    trigger's body holds semicolons of its own."""
+    statement = ""
+    for part in script.split(";"):
+        statement += part + ";"
+        if sqlite3.complete_statement(statement):
+            if statement.strip(" \n;"):
+                yield statement
+            statement = ""
 
 
 def _in(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -357,7 +406,7 @@ class Store:
             )
         for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
             with self.transaction():
-                for statement in filter(str.strip, script.split(";")):
+                for statement in _statements(script):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number}")
 
@@ -667,13 +716,27 @@ class Store:
         cursor = self._exec(
             f"UPDATE alerts SET incident_id = ? WHERE {of_incidents}", (to_id, *params)
         )
+        self._count_services([*from_ids, to_id])
         return int(cursor.rowcount)
 
     def move_node_alerts(self, from_id: int, nodes: Sequence[str], to_id: int) -> int:
         """Move an incident's alerts on some services to another (a split); how many."""
         where, params = _of_nodes(from_id, nodes)
         cursor = self._exec(f"UPDATE alerts SET incident_id = ? WHERE {where}", (to_id, *params))
+        self._count_services([from_id, to_id])
         return int(cursor.rowcount)
+
+    def _count_services(self, incident_ids: Sequence[int]) -> None:
+        """Count ``incident_services`` afresh from the alerts of incidents that alerts
+        moved between (triggers follow inserts and status changes, not moves)."""
+        of_incidents, params = _in("incident_id", incident_ids)
+        self._exec(f"DELETE FROM incident_services WHERE {of_incidents}", params)
+        self._exec(
+            "INSERT INTO incident_services SELECT incident_id, node, min(starts_at), "
+            "sum(status = 'firing'), max(CASE WHEN status != 'firing' THEN ends_at END) "
+            f"FROM alerts WHERE {of_incidents} GROUP BY incident_id, node",
+            params,
+        )
 
     def add_grouping_hints(self, hints: Sequence[GroupingHint]) -> None:
         """Remember regroupings, one per pair of services (the latest verdict stands), and
@@ -843,9 +906,8 @@ class Store:
         healed: dict[int, dict[str, float]] = {}
         if group_key is None:
             for incident_id, node, onset, firing, stopped in self._exec(
-                "SELECT incident_id, node, min(starts_at), max(status = 'firing'), max(ends_at) "
-                f"FROM alerts WHERE incident_id IN (SELECT i.id FROM incidents i WHERE {where}) "
-                "GROUP BY incident_id, node",
+                "SELECT incident_id, node, onset, firing, ended_at FROM incident_services "
+                f"WHERE incident_id IN (SELECT i.id FROM incidents i WHERE {where})",
                 params,
             ):
                 onsets.setdefault(incident_id, {})[node] = onset

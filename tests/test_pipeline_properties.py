@@ -209,12 +209,19 @@ def _check(daemon: Daemon, firing: set[str]) -> None:
             "SELECT id FROM incidents i WHERE status IN ('open', 'acknowledged') AND NOT EXISTS "
             "(SELECT 1 FROM alerts a WHERE a.incident_id = i.id AND a.status = 'firing')"
         ).fetchall()
+        kept = db.execute("SELECT * FROM incident_services ORDER BY incident_id, node").fetchall()
+        counted = db.execute(
+            "SELECT incident_id, node, min(starts_at), sum(status = 'firing'), "
+            "max(CASE WHEN status != 'firing' THEN ends_at END) FROM alerts "
+            "GROUP BY incident_id, node ORDER BY incident_id, node"
+        ).fetchall()
     finally:
         db.close()
     fingerprints = [fingerprint for fingerprint, _ in rows]
     assert sorted(fingerprints) == sorted(firing)  # each firing alert once, none lost
     assert {status for _, status in rows} <= {"open", "acknowledged"}
     assert idle == []  # nothing left open with nothing firing
+    assert kept == counted  # each service's times in each incident, through merges and splits
 
 
 @searched

@@ -157,18 +157,61 @@ def test_a_recent_resolution_is_found_without_reading_the_history(tmp_path):
     assert len(steps) < 20  # under 2,000 virtual machine steps: not one per old incident
 
 
+def _file_of_version(path, version: int) -> sqlite3.Connection:
+    """A store file as a sentinel of schema ``version`` left it, holding one open incident."""
+    db = sqlite3.connect(path)
+    for number, script in enumerate(MIGRATIONS[:version], start=1):
+        db.executescript(script)
+        db.execute(f"PRAGMA user_version = {number}")
+    db.execute(
+        "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
+        "root_causes, policy, created_at, updated_at) "
+        "VALUES ('t', 'open', 'P3', 3, 3, '[\"db\"]', '[]', 'default', 0, 0)"
+    )
+    return db
+
+
+def test_open_incidents_are_read_without_a_pass_over_every_alert_they_ever_held(tmp_path):
+    """Each batch reads the open incidents with their services' times: an incident kept
+    open for days by flapping instances must not make that read grow with its history."""
+    store = Store(tmp_path / "s.db")
+    with store.transaction():
+        incident = _incident(store)
+        store.add_alerts(incident, [_firing("db", 100.0)], 0.0)
+        for flap in range(2000):
+            store.add_alerts(incident, [_firing("api", 100.0 + flap)], float(flap))
+            store.resolve_alerts([(_firing("api", 0.0).alert.fingerprint, flap + 0.5)], flap)
+    steps = []
+    store._db.set_progress_handler(lambda: steps.append(1), 100)
+    [read] = store.open_incidents()
+    store._db.set_progress_handler(None, 0)
+    assert read.onsets == {"db": 0.0, "api": 0.0} and read.healed == {"api": 1999.5}
+    assert len(steps) < 20  # under 2,000 virtual machine steps: not one per alert row
+
+
+def test_a_file_from_before_services_times_were_kept_counts_them_on_upgrade(tmp_path):
+    path = tmp_path / "s.db"
+    with _file_of_version(path, len(MIGRATIONS) - 1) as db:  # before ``incident_services``
+        for fingerprint, status, starts_at, ends_at, node in (
+            ("a", "resolved", 5, 20, "db"),
+            ("b", "resolved", 3, 9, "db"),
+            ("c", "firing", 7, 300, "api"),
+        ):
+            db.execute(
+                "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
+                "starts_at, ends_at, source, score, updated_at, node) "
+                "VALUES (?, 1, '{}', '{}', ?, ?, ?, 'rule', 1, 0, ?)",
+                (fingerprint, status, starts_at, ends_at, node),
+            )
+    store = Store(path)
+    [read] = store.open_incidents()
+    assert read.onsets == {"db": 3.0, "api": 7.0} and read.healed == {"db": 20.0}
+
+
 def test_a_file_from_before_row_ids_were_remembered_upgrades_with_its_firing_alerts(tmp_path):
     path = tmp_path / "s.db"
     alert = _firing("db", 100.0).alert
-    with sqlite3.connect(path) as db:  # the schema as of version 9, one alert firing
-        for number, script in enumerate(MIGRATIONS[:9], start=1):
-            db.executescript(script)
-            db.execute(f"PRAGMA user_version = {number}")
-        db.execute(
-            "INSERT INTO incidents (title, status, priority, impact, urgency, services, "
-            "root_causes, policy, created_at, updated_at) "
-            "VALUES ('t', 'open', 'P3', 3, 3, '[\"db\"]', '[]', 'default', 0, 0)"
-        )
+    with _file_of_version(path, 9) as db:  # one alert firing
         db.execute(
             "INSERT INTO alerts (fingerprint, incident_id, labels, annotations, status, "
             "starts_at, ends_at, source, score, updated_at, node) "
