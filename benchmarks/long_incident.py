@@ -6,7 +6,8 @@ A database goes down and stays down; the 200 instances of the service that calls
 (fire, resolve, fire again) for as long as it is down, so its one incident holds more and
 more alert rows. For each size of that history the daemon's pipeline then takes batches of
 one alert, as rule evaluations send them, each one store transaction on disk: a new
-failure of an unrelated service, and a new alert joining the long incident. Printed side
+failure of an unrelated service, and a new alert joining the long incident after the desk
+escalated it (which touches the incident, not its alerts). Printed side
 by side with the read every batch makes of the open incidents' services' times, from the
 kept per-service table and, as it was read before that table existed, from the alerts
 (the same store file, same run).
@@ -65,6 +66,8 @@ def run(rows: int, batches: int) -> dict[str, float]:
             pipeline.alerts([alert(f"other-{n}", 0, at)], now=at)
             new.append(time.perf_counter() - started)
             at += 5.0
+            with store.transaction():  # an escalation step, as the desk's tick takes it
+                store.update_incident(incident.id, escalation_level=n, updated_at=at)
             started = time.perf_counter()
             pipeline.alerts([alert("api", INSTANCES + 1 + n, at)], now=at)
             joining.append(time.perf_counter() - started)

@@ -130,8 +130,9 @@ class Pipeline:
             )
         )
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
-        # incident id -> (its updated_at when read, representatives by (node, failure class))
-        self._kept: dict[int, tuple[float, dict[tuple[str, Measure], Alert]]] = {}
+        # incident id -> its representatives by (node, measure); see ``_representatives``
+        self._kept: dict[int, dict[tuple[str, Measure], Alert]] = {}
+        self._moves_version = 0  # of the store's alert moves (merges, splits) kept up with
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
         self._resolved: set[str] = set()  # fingerprints resolved
@@ -175,6 +176,13 @@ class Pipeline:
             return
         self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
         self._resolved, self._changes = set(), None
+        try:
+            self._handle(alerts, now)
+        except BaseException:
+            self._kept.clear()  # it may hold alerts the rolled-back transaction never wrote
+            raise
+
+    def _handle(self, alerts: Sequence[Alert], now: float) -> None:
         with self.store.transaction():
             firing = [a for a in alerts if a.status == AlertStatus.FIRING]
             new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
@@ -182,6 +190,7 @@ class Pipeline:
             ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
             if not new and not ended:
                 return  # all refreshed: the usual push, a sender re-sending what fires
+            self._follow_moves()
             if new:
                 self._learn()
             # What a refresh did not settle: new alerts, resolutions, and firing copies of
@@ -209,6 +218,14 @@ class Pipeline:
             self.correlator.learn(self.store.grouping_hints())
             self._hints_version = version
 
+    def _follow_moves(self) -> None:
+        """Representatives change only as alerts join, which this pipeline writes, or move
+        between incidents (a merge or split, by hand): forget them all when any moved."""
+        version = self.store.alerts_moves_version()
+        if version != self._moves_version:
+            self._kept.clear()
+            self._moves_version = version
+
     def _count(self, fired: int, resolved: int) -> None:
         """Count alert transitions on the labelled counters looked up once (a lookup takes
         a lock and checks the labels: per batch, more than the count itself)."""
@@ -228,13 +245,9 @@ class Pipeline:
         self._resolved |= fingerprints
         changed = self.desk.alerts_resolved(ended, now)
         # The desk changed those incidents (their status, ``updated_at``): read them afresh.
-        # Their ranking inputs are what fired in them, which no resolution changes.
         for incident_id in changed:
             self._incidents.pop(incident_id, None)
             self._checked.discard(incident_id)
-            kept = self._kept.get(incident_id)
-            if kept is not None:
-                self._kept[incident_id] = (now, kept[1])
         self._reread_open(changed)
 
     def _fire(self, alert: Alert, now: float) -> None:
@@ -333,17 +346,18 @@ class Pipeline:
     def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
         """The earliest alert per node and measure of an incident (firing or not), which
         ranking reads each time a service joins: kept between joins (a storm's incident
-        gains one service after another) and read again whenever the incident changed
-        in a way this pipeline did not see (its ``updated_at`` moved)."""
+        gains one service after another), whatever else changes the incident (escalations,
+        acknowledgements, resolutions), and read again only after alerts moved between
+        incidents: reading them is a pass over all the incident's alerts."""
         kept = self._kept.get(incident.id)
-        if kept is None or kept[0] != incident.updated_at:
-            kept = (incident.updated_at, {})
+        if kept is None:
+            kept = {}
             earliest = self.store.node_representatives(incident.id)
-            self._keep_earliest(kept[1], [Placement(alert, node) for node, alert in earliest])
+            self._keep_earliest(kept, [Placement(alert, node) for node, alert in earliest])
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
             self._kept[incident.id] = kept
-        return kept[1]
+        return kept
 
     def _joined(
         self,
@@ -355,7 +369,7 @@ class Pipeline:
         its representatives (they include the alerts that joined)."""
         self._incidents[incident.id] = incident
         self._note_open(incident, now)
-        self._kept[incident.id] = (incident.updated_at, representatives)
+        self._kept[incident.id] = representatives
 
     @staticmethod
     def _keep_earliest(

@@ -726,9 +726,15 @@ class Store:
         self._count_services([from_id, to_id])
         return int(cursor.rowcount)
 
+    def alerts_moves_version(self) -> int:
+        """How many times alerts moved between incidents: what read them kept is stale."""
+        return int(self.get_meta("alerts.moves") or 0)
+
     def _count_services(self, incident_ids: Sequence[int]) -> None:
         """Count ``incident_services`` afresh from the alerts of incidents that alerts
-        moved between (triggers follow inserts and status changes, not moves)."""
+        moved between (triggers follow inserts and status changes, not moves), and count
+        the move."""
+        self.set_meta("alerts.moves", str(self.alerts_moves_version() + 1))
         of_incidents, params = _in("incident_id", incident_ids)
         self._exec(f"DELETE FROM incident_services WHERE {of_incidents}", params)
         self._exec(

@@ -340,6 +340,40 @@ def test_a_healed_cause_takes_no_new_trouble_near_it(tmp_path, together):
     assert billing.services == ("billing",)
 
 
+def test_alerts_merged_in_by_hand_are_ranked_when_the_next_service_joins(tmp_path):
+    """The pipeline keeps each incident's ranking inputs between joins, through anything
+    else that touches the incident, but not through a merge: what moved in is ranked."""
+    daemon = _on(tmp_path, {"api": "db", "db": None, "warehouse": None})
+    daemon.pipeline.alerts([fire("db", 0)], now=5)
+    daemon.pipeline.alerts([fire("db", 1, name="Slow")], now=6)  # its inputs are kept now
+    daemon.pipeline.alerts([fire("warehouse", 2)], now=7)
+    outage, warehouse = daemon.store.unresolved_incidents()
+    daemon.pipeline.desk.merge(outage.id, [warehouse.id], "al", 8, daemon.pipeline.correlator.rank)
+    daemon.pipeline.alerts([fire("api", 10)], now=15)
+    merged = daemon.store.incident(outage.id)
+    assert merged.services == ("api", "db", "warehouse")
+    assert {c.node for c in merged.root_causes} == {"api", "db", "warehouse"}
+
+
+def test_a_failed_batch_leaves_nothing_of_itself_in_the_next_ranking(tmp_path, monkeypatch):
+    """api joins db's incident, then the batch fails and its transaction rolls back: the
+    next join is ranked on what the store holds, without api."""
+    daemon = _on(tmp_path, {"api": "db", "jobs": "db", "db": None, "warehouse": None})
+    daemon.pipeline.alerts([fire("db", 0)], now=5)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(daemon.pipeline.desk, "open_incident", broken)
+        with pytest.raises(RuntimeError):
+            daemon.pipeline.alerts([fire("api", 10), fire("warehouse", 11)], now=15)
+    daemon.pipeline.alerts([fire("jobs", 20)], now=25)
+    [outage] = daemon.store.unresolved_incidents()
+    assert outage.services == ("db", "jobs")
+    assert {c.node for c in outage.root_causes} == {"db", "jobs"}
+
+
 def _on(tmp_path, depends_on: dict[str, str | None]):
     """A daemon on a topology where each service depends on at most one other."""
     services = [
