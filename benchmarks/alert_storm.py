@@ -2,7 +2,7 @@
 
     pip install '.[bench]'   # scikit-learn, for the adjusted Rand index
     python benchmarks/alert_storm.py [--sizes 100 1000 10000] [--faults-per-100 2] [--seed 7]
-                                     [--seeds 5] [--sensitivity 1000]
+                                     [--repeat 3] [--seeds 5] [--sensitivity 1000]
 
 For each size a random layered dependency graph is generated (each service depends on one
 to three services in lower layers). Faults are injected at random services and times; each
@@ -31,7 +31,8 @@ its groups (``group_interval``), and must group the same. Reported against the t
 * named at the end: that incident, once every alert has resolved, still names the fault's
   root service first (its signature, under which recurrences fold into a problem record);
 * throughput: alert events (firing and resolved) handled per second of wall time spent in
-  sentinel's pipeline calls; the harness's own reading of rankings and the Alertmanager
+  sentinel's pipeline calls, the fastest of ``--repeat`` replays of the stream (which must
+  group and rank alike); the harness's own reading of rankings and the Alertmanager
   baseline are left out (the share of the loop they take is printed), and the share of it
   spent in durable commits is printed from the daemon's ``sentinel_store_commit_seconds``.
 
@@ -378,6 +379,23 @@ def run(
     return figures
 
 
+# Figures that are times: the rest are the same in every replay of one stream.
+TIMED = ("alerts_per_s", "pipeline_share", "commit_share", "commit_s")
+
+
+def fastest(
+    repeat: int, size: int, faults: int, seed: int, evaluation: float = EVALUATION
+) -> dict[str, float]:
+    """The fastest of ``repeat`` replays of one stream: this machine's speed varies by a
+    fifth from one run to the next, and the best of several is the least disturbed. Every
+    replay must group, rank and count the same; one that does not is an error."""
+    runs = [run(size, faults, seed, evaluation) for _ in range(max(1, repeat))]
+    untimed = [{k: v for k, v in r.items() if k not in TIMED} for r in runs]
+    if any(figures != untimed[0] for figures in untimed[1:]):
+        raise SystemExit(f"replays of one stream ({size:,} services) grouped differently")
+    return max(runs, key=lambda r: r["alerts_per_s"])
+
+
 def _commits(daemon: Daemon) -> tuple[float, float]:
     """Durable commits so far and the seconds they took, from the daemon's own histogram
     (``sentinel_store_commit_seconds``)."""
@@ -429,6 +447,9 @@ def main() -> None:
     parser.add_argument("--faults-per-100", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
+        "--repeat", type=int, default=3, help="replays of each main stream; the fastest is shown"
+    )
+    parser.add_argument(
         "--seeds", type=int, default=5, help="streams per size for the spread table (0: none)"
     )
     parser.add_argument(
@@ -443,11 +464,17 @@ def main() -> None:
     results = []
     for size in args.sizes:
         faults = max(5, round(size * args.faults_per_100 / 100))
-        results.append(run(size, faults, args.seed))
+        results.append(fastest(args.repeat, size, faults, args.seed))
     # The largest stream again, heard of late: each batch holds five minutes of alerts.
     size = max(args.sizes)
     results.append(
-        run(size, max(5, round(size * args.faults_per_100 / 100)), args.seed, LATE_BATCH)
+        fastest(
+            args.repeat,
+            size,
+            max(5, round(size * args.faults_per_100 / 100)),
+            args.seed,
+            LATE_BATCH,
+        )
     )
     table = Table(title="Alert storms: sentinel vs Alertmanager grouping on the same stream")
     for column in (
