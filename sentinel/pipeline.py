@@ -295,10 +295,9 @@ class Pipeline:
             incident = self._incident(flapped)
             self.desk.reopen(incident, alert, now, node, group_key)
             # The desk changed it, perhaps within the same ``now`` as its resolution, which
-            # ``updated_at`` cannot tell: read it, its representatives and its services'
-            # onsets (which its earlier alerts set) afresh.
+            # ``updated_at`` cannot tell: read it and its services' onsets (which its earlier
+            # alerts set) afresh. Its representatives stand: the alert fired in it before.
             self._incidents.pop(flapped, None)
-            self._kept.pop(flapped, None)
             self._checked.discard(flapped)
             self._reread_open([flapped])
             return

@@ -690,6 +690,26 @@ class Store:
         )
         return [_alert(r) for r in rows]
 
+    def incident_alerts_to_read(self, incident_id: int, limit: int = -1) -> list[Alert]:
+        """An incident's alerts as a person reads them (``limit`` -1: all of them): the
+        firing ones first, earliest first, then the resolved ones, latest ended first."""
+        rows = self._exec(
+            "SELECT * FROM alerts WHERE incident_id = ? ORDER BY status != 'firing', "
+            "CASE WHEN status = 'firing' THEN starts_at ELSE -ends_at END, id LIMIT ?",
+            (incident_id, limit),
+        )
+        return [_alert(r) for r in rows]
+
+    def incident_label_sets(self, incident_id: int) -> list[dict[str, str]]:
+        """The distinct label sets of an incident's alerts, earliest first: an instance
+        that flapped a thousand times is one of them."""
+        rows = self._exec(
+            "SELECT labels FROM alerts WHERE incident_id = ? GROUP BY labels "
+            "ORDER BY min(starts_at), min(id)",
+            (incident_id,),
+        )
+        return [orjson.loads(r[0]) for r in rows]
+
     def count_incident_alerts(self, incident_id: int) -> int:
         return self._count("alerts", "incident_id = ?", (incident_id,))
 

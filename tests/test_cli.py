@@ -84,6 +84,32 @@ def test_the_queue_shows_an_incident_shrink_as_its_alerts_resolve(tmp_path):
     assert "Down on db resolved" in shown
 
 
+def test_an_incident_with_a_long_history_shows_what_fires_and_what_happened_last(tmp_path):
+    """Instances flapping for days leave thousands of alerts and entries in one incident:
+    ``show`` leads with what fires, then the latest, and says how much it left out."""
+    desk = Desk(Store(tmp_path / "sentinel.db"), DeskSettings())
+
+    def api(n: int, status=AlertStatus.FIRING) -> Alert:
+        labels = {"alertname": "Down", "service": "api", "instance": f"api-{n}"}
+        return Alert(labels, {"summary": f"api-{n} down"}, status, n, n + 0.5)
+
+    db = Alert(
+        {"alertname": "Down", "service": "db"}, {"summary": "db down"}, AlertStatus.FIRING, 0
+    )
+    incident = desk.open_incident(db, ["db"], [2], (), "default", now=1.0, node="db")
+    flapped = [Placement(api(n), "api") for n in range(1, 80)]
+    desk.attach(incident, flapped, ["api", "db"], [2, 2], (), now=2.0)
+    desk.alerts_resolved([api(n, AlertStatus.RESOLVED) for n in range(1, 79)], now=90.0)
+    shown = invoke("incidents", "show", str(incident.id), state=tmp_path).output
+    assert "alerts: 2 of 80 firing on api, db" in shown
+    assert "50 of 80: the firing ones first, then the latest resolved" in shown
+    assert shown.index("db down") < shown.index("api-79 down") < shown.index("api-78 down")
+    assert "api-31 down" in shown and "api-30 down" not in shown
+    assert "the latest 50 of 81" in shown and "Down on api resolved" in shown
+    every = invoke("incidents", "show", str(incident.id), "--all", state=tmp_path).output
+    assert "api-1 down" in every and "of 80:" not in every and "the latest" not in every
+
+
 def test_ack_then_resolve_moves_the_incident_through_its_states(tmp_path):
     seed(tmp_path)
     assert "now acknowledged" in invoke("ack", "2", "--by", "alice", state=tmp_path).output

@@ -77,7 +77,7 @@ def load_or_exit(rules: list[Path] | None) -> Config:
 
 
 def when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts is not None else "-"
 
 
 def age(ts: float, now: float) -> str:

@@ -46,6 +46,7 @@ from sentinel.tickets.report import Report, as_csv, as_html, as_json, build_repo
 # The priorities as a choice, so a typo (--priority P9) is refused instead of matching nothing.
 PriorityChoice = StrEnum("PriorityChoice", {p: p for p in PRIORITIES})
 LISTED = 500  # incidents listed at most; the rest are counted
+SHOWN = 50  # alerts and timeline entries shown with an incident, unless --all
 
 incidents_app = typer.Typer(
     help="The incident queue: list, show, note, merge, split.", invoke_without_command=True
@@ -121,6 +122,10 @@ def incidents(
 def incidents_show(
     incident_id: IncidentArg,
     why: Annotated[bool, typer.Option("--why", help="Show every root-cause candidate.")] = False,
+    every: Annotated[
+        bool,
+        typer.Option("--all", help=f"Every alert and timeline entry, not {SHOWN} of each at most."),
+    ] = False,
     state: StateOpt = None,
 ) -> None:
     """One incident: priority, SLA, root cause with evidence, alerts, timeline."""
@@ -158,19 +163,36 @@ def incidents_show(
         for line in cause.evidence:
             out().print(f"   - {line}", markup=False)
     _print_seen_before(store, incident)
+    # An incident kept open for days by flapping instances holds thousands of alerts and
+    # entries: what fires and what happened last, unless asked for all of it.
+    shown = -1 if every else SHOWN
     alerts = Table(title="Alerts")
-    for column in ("Alert", "Status", "Since", "Until", "Summary"):
+    for column in ("Alert", "Service", "Status", "Since", "Until", "Summary"):
         alerts.add_column(column, overflow="fold")
-    for alert in store.incident_alerts(incident_id):
+    for alert in store.incident_alerts_to_read(incident_id, shown):
         alerts.add_row(
-            alert.name, alert.status, when(alert.starts_at), when(alert.ends_at), alert.summary
+            alert.name,
+            alert.labels.get("service", ""),
+            alert.status,
+            when(alert.starts_at),
+            when(alert.ends_at),
+            alert.summary,
+        )
+    if alerts.row_count < total:
+        alerts.caption = (
+            f"{alerts.row_count} of {total:,}: the firing ones first, then the latest "
+            "resolved; --all for every one"
         )
     out().print(alerts)
+    entries = store.count_timeline(incident_id)
+    skipped = 0 if every else max(0, entries - SHOWN)
     timeline = Table(title="Timeline")
     for column in ("When", "What", "Who", "Detail"):
         timeline.add_column(column, overflow="fold")
-    for entry in store.timeline(incident_id):
+    for entry in store.timeline(incident_id, shown, skipped):
         timeline.add_row(when(entry.at), entry.kind, entry.actor, entry.text)
+    if skipped:
+        timeline.caption = f"the latest {timeline.row_count} of {entries:,}; --all for every one"
     out().print(timeline)
     deliveries = store.outbox(incident_id)
     if deliveries:

@@ -706,8 +706,7 @@ class Desk:
         if not silences:
             return []
         used: list[str] = []
-        for alert in self.store.incident_alerts(incident_id):
-            labels = dict(alert.labels)
+        for labels in self.store.incident_label_sets(incident_id):
             hit = next((s.id for s in silences if s.silences(labels, now)), None)
             if hit is None:
                 return []

@@ -165,7 +165,7 @@ def incident_payload(
     store: Store, incident: Incident, event: str, title: str, text: str, actor: str
 ) -> dict[str, Any]:
     """The incident as sinks see it at one event: what they render their records from."""
-    alerts = store.incident_alerts(incident.id)
+    alerts = store.incident_alerts(incident.id, MAX_ALERTS)  # the earliest: how it began
     return {
         "event": event,
         "actor": actor,
@@ -199,7 +199,7 @@ def incident_payload(
                 "ends_at": a.ends_at,
                 "generator_url": a.generator_url,
             }
-            for a in alerts[:MAX_ALERTS]
+            for a in alerts
         ],
-        "alerts_total": len(alerts),
+        "alerts_total": store.count_incident_alerts(incident.id),
     }
