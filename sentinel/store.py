@@ -1252,25 +1252,29 @@ class Store:
         return int(cursor.lastrowid or 0)
 
     def link_problem(self, problem_id: int, incident_ids: Sequence[int]) -> None:
-        """Link incidents and recount what the problem knows of them."""
+        """Link incidents and recount what the problem knows of them, in SQL: a problem
+        that keeps recurring links thousands, and each new one recounts."""
         self._db.executemany(
             "INSERT OR IGNORE INTO problem_incidents (problem_id, incident_id) VALUES (?, ?)",
             [(problem_id, i) for i in incident_ids],
         )
-        linked = [
-            _incident(r)
-            for r in self._exec(
-                "SELECT i.* FROM incidents i JOIN problem_incidents p ON p.incident_id = i.id "
-                "WHERE p.problem_id = ?",
-                (problem_id,),
-            )
-        ]
+        linked = "FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id"
+        occurrences, first_seen, last_seen = self._exec(
+            f"SELECT count(*), min(i.created_at), max(i.created_at) {linked} "
+            "WHERE p.problem_id = ?",
+            (problem_id,),
+        ).fetchone()
+        services = self._exec(
+            f"SELECT DISTINCT s.value {linked}, json_each(i.services) s "
+            "WHERE p.problem_id = ? ORDER BY 1",
+            (problem_id,),
+        )
         self.update_problem(
             problem_id,
-            occurrences=len(linked),
-            first_seen=min(i.created_at for i in linked),
-            last_seen=max(i.created_at for i in linked),
-            services=_json(sorted({s for i in linked for s in i.services})),
+            occurrences=occurrences,
+            first_seen=first_seen,
+            last_seen=last_seen,
+            services=_json([r[0] for r in services]),
         )
 
     def update_problem(self, problem_id: int, **fields: Any) -> None:
@@ -1317,6 +1321,15 @@ class Store:
             incident_ids=tuple(int(r[0]) for r in linked),
             resolved_at=row["resolved_at"],
         )
+
+    def problem_incidents(self, problem_id: int, limit: int = -1) -> list[Incident]:
+        """A problem's incidents, the latest first (``limit`` -1: all of them)."""
+        rows = self._exec(
+            "SELECT i.* FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id "
+            "WHERE p.problem_id = ? ORDER BY i.created_at DESC, i.id DESC LIMIT ?",
+            (problem_id, limit),
+        )
+        return [_incident(r) for r in rows]
 
     def add_problem_timeline(self, problem_id: int, entry: TimelineEntry) -> None:
         self._exec(

@@ -204,6 +204,21 @@ def test_a_deploy_log_with_bad_lines_names_each_and_records_nothing(tmp_path):
     assert missing.exit_code == 2 and "cannot read" in missing.output
 
 
+def test_a_problem_recurring_for_long_shows_its_latest_incidents(tmp_path, monkeypatch):
+    """A year of recurrences is thousands of incidents: ``problems show`` lists the latest
+    and what happened last, and says how much more ``--all`` shows."""
+    daemon, _ = shop(tmp_path)
+    for day in range(4):
+        outage(daemon, day * 24 * HOUR)
+    monkeypatch.setattr("sentinel.cli.problems.SHOWN", 2)
+    state = ["--state", str(tmp_path)]
+    shown = invoke("problems", "show", "1", *state).output
+    assert "occurrences 4" in shown and "the latest 2 of 4; --all for every one" in shown
+    assert "#4 resolved" in shown and "#2 opened" not in shown
+    every = invoke("problems", "show", "1", "--all", *state).output
+    assert "#1 opened" in every and "#4 resolved" in every and "--all" not in every
+
+
 def test_problem_read_api(tmp_path):
     from tests.helpers.api import run_client
 
@@ -220,7 +235,7 @@ def test_problem_read_api(tmp_path):
 
     one, listed, missing, bad = run_client(daemon, requests)
     assert one["problem"]["signature"] == "db/DbDown" and one["problem"]["mtbf"] == 24 * HOUR
-    assert [i["id"] for i in one["incidents"]] == [1, 2, 3]
+    assert [i["id"] for i in one["incidents"]] == [1, 2, 3] and one["incidents_total"] == 3
     assert [e["kind"] for e in one["timeline"]] == ["opened"]
     assert listed["problems"][0]["occurrences"] == 3
     assert (missing, bad) == (404, 400)

@@ -152,15 +152,17 @@ def _problem_json(problem: Problem) -> dict:
 
 
 async def problem(request: web.Request) -> web.Response:
-    """One problem: its record, its incidents and its own timeline."""
+    """One problem: its record, its latest incidents, oldest of them first
+    (``incident_ids`` lists them all), and its own timeline."""
     store = context(request).store
     problem_id = _row_id(request, "problem")
     found = _found(store.problem(problem_id), "problem", problem_id)
-    linked = [store.incident(i) for i in found.incident_ids]
+    latest = store.problem_incidents(problem_id, DETAIL_ROWS)
     return web.json_response(
         {
             "problem": _problem_json(found),
-            "incidents": [_jsonable(i) for i in linked if i is not None],
+            "incidents": [_jsonable(i) for i in reversed(latest)],
+            "incidents_total": len(found.incident_ids),
             "timeline": [_jsonable(e) for e in store.problem_timeline(problem_id)],
         }
     )

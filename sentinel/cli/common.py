@@ -89,6 +89,12 @@ def age(ts: float, now: float) -> str:
 
 
 ActorOpt = Annotated[str, typer.Option("--by", help="Who is acting (default: your user name).")]
+# What ``show`` lists of an incident's or a problem's history: one kept open for days, or
+# recurring for a year, holds thousands of alerts, entries and incidents.
+SHOWN = 50
+AllOpt = Annotated[
+    bool, typer.Option("--all", help=f"Every row of each table, not the {SHOWN} that matter most.")
+]
 
 
 def actor(by: str) -> str:

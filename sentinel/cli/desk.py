@@ -17,7 +17,9 @@ import typer
 from rich.table import Table
 
 from sentinel.cli.common import (
+    SHOWN,
     ActorOpt,
+    AllOpt,
     IncidentArg,
     RulesOpt,
     StateOpt,
@@ -46,7 +48,6 @@ from sentinel.tickets.report import Report, as_csv, as_html, as_json, build_repo
 # The priorities as a choice, so a typo (--priority P9) is refused instead of matching nothing.
 PriorityChoice = StrEnum("PriorityChoice", {p: p for p in PRIORITIES})
 LISTED = 500  # incidents listed at most; the rest are counted
-SHOWN = 50  # alerts and timeline entries shown with an incident, unless --all
 
 incidents_app = typer.Typer(
     help="The incident queue: list, show, note, merge, split.", invoke_without_command=True
@@ -122,10 +123,7 @@ def incidents(
 def incidents_show(
     incident_id: IncidentArg,
     why: Annotated[bool, typer.Option("--why", help="Show every root-cause candidate.")] = False,
-    every: Annotated[
-        bool,
-        typer.Option("--all", help=f"Every alert and timeline entry, not {SHOWN} of each at most."),
-    ] = False,
+    every: AllOpt = False,
     state: StateOpt = None,
 ) -> None:
     """One incident: priority, SLA, root cause with evidence, alerts, timeline."""
@@ -163,8 +161,6 @@ def incidents_show(
         for line in cause.evidence:
             out().print(f"   - {line}", markup=False)
     _print_seen_before(store, incident)
-    # An incident kept open for days by flapping instances holds thousands of alerts and
-    # entries: what fires and what happened last, unless asked for all of it.
     shown = -1 if every else SHOWN
     alerts = Table(title="Alerts")
     for column in ("Alert", "Service", "Status", "Since", "Until", "Summary"):

@@ -14,7 +14,9 @@ from rich.table import Table
 
 from sentinel.cli.common import (
     MAX_ROW_ID,
+    SHOWN,
     ActorOpt,
+    AllOpt,
     RulesOpt,
     StateOpt,
     actor,
@@ -99,6 +101,7 @@ def problems_show(
         typer.Option(help="Draw the affected part of the topology to this PNG or SVG file."),
     ] = None,
     rules: RulesOpt = None,
+    every: AllOpt = False,
     state: StateOpt = None,
 ) -> None:
     """One problem: its incidents, timeline and the evidence behind its root cause."""
@@ -113,7 +116,7 @@ def problems_show(
     console.print(f"services: {', '.join(problem.services) or '-'}")
     if problem.workaround:
         console.print(f"workaround: {problem.workaround}")
-    linked = [i for i in map(store.incident, problem.incident_ids) if i is not None]
+    linked = store.problem_incidents(problem.id, -1 if every else SHOWN)[::-1]
     table = Table(title="Incidents")
     for column in ("ID", "Opened", "Resolved", "Took", "Priority", "Title"):
         table.add_column(column, overflow="fold")
@@ -127,6 +130,8 @@ def problems_show(
             incident.priority,
             incident.title,
         )
+    if len(linked) < problem.occurrences:
+        table.caption = f"the latest {len(linked)} of {problem.occurrences:,}; --all for every one"
     console.print(table)
     events = [(e.at, e.kind, e.text, e.actor) for e in store.problem_timeline(problem.id)]
     for incident in linked:
@@ -142,8 +147,14 @@ def problems_show(
     timeline = Table(title="Timeline")
     for column in ("When", "What", "", "Who"):
         timeline.add_column(column, overflow="fold")
-    for at, kind, text, who in sorted(events):
+    events.sort()
+    for at, kind, text, who in events if every else events[-SHOWN:]:
         timeline.add_row(when(at), kind, text, who)
+    if timeline.row_count < len(events) or len(linked) < problem.occurrences:
+        timeline.caption = (
+            f"the latest {timeline.row_count} of the problem's entries and its latest "
+            f"{len(linked)} incidents'; --all for every one"
+        )
     console.print(timeline)
     latest = max(linked, key=lambda i: i.created_at, default=None)
     if latest and latest.root_causes:
