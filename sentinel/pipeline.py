@@ -32,6 +32,8 @@ from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
+# What ranking reads of an incident: the earliest alert of each node, per measure.
+Representatives = dict[str, dict[Measure, Alert]]
 
 
 def _event_time(alert: Alert) -> float:
@@ -130,8 +132,8 @@ class Pipeline:
             )
         )
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
-        # incident id -> its representatives by (node, measure); see ``_representatives``
-        self._kept: dict[int, dict[tuple[str, Measure], Alert]] = {}
+        # incident id -> its representatives by node and measure; see ``_representatives``
+        self._kept: dict[int, Representatives] = {}
         self._moves_version = 0  # of the store's alert moves (merges, splits) kept up with
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
@@ -277,12 +279,13 @@ class Pipeline:
         joining = self._joining.setdefault(chosen, [])
         incident = self._incident(chosen)
         self._note_open(incident, now, alert.starts_at, node)
-        joining.append(Placement(alert, node, group_key))
-        if node not in incident.services or (node, measure(alert)) not in self._representatives(
-            incident
+        placement = Placement(alert, node, group_key)
+        joining.append(placement)
+        if node not in incident.services or self._reranks(
+            self._representatives(incident), placement
         ):
-            # A service or measure joined, which may change the likeliest cause: ranked now,
-            # so the batch's next alerts are placed as they would be had it come alone.
+            # A service joined, or a measure that may change the likeliest cause: ranked
+            # now, so the batch's next alerts are placed as they would be had it come alone.
             self._join_pending(now)
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
@@ -310,25 +313,38 @@ class Pipeline:
 
     def _join_pending(self, now: float) -> None:
         """Write the alerts that joined incidents since the last call: one insert and one
-        update per incident, and one ranking when services or measures joined it. A join
-        that re-ranks is written at once (placement must see the ranking it leads to), so
-        what waits here is mostly a storm's further instances of what the incident holds."""
+        update per incident, and one ranking when services joined it or measures that
+        change how ranking reads them (``_reranks``). A join that re-ranks is written at
+        once (placement must see the ranking it leads to), so what waits here is mostly a
+        storm's further instances and rules on what the incident holds."""
         joining, self._joining = self._joining, {}
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
             joined = {p.node for p in placed}.difference(services)
-            representatives = dict(self._representatives(incident))  # kept once written
-            measured = len(representatives)
-            self._keep_earliest(representatives, placed)
-            if joined or len(representatives) > measured:  # a service, or a new measure
+            held = self._representatives(incident)
+            reranks = bool(joined) or any(self._reranks(held, p) for p in placed)
+            representatives = {node: dict(of_node) for node, of_node in held.items()}
+            self._keep_earliest(representatives, placed)  # kept once written
+            if reranks:
                 causes = self.correlator.rank(
-                    list(representatives.values()), self._recent_changes(now)
+                    [a for of_node in representatives.values() for a in of_node.values()],
+                    self._recent_changes(now),
                 )
                 services = tuple(sorted({*services, *joined}))
                 tiers = self._tiers(services)
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, representatives, now)
+
+    def _reranks(self, held: Representatives, placement: Placement) -> bool:
+        """Whether an alert joining an incident whose ranking read ``held`` may change that
+        ranking: a measure of its node the ranking has not read, which reads differently."""
+        alert, node, _ = placement
+        of_node = held.get(node, {})
+        earliest = of_node.get(measure(alert))
+        if earliest is not None:  # a further instance: ranking reads the measure's earliest
+            return alert.starts_at < earliest.starts_at
+        return not self.correlator.ranks_alike(list(of_node.values()), alert)
 
     def _reread_open(self, changed: Collection[int]) -> None:
         """The desk changed these incidents in ways placement cannot follow (alerts
@@ -342,7 +358,7 @@ class Pipeline:
         if self._open is not None:
             self._open.note(incident, now, started, node)
 
-    def _representatives(self, incident: Incident) -> dict[tuple[str, Measure], Alert]:
+    def _representatives(self, incident: Incident) -> Representatives:
         """The earliest alert per node and measure of an incident (firing or not), which
         ranking reads each time a service joins: kept between joins (a storm's incident
         gains one service after another), whatever else changes the incident (escalations,
@@ -361,7 +377,7 @@ class Pipeline:
     def _joined(
         self,
         incident: Incident,
-        representatives: dict[tuple[str, Measure], Alert],
+        representatives: Representatives,
         now: float,
     ) -> None:
         """Alerts joined ``incident`` (as the desk left it): keep the copies current, with
@@ -371,13 +387,11 @@ class Pipeline:
         self._kept[incident.id] = representatives
 
     @staticmethod
-    def _keep_earliest(
-        representatives: dict[tuple[str, Measure], Alert], placed: Sequence[Placement]
-    ) -> None:
+    def _keep_earliest(representatives: Representatives, placed: Sequence[Placement]) -> None:
         for alert, node, _ in placed:
-            key = node, measure(alert)
-            if key not in representatives or alert.starts_at < representatives[key].starts_at:
-                representatives[key] = alert
+            of_node, kind = representatives.setdefault(node, {}), measure(alert)
+            if kind not in of_node or alert.starts_at < of_node[kind].starts_at:
+                of_node[kind] = alert
 
     def _incident(self, incident_id: int) -> Incident:
         """The incident, from the copy this pipeline last wrote if it is still current (a

@@ -340,6 +340,29 @@ def test_a_healed_cause_takes_no_new_trouble_near_it(tmp_path, together):
     assert billing.services == ("billing",)
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["batch each", "one batch"])
+def test_the_stored_ranking_reads_every_measure_though_not_every_one_reranks(tmp_path, together):
+    """Rule after rule fires on services already in the incident: only those that change
+    how ranking reads a service rank it again (db's critical Down outranks its warning,
+    an earlier api instance moves api's onset), and the ranking stored at the end is the
+    ranking of everything the incident holds."""
+    daemon = _on(tmp_path, {"api": "db", "db": None})
+    stream = [
+        fire("db", 0, name="Slow", severity="warning"),
+        fire("api", 5),
+        *(fire("api", 6 + n, name=f"Rule{n}", severity="warning") for n in range(4)),
+        fire("db", 20),  # critical: db's strongest alert now
+        fire("db", 21, name="Latency", severity="warning"),
+        fire("api", 3, name="Rule1", severity="warning", instance="b"),  # earliest of its rule
+    ]
+    _deliver(daemon, stream, together)
+    [incident] = daemon.store.unresolved_incidents()
+    held = [alert for _, alert in daemon.store.node_representatives(incident.id)]
+    assert incident.root_causes == daemon.pipeline.correlator.rank(held)
+    assert incident.root_causes[0].node == "db" and incident.root_causes[0].failure == "Down"
+    assert "fired 3 s after db" in " ".join(incident.root_causes[1].evidence)
+
+
 def test_alerts_merged_in_by_hand_are_ranked_when_the_next_service_joins(tmp_path):
     """The pipeline keeps each incident's ranking inputs between joins, through anything
     else that touches the incident, but not through a merge: what moved in is ranked."""

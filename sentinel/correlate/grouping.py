@@ -239,13 +239,17 @@ class _Suspect:
     @cached_property
     def strongest(self) -> Alert:
         """Its highest-scored alert; of equals, the first to fire (``rank`` orders them)."""
-        return max(self.alerts, key=lambda a: a.score * _SEVERITY_WEIGHT[a.severity])
+        return max(self.alerts, key=_weighed)
 
     @cached_property
     def strength(self) -> float:
         """Score times severity weight of its strongest alert (never 0, to compare by)."""
-        strongest = self.strongest
-        return max(strongest.score * _SEVERITY_WEIGHT[strongest.severity], 1e-9)
+        return max(_weighed(self.strongest), 1e-9)
+
+
+def _weighed(alert: Alert) -> float:
+    """An alert's score times its severity's weight: how strongly it speaks."""
+    return alert.score * _SEVERITY_WEIGHT[alert.severity]
 
 
 @correlators.register("topology")
@@ -434,6 +438,31 @@ class TopologyCorrelator:
             and self._failing(candidate, service, alert)
             and self._within_window(alert, candidate, service)
             for service in candidate.services
+        )
+
+    @staticmethod
+    def ranks_alike(held: Sequence[Alert], joining: Alert) -> bool:
+        """Whether ranking reads a node the same with ``joining`` added to ``held`` (what
+        it reads of that node: its earliest alert per measure), so need not run again: it
+        knows a node by its onset, its deviations in size and its strongest alert, and
+        ``joining`` then begins no earlier, says nothing of size and does not outrank that
+        alert (of equals, the first to fire is the strongest). A storm's instances raise
+        rule after rule on services already in its incident: each a new measure, each
+        ranking the whole incident again, to the same result."""
+        if not held:
+            return False
+        sized = deviation(joining)
+        if sized is not None and sized[0] > 0:
+            return False
+        if joining.starts_at < min(a.starts_at for a in held):
+            return False
+        in_order = sorted(held, key=lambda a: (a.starts_at, a.fingerprint))
+        strongest = max(in_order, key=_weighed)
+        if _weighed(joining) != _weighed(strongest):
+            return _weighed(joining) < _weighed(strongest)
+        return (joining.starts_at, joining.fingerprint) > (
+            strongest.starts_at,
+            strongest.fingerprint,
         )
 
     def rank(
