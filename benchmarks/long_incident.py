@@ -1,6 +1,7 @@
 """What a batch costs while an incident stays open for days and its history grows.
 
     python benchmarks/long_incident.py [--rows 0 1000 10000 100000] [--batches 50]
+                                       [--keep DIR]
 
 A database goes down and stays down; the 200 instances of the service that calls it flap
 (fire, resolve, fire again) for as long as it is down, so its one incident holds more and
@@ -40,14 +41,14 @@ def alert(service: str, instance: int, at: float) -> Alert:
     return Alert(labels, {"summary": f"{service} down"}, AlertStatus.FIRING, at)
 
 
-def run(rows: int, batches: int) -> dict[str, float]:
+def run(rows: int, batches: int, keep: Path | None = None) -> dict[str, float]:
     services = [
         ServiceConfig(name="db"),
         ServiceConfig(name="api", depends_on=("db",)),
         *(ServiceConfig(name=f"other-{n}") for n in range(batches)),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "sentinel.db"
+        path = (keep or Path(tmp)) / "sentinel.db"
         store = Store(path)
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
         pipeline.alerts([alert("db", 0, 0.0), alert("api", 0, 1.0)], now=2.0)
@@ -106,6 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[0, 1000, 10000, 100000])
     parser.add_argument("--batches", type=int, default=50)
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="leave the largest run's store in DIR (a new directory), for the CLI to read",
+    )
     args = parser.parse_args()
     table = Table(title="One-alert batches while an incident's history grows (median)")
     for column in (
@@ -116,8 +123,10 @@ def main() -> None:
         "from the alerts (before)",
     ):
         table.add_column(column, justify="right")
+    if args.keep:
+        args.keep.mkdir(parents=True)
     for rows in args.rows:
-        r = run(rows, args.batches)
+        r = run(rows, args.batches, args.keep if rows == max(args.rows) else None)
         table.add_row(
             f"{r['rows']:,.0f}",
             f"{r['new'] * 1e3:.2f} ms",
