@@ -17,15 +17,14 @@ kept per-service table and, as it was read before that table existed, from the a
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import statistics
 import tempfile
 import time
-from contextlib import closing
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from store_reads import median_read
 
 from sentinel.config import Config
 from sentinel.correlate import ServiceConfig
@@ -74,13 +73,16 @@ def run(rows: int, batches: int, keep: Path | None = None) -> dict[str, float]:
             joining.append(time.perf_counter() - started)
         held = store.count("alerts")
         store.close()
-        kept = _timed(
-            path, "SELECT incident_id, node, onset, firing, ended_at FROM incident_services"
+        # Every incident's services' times in the file (the long one and the unrelated ones).
+        kept = median_read(
+            path, ["SELECT incident_id, node, onset, firing, ended_at FROM incident_services"]
         )
-        counted = _timed(
+        counted = median_read(
             path,
-            "SELECT incident_id, node, min(starts_at), max(status = 'firing'), max(ends_at) "
-            "FROM alerts GROUP BY incident_id, node",
+            [
+                "SELECT incident_id, node, min(starts_at), max(status = 'firing'), max(ends_at) "
+                "FROM alerts GROUP BY incident_id, node"
+            ],
         )
     return {
         "rows": held,
@@ -89,18 +91,6 @@ def run(rows: int, batches: int, keep: Path | None = None) -> dict[str, float]:
         "kept": kept,
         "counted": counted,
     }
-
-
-def _timed(path: Path, sql: str) -> float:
-    """The median of 20 reads of the services' times of every incident in the file (the
-    long one and the unrelated ones), as another process would read them."""
-    times = []
-    with closing(sqlite3.connect(path)) as db:
-        for _ in range(20):
-            started = time.perf_counter()
-            db.execute(sql).fetchall()
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> None:

@@ -303,7 +303,6 @@ class Problem:
     last_seen: float
     services: tuple[str, ...] = ()
     workaround: str = ""
-    incident_ids: tuple[int, ...] = field(default=())
     resolved_at: float | None = None
 
     @property

@@ -276,6 +276,17 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE incident_id = NEW.incident_id AND node = NEW.node;
     END;
     """,
+    # What the daemon reads on every page, resolution and acknowledgement, found without
+    # a pass over the store's history: the worked incidents seen before with a root cause
+    # are counted from the index alone (a long-recurring problem has thousands), whom an
+    # incident paged is read from its own notifications, and active silences from those
+    # not yet ended.
+    """
+    DROP INDEX incidents_signature;
+    CREATE INDEX incidents_signature ON incidents (signature, created_at, status);
+    CREATE INDEX outbox_incident ON outbox (incident_id);
+    CREATE INDEX silences_ends ON silences (ends_at);
+    """,
 )
 
 
@@ -323,7 +334,11 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-_DONE = "('resolved', 'closed')"  # statuses of incidents no longer worked
+_DONE_STATUSES = (IncidentStatus.RESOLVED, IncidentStatus.CLOSED)  # no longer worked
+_DONE = f"{tuple(s.value for s in _DONE_STATUSES)}"
+# The others, by name: ``status IN`` finds the few worked incidents by index, where
+# ``NOT IN`` passes over every incident the store ever held.
+_WORKED = f"{tuple(s.value for s in IncidentStatus if s not in _DONE_STATUSES)}"
 
 # The largest row id SQLite can hold; anything above names no row.
 MAX_ROW_ID = 2**63 - 1
@@ -914,7 +929,7 @@ class Store:
         and when each that no longer does stopped; or those holding a firing alert with
         ``group_key``, which lie outside the topology and need no services' times."""
         where, params = _in("i.id", ids)
-        where += f" AND i.status NOT IN {_DONE}"
+        where += f" AND i.status IN {_WORKED}"
         if group_key is not None:
             where += (
                 " AND i.id IN (SELECT incident_id FROM alerts "
@@ -975,7 +990,7 @@ class Store:
 
     def open_counts_by_priority(self) -> dict[str, int]:
         rows = self._exec(
-            f"SELECT priority, count(*) FROM incidents WHERE status NOT IN {_DONE} "
+            f"SELECT priority, count(*) FROM incidents WHERE status IN {_WORKED} "
             f"GROUP BY priority ORDER BY {_PRIORITY_ORDER}"
         )
         return {str(r[0]): int(r[1]) for r in rows}
@@ -1001,9 +1016,10 @@ class Store:
     def sla_due(self, now: float) -> list[tuple[Incident, Ticket]]:
         """Unresolved incidents whose acknowledge or resolve deadline passed unflagged."""
         rows = self._exec(
-            "SELECT t.* FROM tickets t JOIN incidents i ON i.id = t.incident_id "
-            "WHERE (i.status = 'open' AND t.ack_breached = 0 AND t.acknowledge_due <= ?) "
-            f"OR (i.status NOT IN {_DONE} AND t.resolve_breached = 0 AND t.resolve_due <= ?)",
+            "SELECT t.* FROM incidents i JOIN tickets t ON t.incident_id = i.id "
+            f"WHERE i.status IN {_WORKED} AND ("
+            "(i.status = 'open' AND t.ack_breached = 0 AND t.acknowledge_due <= ?) "
+            "OR (t.resolve_breached = 0 AND t.resolve_due <= ?)) ORDER BY t.id",
             (now, now),
         ).fetchall()
         pairs = []
@@ -1251,31 +1267,52 @@ class Store:
         )
         return int(cursor.lastrowid or 0)
 
-    def link_problem(self, problem_id: int, incident_ids: Sequence[int]) -> None:
-        """Link incidents and recount what the problem knows of them, in SQL: a problem
-        that keeps recurring links thousands, and each new one recounts."""
-        self._db.executemany(
-            "INSERT OR IGNORE INTO problem_incidents (problem_id, incident_id) VALUES (?, ?)",
-            [(problem_id, i) for i in incident_ids],
+    def link_problem(self, problem_id: int, incidents: Sequence[Incident]) -> None:
+        """Link incidents to a problem and fold them into its figures: occurrences count
+        the links this adds; first and last seen and the services take in every incident
+        given (linking one again, once it resolved, adds the services it gained since).
+        Only these incidents are read, so a problem that recurs for years costs each
+        recurrence what its first did."""
+        if not incidents:
+            return
+        added = sum(
+            self._exec(
+                "INSERT OR IGNORE INTO problem_incidents (problem_id, incident_id) VALUES (?, ?)",
+                (problem_id, incident.id),
+            ).rowcount
+            for incident in incidents
         )
-        linked = "FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id"
-        occurrences, first_seen, last_seen = self._exec(
-            f"SELECT count(*), min(i.created_at), max(i.created_at) {linked} "
-            "WHERE p.problem_id = ?",
+        row = self._exec(
+            "SELECT occurrences, first_seen, last_seen, services FROM problems WHERE id = ?",
             (problem_id,),
         ).fetchone()
-        services = self._exec(
-            f"SELECT DISTINCT s.value {linked}, json_each(i.services) s "
-            "WHERE p.problem_id = ? ORDER BY 1",
-            (problem_id,),
-        )
+        opened = [i.created_at for i in incidents]
+        if row["occurrences"]:  # a new problem's seen times are its own opening's
+            opened += [row["first_seen"], row["last_seen"]]
+        services = {*orjson.loads(row["services"]), *(s for i in incidents for s in i.services)}
         self.update_problem(
             problem_id,
-            occurrences=occurrences,
-            first_seen=first_seen,
-            last_seen=last_seen,
-            services=_json([r[0] for r in services]),
+            occurrences=row["occurrences"] + added,
+            first_seen=min(opened),
+            last_seen=max(opened),
+            services=_json(sorted(services)),
         )
+
+    def is_linked(self, problem_id: int, incident_id: int) -> bool:
+        row = self._exec(
+            "SELECT 1 FROM problem_incidents WHERE problem_id = ? AND incident_id = ?",
+            (problem_id, incident_id),
+        ).fetchone()
+        return row is not None
+
+    def problem_incident_ids(self, problem_id: int) -> list[int]:
+        """Every incident linked to a problem, by id (thousands, for one that recurs for
+        long: read only where all of them are asked for)."""
+        rows = self._exec(
+            "SELECT incident_id FROM problem_incidents WHERE problem_id = ? ORDER BY 1",
+            (problem_id,),
+        )
+        return [int(r[0]) for r in rows]
 
     def update_problem(self, problem_id: int, **fields: Any) -> None:
         columns = ", ".join(f"{name} = ?" for name in fields)
@@ -1305,10 +1342,6 @@ class Store:
         return self._count("problems", where, params)
 
     def _problem(self, row: sqlite3.Row) -> Problem:
-        linked = self._exec(
-            "SELECT incident_id FROM problem_incidents WHERE problem_id = ? ORDER BY 1",
-            (row["id"],),
-        )
         return Problem(
             id=row["id"],
             signature=row["signature"],
@@ -1318,7 +1351,6 @@ class Store:
             last_seen=row["last_seen"],
             services=tuple(orjson.loads(row["services"])),
             workaround=row["workaround"],
-            incident_ids=tuple(int(r[0]) for r in linked),
             resolved_at=row["resolved_at"],
         )
 
@@ -1337,11 +1369,20 @@ class Store:
             (problem_id, entry.at, entry.kind, entry.text, entry.actor),
         )
 
-    def problem_timeline(self, problem_id: int) -> list[TimelineEntry]:
+    def problem_timeline(self, problem_id: int, latest: int = -1) -> list[TimelineEntry]:
+        """A problem's timeline, oldest entry first: its ``latest`` entries (-1: all; it
+        takes one per recurrence)."""
         rows = self._exec(
-            "SELECT * FROM problem_timeline WHERE problem_id = ? ORDER BY at, id", (problem_id,)
-        )
-        return [TimelineEntry(problem_id, r["at"], r["kind"], r["text"], r["actor"]) for r in rows]
+            "SELECT * FROM problem_timeline WHERE problem_id = ? ORDER BY at DESC, id DESC LIMIT ?",
+            (problem_id, latest),
+        ).fetchall()
+        return [
+            TimelineEntry(problem_id, r["at"], r["kind"], r["text"], r["actor"])
+            for r in reversed(rows)
+        ]
+
+    def count_problem_timeline(self, problem_id: int) -> int:
+        return self._count("problem_timeline", "problem_id = ?", (problem_id,))
 
 
 def _silence(row: sqlite3.Row) -> Silence:

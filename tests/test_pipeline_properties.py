@@ -295,6 +295,7 @@ def test_problems_open_on_the_third_recurrence_within_the_period_and_take_later_
                 linked[signature] += 1
             elif len([t for t in opened[signature] if t >= at - period]) >= 3:
                 linked[signature] = len([t for t in opened[signature] if t >= at - period])
-        problems = {p.signature: len(p.incident_ids) for p in store.problems()}
+        problems = {p.signature: len(store.problem_incident_ids(p.id)) for p in store.problems()}
+        counted = {p.signature: p.occurrences for p in store.problems()}
         store.close()
-    assert problems == linked
+    assert problems == linked and counted == linked

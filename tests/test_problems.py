@@ -7,9 +7,18 @@ from typer.testing import CliRunner
 
 from sentinel.cli import app
 from sentinel.correlate.problems import ProblemTracker
-from sentinel.model import Alert, AlertStatus, Change, ProblemStatus
+from sentinel.model import (
+    Alert,
+    AlertStatus,
+    Change,
+    Incident,
+    IncidentStatus,
+    ProblemStatus,
+    RootCause,
+)
 from tests.conftest import write_rules
 from tests.helpers.api import Clock, make_daemon, run_client
+from tests.helpers.steps import vm_steps
 
 HOUR = 3600.0
 cli = CliRunner()
@@ -54,13 +63,14 @@ def test_third_recurrence_opens_a_problem_and_later_ones_join_it(tmp_path):
     [problem] = daemon.store.problems()
     assert problem.signature == "db/DbDown"
     assert problem.status == ProblemStatus.OPEN
-    assert problem.incident_ids == (first, second, third)
+    assert daemon.store.problem_incident_ids(problem.id) == [first, second, third]
     assert problem.occurrences == 3
     assert problem.mtbf == 24 * HOUR
     assert problem.services == ("api", "db")
     fourth = outage(daemon, 72 * HOUR)
     [problem] = daemon.store.problems()
-    assert problem.incident_ids[-1] == fourth and problem.occurrences == 4
+    assert daemon.store.problem_incident_ids(problem.id)[-1] == fourth
+    assert problem.occurrences == 4 and problem.last_seen == 72 * HOUR
     assert any(e.kind == "problem" for e in daemon.store.timeline(fourth))
 
 
@@ -219,6 +229,39 @@ def test_a_problem_recurring_for_long_shows_its_latest_incidents(tmp_path, monke
     assert "#1 opened" in every and "#4 resolved" in every and "--all" not in every
 
 
+def test_a_recurrence_costs_a_long_problem_what_it_costs_a_short_one(tmp_path):
+    """A problem that recurs for years links thousands of incidents: folding one more in,
+    and looking up the known error each new incident may match, read that incident and
+    the problem's own row, not every incident it ever linked."""
+    daemon, _ = shop(tmp_path)
+    for day in range(3):
+        outage(daemon, day * 24 * HOUR)
+    [problem] = daemon.store.problems()
+    store, tracker = daemon.store, daemon.desk.problems
+    assert tracker is not None
+    tracker.mark_known_error(problem.id, "restart pgbouncer", "alice", now=80 * HOUR)
+    cause = (RootCause("db", 1.0, (), "DbDown"),)
+
+    def recurrence(at: float) -> Incident:
+        draft = Incident(0, "t", IncidentStatus.RESOLVED, "P3", 3, 3, ("db",), cause, "d", at, at)
+        with store.transaction():
+            return store.incident(store.add_incident(draft))
+
+    def costs(at: float) -> tuple[int, int]:
+        incident = recurrence(at)
+        return (
+            vm_steps(store, lambda: tracker.incident_resolved(incident, at)),
+            vm_steps(store, lambda: tracker.known_error(cause)),
+        )
+
+    short = costs(100 * HOUR)
+    with store.transaction():  # two thousand recurrences more
+        store.link_problem(problem.id, [recurrence(200 * HOUR + n) for n in range(2000)])
+    long = costs(300 * HOUR)
+    assert store.problem(problem.id).occurrences == 2005
+    assert long[0] <= short[0] + 2 and long[1] <= short[1] + 2, (short, long)
+
+
 def test_problem_read_api(tmp_path):
     from tests.helpers.api import run_client
 
@@ -236,7 +279,8 @@ def test_problem_read_api(tmp_path):
     one, listed, missing, bad = run_client(daemon, requests)
     assert one["problem"]["signature"] == "db/DbDown" and one["problem"]["mtbf"] == 24 * HOUR
     assert [i["id"] for i in one["incidents"]] == [1, 2, 3] and one["incidents_total"] == 3
-    assert [e["kind"] for e in one["timeline"]] == ["opened"]
+    assert one["incident_ids"] == [1, 2, 3] and "incident_ids" not in listed["problems"][0]
+    assert [e["kind"] for e in one["timeline"]] == ["opened"] and one["timeline_total"] == 1
     assert listed["problems"][0]["occurrences"] == 3
     assert (missing, bad) == (404, 400)
 

@@ -12,8 +12,10 @@ import sys
 import pytest
 
 from sentinel.daemon import StateInUse, hold_state
-from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus, Placement
+from sentinel.model import Alert, AlertStatus, Incident, IncidentStatus, Placement, Ticket
+from sentinel.silences import Matcher, Silence
 from sentinel.store import MIGRATIONS, Store, StoreError
+from tests.helpers.steps import vm_steps
 
 
 def test_new_file_gets_the_latest_schema_and_reopens_unchanged(tmp_path):
@@ -148,13 +150,15 @@ def test_a_recent_resolution_is_found_without_reading_the_history(tmp_path):
         for number in range(2000):
             resolved_incident(f"old-{number}", float(number))
         recent = resolved_incident("db", 5000.0)
-    steps = []
-    store._db.set_progress_handler(lambda: steps.append(1), 100)
     db = _firing("db", 0.0).alert.fingerprint
+    old = _firing("old-7", 0.0).alert.fingerprint
+    steps = vm_steps(
+        store,
+        lambda: [store.recently_resolved_incident(f, since=4900.0) for f in (db, old)],
+    )
     assert store.recently_resolved_incident(db, since=4900.0) == recent
-    assert store.recently_resolved_incident(_firing("old-7", 0.0).alert.fingerprint, 4900.0) is None
-    store._db.set_progress_handler(None, 0)
-    assert len(steps) < 20  # under 2,000 virtual machine steps: not one per old incident
+    assert store.recently_resolved_incident(old, since=4900.0) is None
+    assert steps < 20  # under 2,000 virtual machine steps: not one per old incident
 
 
 def _file_of_version(path, version: int) -> sqlite3.Connection:
@@ -181,12 +185,50 @@ def test_open_incidents_are_read_without_a_pass_over_every_alert_they_ever_held(
         for flap in range(2000):
             store.add_alerts(incident, [_firing("api", 100.0 + flap)], float(flap))
             store.resolve_alerts([(_firing("api", 0.0).alert.fingerprint, flap + 0.5)], flap)
-    steps = []
-    store._db.set_progress_handler(lambda: steps.append(1), 100)
+    steps = vm_steps(store, store.open_incidents)
     [read] = store.open_incidents()
-    store._db.set_progress_handler(None, 0)
     assert read.onsets == {"db": 0.0, "api": 0.0} and read.healed == {"api": 1999.5}
-    assert len(steps) < 20  # under 2,000 virtual machine steps: not one per alert row
+    assert steps < 20  # under 2,000 virtual machine steps: not one per alert row
+
+
+def test_what_batches_and_ticks_read_does_not_grow_with_the_stores_history(tmp_path):
+    """A year of incidents stays in the store, closed, with their tickets, pages and
+    expired silences: placing an alert, the desk's tick (SLA deadlines), telling whoever
+    an incident paged and checking silences read what is worked, not all of that."""
+    store = Store(tmp_path / "s.db")
+
+    def history(incidents: int) -> None:
+        with store.transaction():
+            for n in range(incidents):
+                done = Incident(
+                    0, "t", IncidentStatus.CLOSED, "P3", 3, 3, ("db",), (), "default", n, n
+                )
+                closed = store.add_incident(done)
+                store.add_ticket(Ticket(0, closed, "desk", n + 900.0, n + 3600.0))
+                store.enqueue(
+                    dedup_key=f"page {closed}", incident_id=closed, event="opened",
+                    target="json://127.0.0.1:9", title="t", body="b", notify_type="failure",
+                    now=n,
+                )  # fmt: skip
+                matcher = Matcher("service", "=", "db")
+                store.save_silence(Silence(f"s{closed}", (matcher,), n, n + 60.0, "a", "", n))
+
+    with store.transaction():
+        worked = _incident(store)
+        store.add_ticket(Ticket(0, worked, "desk", 900.0, 3600.0))
+    reads = (
+        store.open_incidents,
+        lambda: store.sla_due(10_000.0),
+        lambda: store.outbox(worked),
+        lambda: store.active_silences(10_000.0),
+    )
+    history(10)
+    short = [vm_steps(store, read) for read in reads]
+    history(3000)
+    long = [vm_steps(store, read) for read in reads]
+    assert [len(r()) for r in reads] == [1, 1, 0, 0]
+    grown = [after - before for before, after in zip(short, long, strict=True)]
+    assert max(grown) <= 2, (short, long)
 
 
 def test_a_file_from_before_services_times_were_kept_counts_them_on_upgrade(tmp_path):

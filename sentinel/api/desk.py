@@ -153,17 +153,21 @@ def _problem_json(problem: Problem) -> dict:
 
 async def problem(request: web.Request) -> web.Response:
     """One problem: its record, its latest incidents, oldest of them first
-    (``incident_ids`` lists them all), and its own timeline."""
+    (``incident_ids`` lists them all), and its latest timeline entries (it takes one per
+    recurrence; the totals say how many there are)."""
     store = context(request).store
     problem_id = _row_id(request, "problem")
     found = _found(store.problem(problem_id), "problem", problem_id)
     latest = store.problem_incidents(problem_id, DETAIL_ROWS)
+    timeline = store.problem_timeline(problem_id, DETAIL_ROWS)
     return web.json_response(
         {
             "problem": _problem_json(found),
+            "incident_ids": store.problem_incident_ids(problem_id),
             "incidents": [_jsonable(i) for i in reversed(latest)],
-            "incidents_total": len(found.incident_ids),
-            "timeline": [_jsonable(e) for e in store.problem_timeline(problem_id)],
+            "incidents_total": found.occurrences,
+            "timeline": [_jsonable(e) for e in timeline],
+            "timeline_total": store.count_problem_timeline(problem_id),
         }
     )
 

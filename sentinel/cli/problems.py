@@ -133,7 +133,10 @@ def problems_show(
     if len(linked) < problem.occurrences:
         table.caption = f"the latest {len(linked)} of {problem.occurrences:,}; --all for every one"
     console.print(table)
-    events = [(e.at, e.kind, e.text, e.actor) for e in store.problem_timeline(problem.id)]
+    # The problem's own entries (one per recurrence) and its incidents': the latest of the
+    # two together are among the latest of each.
+    own = store.problem_timeline(problem.id, -1 if every else SHOWN)
+    events = [(e.at, e.kind, e.text, e.actor) for e in own]
     for incident in linked:
         events.append((incident.created_at, "incident", f"#{incident.id} opened", "sentinel"))
         if incident.resolved_at is not None:
@@ -150,7 +153,11 @@ def problems_show(
     events.sort()
     for at, kind, text, who in events if every else events[-SHOWN:]:
         timeline.add_row(when(at), kind, text, who)
-    if timeline.row_count < len(events) or len(linked) < problem.occurrences:
+    if (
+        timeline.row_count < len(events)
+        or len(linked) < problem.occurrences
+        or len(own) < store.count_problem_timeline(problem.id)
+    ):
         timeline.caption = (
             f"the latest {timeline.row_count} of the problem's entries and its latest "
             f"{len(linked)} incidents'; --all for every one"

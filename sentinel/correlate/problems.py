@@ -97,7 +97,7 @@ class ProblemTracker:
                 if len(recurring) < self.config.min_occurrences:
                     return None
                 problem_id = store.add_problem(signature, now)
-                store.link_problem(problem_id, [i.id for i in recurring])
+                store.link_problem(problem_id, recurring)
                 self._record(
                     problem_id,
                     now,
@@ -106,11 +106,14 @@ class ProblemTracker:
                     f"{_days(self.config.period)}: " + ", ".join(f"#{i.id}" for i in recurring),
                 )
                 log.info("problem opened id=%s signature=%s", problem_id, signature)
-            elif incident.id in problem.incident_ids:  # resolved again after a reopen
-                return problem
+            elif store.is_linked(problem.id, incident.id):
+                # Resolved again after a reopen, or linked while open as a known error: it
+                # counts once, with the services it took in since.
+                problem_id = problem.id
+                store.link_problem(problem_id, [incident])
             else:
                 problem_id = problem.id
-                self.link(problem, incident.id, now)
+                self.link(problem, incident, now)
                 if problem.status == ProblemStatus.RESOLVED:
                     store.update_problem(
                         problem_id, status=ProblemStatus.OPEN.value, resolved_at=None
@@ -121,10 +124,10 @@ class ProblemTracker:
                     log.info("problem reopened id=%s signature=%s", problem_id, signature)
             return store.problem(problem_id)
 
-    def link(self, problem: Problem, incident_id: int, now: float) -> None:
+    def link(self, problem: Problem, incident: Incident, now: float) -> None:
         """Count one more incident of the problem."""
-        self.store.link_problem(problem.id, [incident_id])
-        self._record(problem.id, now, "incident", f"incident #{incident_id} recurred")
+        self.store.link_problem(problem.id, [incident])
+        self._record(problem.id, now, "incident", f"incident #{incident.id} recurred")
 
     def known_error(self, causes: tuple[RootCause, ...]) -> Problem | None:
         """The known-error problem whose signature the likeliest cause carries, if any."""

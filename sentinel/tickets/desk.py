@@ -171,8 +171,8 @@ class Desk:
                 f"{priority} (impact {impact} × urgency {urgency}); acknowledge by "
                 f"{_when(acknowledge_due)}, resolve by {_when(resolve_due)}",
             )
-            self._note_known_error(incident_id, draft.root_causes, now)
             incident = self._get(incident_id)
+            self._note_known_error(incident, draft.root_causes, now)
             self._notify(incident, "opened", self._targets(first.notify, now), now, step="0.0")
         log.info("incident opened id=%s priority=%s title=%r", incident_id, priority, draft.title)
         if self.metrics:
@@ -213,7 +213,7 @@ class Desk:
                         )
             if tuple(root_causes) != incident.root_causes:
                 changed.update(root_causes=root_causes)
-                self._note_known_error(incident_id, tuple(root_causes), now)
+                self._note_known_error(incident, tuple(root_causes), now)
             if priority != incident.priority:
                 changed.update(impact=impact, urgency=urgency, priority=priority)
                 self._record(incident_id, now, "priority", f"{incident.priority} → {priority}")
@@ -279,7 +279,7 @@ class Desk:
             if priority != target.priority:
                 self._record(target_id, now, "priority", f"{target.priority} → {priority}")
             if causes != target.root_causes:
-                self._note_known_error(target_id, causes, now)
+                self._note_known_error(target, causes, now)
             for source in sources:
                 self._resolve(source, actor, f"merged into #{target_id}{why}", now, fold=False)
         log.info("incidents merged into id=%s sources=%s by=%s", target_id, listed, actor)
@@ -664,15 +664,15 @@ class Desk:
     def _targets(self, notify: list[str], now: float) -> list[str]:
         return self.settings.targets(notify, now)
 
-    def _note_known_error(self, incident_id: int, causes: tuple[RootCause, ...], now: float):
+    def _note_known_error(self, incident: Incident, causes: tuple[RootCause, ...], now: float):
         """Link an incident to the known error its likeliest cause matches, once, and put
         the workaround in its timeline where on-call staff look first."""
         problem = self.problems.known_error(causes) if self.problems else None
-        if problem is None or incident_id in problem.incident_ids:
+        if problem is None or self.store.is_linked(problem.id, incident.id):
             return
-        self.problems.link(problem, incident_id, now)
+        self.problems.link(problem, incident, now)
         self._record(
-            incident_id,
+            incident.id,
             now,
             "known_error",
             f"matches known error problem #{problem.id} ({problem.signature}); "
