@@ -280,12 +280,13 @@ MIGRATIONS: tuple[str, ...] = (
     # a pass over the store's history: the worked incidents seen before with a root cause
     # are counted from the index alone (a long-recurring problem has thousands), whom an
     # incident paged is read from its own notifications, and active silences from those
-    # not yet ended.
+    # not yet ended. A report reads the incidents opened in its period, not all of them.
     """
     DROP INDEX incidents_signature;
     CREATE INDEX incidents_signature ON incidents (signature, created_at, status);
     CREATE INDEX outbox_incident ON outbox (incident_id);
     CREATE INDEX silences_ends ON silences (ends_at);
+    CREATE INDEX incidents_created ON incidents (created_at);
     """,
 )
 
