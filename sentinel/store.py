@@ -46,6 +46,13 @@ from sentinel.model import (
 )
 from sentinel.silences import Matcher, Silence
 
+# Alerts raised through the PagerDuty-style events API, found again by their dedup keys
+# (``firing_event``): written out the same in the index and the query, literals and all,
+# or the partial index is not used.
+EVENTS_SOURCE = "pagerduty-events"
+_DEDUP_KEY = """json_extract(labels, '$."dedup_key"')"""
+_EVENTS = f"status = 'firing' AND source = '{EVENTS_SOURCE}'"
+
 MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -287,6 +294,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_incident ON outbox (incident_id);
     CREATE INDEX silences_ends ON silences (ends_at);
     CREATE INDEX incidents_created ON incidents (created_at);
+    """,
+    # The firing alerts the events API raised, by their dedup keys (``firing_event``).
+    f"""
+    CREATE INDEX alerts_dedup_key ON alerts ({_DEDUP_KEY}) WHERE {_EVENTS};
     """,
 )
 
@@ -597,10 +608,12 @@ class Store:
             del firing[fingerprint]  # resolved by another process since it was read
         return sorted(expired, key=lambda a: (a.ends_at or 0.0, a.starts_at))
 
-    def firing_alert_with_label(self, name: str, value: str) -> Alert | None:
+    def firing_event(self, dedup_key: str) -> Alert | None:
+        """The firing alert the events API raised under ``dedup_key``, from the index of
+        those alone: a storm sends one event per alert, and each looked for its key
+        through every firing alert."""
         row = self._exec(
-            "SELECT * FROM alerts WHERE status = 'firing' AND json_extract(labels, ?) = ? LIMIT 1",
-            (f'$."{name}"', value),
+            f"SELECT * FROM alerts WHERE {_EVENTS} AND {_DEDUP_KEY} = ? LIMIT 1", (dedup_key,)
         ).fetchone()
         return None if row is None else _alert(row)
 

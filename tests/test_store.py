@@ -231,6 +231,38 @@ def test_what_batches_and_ticks_read_does_not_grow_with_the_stores_history(tmp_p
     assert max(grown) <= 2, (short, long)
 
 
+def test_an_events_api_key_is_found_among_its_own_alerts_not_by_a_pass_over_all_firing(
+    tmp_path,
+):
+    """A storm sent through the events API is one event per alert, each looking up its
+    dedup key: that must not read every firing alert, nor find one another source raised
+    with a label of that name."""
+    store = Store(tmp_path / "s.db")
+
+    def firing(source: str, count: int, start: int) -> None:
+        with store.transaction():
+            incident = _incident(store)
+            placed = [
+                Placement(
+                    Alert({"dedup_key": f"k{n}", "service": "db"}, {}, AlertStatus.FIRING, 0.0)
+                    .replace(source=source),
+                    "db",
+                )
+                for n in range(start, start + count)
+            ]  # fmt: skip
+            store.add_alerts(incident, placed, 0.0)
+
+    firing("pagerduty-events", 1, 0)
+    firing("alertmanager", 10, 1)
+    short = vm_steps(store, lambda: store.firing_event("k0"))
+    firing("alertmanager", 3000, 11)
+    firing("pagerduty-events", 1000, 3011)
+    long = vm_steps(store, lambda: store.firing_event("k0"))
+    assert store.firing_event("k0") is not None and store.firing_event("k4010") is not None
+    assert store.firing_event("k5") is None  # an Alertmanager alert's label, not a key
+    assert long <= short + 2, (short, long)
+
+
 def test_a_file_from_before_services_times_were_kept_counts_them_on_upgrade(tmp_path):
     path = tmp_path / "s.db"
     with _file_of_version(path, len(MIGRATIONS) - 1) as db:  # before ``incident_services``

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, m
 from sentinel.api.base import Rejected, context
 from sentinel.model import Alert, AlertStatus, IncidentStatus
 from sentinel.schema import describe, parse_time
+from sentinel.store import EVENTS_SOURCE
 
 MAX_BODY = 512 * 1024
 SEVERITY = {"critical": "critical", "error": "critical", "warning": "warning", "info": "info"}
@@ -71,7 +72,7 @@ async def enqueue(request: web.Request) -> web.Response:
     now = ctx.clock()
     dedup_key = event.dedup_key or uuid.uuid4().hex
     with ctx.store.transaction():
-        firing = ctx.store.firing_alert_with_label("dedup_key", dedup_key)
+        firing = ctx.store.firing_event(dedup_key)
         if event.event_action == "trigger":
             assert event.payload is not None
             ctx.pipeline.alerts([to_alert(event.payload, dedup_key, timestamp or now, firing)], now)
@@ -112,7 +113,7 @@ def to_alert(payload: Payload, dedup_key: str, starts_at: float, firing: Alert |
         annotations["group"] = payload.group
     if payload.custom_details is not None:
         annotations["custom_details"] = json.dumps(payload.custom_details)[:4096]
-    return Alert(labels, annotations, AlertStatus.FIRING, starts_at, None, "pagerduty-events")
+    return Alert(labels, annotations, AlertStatus.FIRING, starts_at, None, EVENTS_SOURCE)
 
 
 def routes() -> list[web.RouteDef]:
