@@ -101,6 +101,7 @@ def recurred(store: Store, problem_id: int, days: int, at: float) -> float:
                 "default", at, at + 600.0, resolved_at=at + 600.0,
             )  # fmt: skip
             incident = replace(draft, id=store.add_incident(draft))
+            store.update_incident(incident.id, resolved_at=draft.resolved_at)
             store.set_signature(incident.id, CAUSE[0].signature)
             store.add_ticket(Ticket(0, incident.id, "desk", at + 900.0, at + 3600.0))
             for event in ("opened", "resolved"):
@@ -110,7 +111,8 @@ def recurred(store: Store, problem_id: int, days: int, at: float) -> float:
                     notify_type="failure", now=at,
                 )  # fmt: skip
             linked.append(incident)
-            entry = TimelineEntry(problem_id, at, "incident", f"incident #{incident.id} recurred")
+            recurred = f"incident #{incident.id} recurred"
+            entry = TimelineEntry(problem_id, at + 600.0, "incident", recurred)
             store.add_problem_timeline(problem_id, entry)
         store.link_problem(problem_id, linked)
     return at
