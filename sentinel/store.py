@@ -1312,6 +1312,36 @@ class Store:
             services=_json(sorted(services)),
         )
 
+    def unlink_problems(self, incident_ids: Sequence[int]) -> list[int]:
+        """Take incidents out of the problems they were counted in and count those
+        problems afresh (rare: an incident merged into another, whose trouble it was);
+        returns the problems."""
+        of_incidents, params = _in("incident_id", incident_ids)
+        unlinked = self._exec(
+            f"DELETE FROM problem_incidents WHERE {of_incidents} RETURNING problem_id", params
+        ).fetchall()
+        problems = list(dict.fromkeys(int(r[0]) for r in unlinked))
+        linked = "FROM problem_incidents p JOIN incidents i ON i.id = p.incident_id"
+        for problem_id in problems:
+            occurrences, first_seen, last_seen = self._exec(
+                f"SELECT count(*), min(i.created_at), max(i.created_at) {linked} "
+                "WHERE p.problem_id = ?",
+                (problem_id,),
+            ).fetchone()
+            services = self._exec(
+                f"SELECT DISTINCT s.value {linked}, json_each(i.services) s "
+                "WHERE p.problem_id = ? ORDER BY 1",
+                (problem_id,),
+            )
+            seen = {"first_seen": first_seen, "last_seen": last_seen} if occurrences else {}
+            self.update_problem(
+                problem_id,
+                occurrences=occurrences,
+                services=_json([r[0] for r in services]),
+                **seen,
+            )
+        return problems
+
     def is_linked(self, problem_id: int, incident_id: int) -> bool:
         row = self._exec(
             "SELECT 1 FROM problem_incidents WHERE problem_id = ? AND incident_id = ?",

@@ -332,6 +332,40 @@ def test_merging_a_split_incident_ranks_the_whole_and_files_only_the_target(tmp_
     assert [i.id for i in filed] == [api]
 
 
+def test_an_incident_merged_away_is_no_recurrence_of_the_known_error_it_matched(tmp_path):
+    """db's incident matches the known error on opening and is counted; the problem
+    manager merges it into the API's, which then names db and is counted instead. The
+    outage is one occurrence, through the merge and when it ends."""
+    daemon, rules = shop(tmp_path)
+    for day in range(3):
+        outage(daemon, day * 24 * HOUR)
+    [problem] = daemon.store.problems()
+    store, correlator, desk = daemon.store, daemon.pipeline.correlator, daemon.desk
+    assert desk.problems is not None
+    desk.problems.mark_known_error(problem.id, "restart pgbouncer", "alice", now=80 * HOUR)
+    at, opened = 100 * HOUR, []
+    for alert in (fire("api", at, "ApiErrors"), fire("db", at + 30)):
+        node = alert.labels["service"]
+        causes = correlator.rank([alert])
+        opened.append(desk.open_incident(alert, [node], [2], causes, "default", at + 31, node))
+    api, db = (i.id for i in opened)
+    assert store.is_linked(problem.id, db) and store.problem(problem.id).occurrences == 4
+
+    state = ["--rules", str(rules), "--state", str(tmp_path)]
+    assert invoke("incidents", "merge", str(api), str(db), *state).exit_code == 0
+    assert store.problem_incident_ids(problem.id) == [1, 2, 3, api]
+    assert store.problem(problem.id).occurrences == 4
+    said = [e.text for e in store.problem_timeline(problem.id)]
+    assert said[-1] == f"incident #{db} merged into #{api}"
+
+    for alert in (fire("api", at, "ApiErrors"), fire("db", at + 30)):
+        daemon.pipeline.alerts([alert.replace(status=AlertStatus.RESOLVED)], now=at + HOUR)
+    ended = store.problem(problem.id)
+    assert store.incident(api).status == "resolved"
+    assert ended.occurrences == 4 and ended.last_seen == at + 31
+    assert ended.services == ("api", "db")
+
+
 def test_splitting_off_a_service_correlation_joined_opens_its_own_incident(tmp_path):
     """db fails, then cache, a neighbour sharing a caller: the daemon joins them. They were
     two troubles: cache's alerts split off into an incident of their own, which opens,

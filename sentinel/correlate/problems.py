@@ -13,7 +13,7 @@ problem change it implies are committed together.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sentinel.correlate.topology import ProblemConfig
@@ -128,6 +128,15 @@ class ProblemTracker:
         """Count one more incident of the problem."""
         self.store.link_problem(problem.id, [incident])
         self._record(problem.id, now, "incident", f"incident #{incident.id} recurred")
+
+    def merged(self, source_ids: Sequence[int], target_id: int, now: float) -> None:
+        """Incidents merged into another were its trouble, not recurrences of their own:
+        the problems that counted them (a known error matched on opening) no longer do."""
+        for source_id in source_ids:
+            for problem_id in self.store.unlink_problems([source_id]):
+                self._record(
+                    problem_id, now, "incident", f"incident #{source_id} merged into #{target_id}"
+                )
 
     def known_error(self, causes: tuple[RootCause, ...]) -> Problem | None:
         """The known-error problem whose signature the likeliest cause carries, if any."""

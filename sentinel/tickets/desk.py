@@ -282,6 +282,8 @@ class Desk:
                 self._note_known_error(target, causes, now)
             for source in sources:
                 self._resolve(source, actor, f"merged into #{target_id}{why}", now, fold=False)
+            if self.problems:
+                self.problems.merged([i.id for i in sources], target_id, now)
         log.info("incidents merged into id=%s sources=%s by=%s", target_id, listed, actor)
         return self._get(target_id)
 
