@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
 from itertools import groupby
 
 from sentinel.correlate import Topology
@@ -32,6 +33,8 @@ from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
+# An incident of this many services ranks once per batch, not at each join; see ``_fire``.
+RANKED_AT_EACH_JOIN = 100
 # What ranking reads of an incident: the earliest alert of each node, per measure.
 Representatives = dict[str, dict[Measure, Alert]]
 
@@ -55,6 +58,14 @@ class OpenIncidents:
             self._index(incident)
 
     def _index(self, incident: OpenIncident) -> None:
+        """Index an incident as read from the store, with services, onsets and times of
+        healing of its own that ``note`` then adds to in place."""
+        incident = replace(
+            incident,
+            services=set(incident.services),
+            onsets=dict(incident.onsets),
+            healed=dict(incident.healed),
+        )
         self._by_id[incident.id] = incident
         for node in (incident.root, *incident.services):
             self._by_node[node].add(incident.id)
@@ -82,31 +93,37 @@ class OpenIncidents:
         self, incident: Incident, now: float, started: float | None = None, node: str = ""
     ) -> None:
         """``incident`` gained a firing alert at ``now`` (opened, reopened or joined), one
-        on ``node`` that ``started`` then if it has not been written to the incident yet."""
+        on ``node`` that ``started`` then if it has not been written to the incident yet.
+        Its services and their times change in place: a wide storm's incident holds
+        thousands, and each of its alerts would copy them all."""
         before = self._by_id.get(incident.id)
+        if before is None:
+            self._index(OpenIncident(incident.id, "", now, True, services=incident.services))
+            before = self._by_id[incident.id]
         root = incident.root_causes[0].node if incident.root_causes else ""
-        earlier = before.active_at if before is not None else None
-        times = [t for t in (incident.active_at, started, earlier) if t is not None]
-        active = max(times) if times else None
+        times = [t for t in (incident.active_at, started, before.active_at) if t is not None]
+        services, onsets, healed = before.services, before.onsets, before.healed
+        assert isinstance(services, set) and isinstance(onsets, dict)
+        assert isinstance(healed, dict)
+        if node:
+            services.add(node)
+            self._by_node[node].add(incident.id)
+            if started is not None:
+                healed.pop(node, None)  # it fails again
+                if started < onsets.get(node, started + 1):
+                    onsets[node] = started
+        if root != before.root and before.root not in services:
+            self._by_node[before.root].discard(incident.id)
+        self._by_node[root].add(incident.id)
         began = incident.began_at if incident.began_at is not None else incident.created_at
-        services = frozenset(incident.services).union((node,) if node else ())
-        onsets: dict[str, float] = {}
-        healed: dict[str, float] = {}
-        if before is not None:
-            services |= before.services
-            onsets.update(before.onsets)
-            healed.update(before.healed)
-        if node and started is not None:
-            healed.pop(node, None)  # it fails again
-            if started < onsets.get(node, started + 1):
-                onsets[node] = started
-        noted = OpenIncident(incident.id, root, now, True, began, active, services, onsets, healed)
-        if before is not None:
-            if before == noted:
-                return  # the batch's other alerts joined it already
-            if before.root not in services:
-                self._by_node[before.root].discard(incident.id)
-        self._index(noted)
+        self._by_id[incident.id] = replace(
+            before,
+            root=root,
+            updated_at=now,
+            firing=True,
+            opened_at=began,
+            active_at=max(times) if times else None,
+        )
 
 
 class Pipeline:
@@ -281,11 +298,16 @@ class Pipeline:
         self._note_open(incident, now, alert.starts_at, node)
         placement = Placement(alert, node, group_key)
         joining.append(placement)
-        if node not in incident.services or self._reranks(
-            self._representatives(incident), placement
+        if len(incident.services) < RANKED_AT_EACH_JOIN and (
+            node not in incident.services
+            or self._reranks(self._representatives(incident), placement)
         ):
             # A service joined, or a measure that may change the likeliest cause: ranked
             # now, so the batch's next alerts are placed as they would be had it come alone.
+            # Not so a wide incident, ranked with the batch's others: ranking reads every
+            # service, and a storm on a service thousands depend on spent minutes ranking
+            # at each of their joins, handling no other alert, to name the cause hundreds
+            # of its services had named already.
             self._join_pending(now)
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:

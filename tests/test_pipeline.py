@@ -363,6 +363,28 @@ def test_the_stored_ranking_reads_every_measure_though_not_every_one_reranks(tmp
     assert "fired 3 s after db" in " ".join(incident.root_causes[1].evidence)
 
 
+@pytest.mark.parametrize("together", [False, True], ids=["batch each", "one batch"])
+def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_holds(
+    tmp_path, together, monkeypatch
+):
+    """dns fails and the sixty services that depend on it follow: one incident naming dns,
+    whichever way they arrive. Once the incident is wide, a batch ranks it once rather
+    than at each service's join (ranking reads every service: a storm of thousands spent
+    minutes ranking), and what it stores is the ranking of everything it holds."""
+    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
+    daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(60)}})
+    correlator, rankings = daemon.pipeline.correlator, []
+    rank = correlator.rank
+    monkeypatch.setattr(correlator, "rank", lambda *a: rankings.append(a) or rank(*a))
+    _deliver(daemon, [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(60))], together)
+    [incident] = daemon.store.unresolved_incidents()
+    assert len(incident.services) == 61 and incident.root_causes[0].node == "dns"
+    held = [alert for _, alert in daemon.store.node_representatives(incident.id)]
+    assert incident.root_causes == rank(held)
+    # Opening, then each join while it has fewer than 20 services, then the rest at once.
+    assert len(rankings) == (61 if not together else 1 + 19 + 1)
+
+
 def test_alerts_merged_in_by_hand_are_ranked_when_the_next_service_joins(tmp_path):
     """The pipeline keeps each incident's ranking inputs between joins, through anything
     else that touches the incident, but not through a merge: what moved in is ranked."""

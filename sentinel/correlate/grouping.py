@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
-from sentinel.correlate.topology import CorrelationConfig, Topology
+from sentinel.correlate.topology import CorrelationConfig, SizedCache, Topology
 from sentinel.model import Alert, Change, GroupingHint, RootCause, Severity
 
 _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO: 0.3}
@@ -269,7 +269,7 @@ class TopologyCorrelator:
     def __init__(self, topology: Topology, config: CorrelationConfig | None = None) -> None:
         self.topology = topology
         self.config = config or CorrelationConfig()
-        self._scopes: dict[str, frozenset[str]] = {}
+        self._scopes: SizedCache[str, frozenset[str]] = SizedCache()
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
@@ -320,7 +320,7 @@ class TopologyCorrelator:
         if scope is None:
             reach = self.topology.reach(node, self.config.max_distance)
             merged = self._together.get(node, frozenset())
-            scope = self._scopes[node] = frozenset(reach) | self.topology.below(node) | merged
+            scope = self._scopes.put(node, frozenset(reach) | self.topology.below(node) | merged)
         return scope
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
@@ -606,11 +606,12 @@ class TopologyCorrelator:
         of its closure with the suspects each, not a walk of every pair; never what depends
         on a node, which for a deep service is most of a storm's graph."""
         names = frozenset(suspects)
+        order = {node: place for place, node in enumerate(suspects)}  # as ``suspects`` lists
         below: dict[str, list[_Suspect]] = {}
         above: dict[str, list[str]] = {node: [] for node in suspects}
         for node in suspects:
             failing = self.topology.below(node) & names - {node}
-            below[node] = [s for m, s in suspects.items() if m in failing] if failing else []
+            below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
             for dependency in failing:
                 above[dependency].append(node)
         return below, {node: sorted(nodes) for node, nodes in above.items()}

@@ -8,12 +8,44 @@ services is one that has no alerting dependency of its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Sized
+from typing import Generic, TypeVar
 
 import networkx as nx
 from pydantic import Field
 
 from sentinel.schema import Duration, StrictModel
+
+Key = TypeVar("Key", bound=Hashable)
+Held = TypeVar("Held", bound=Sized)
+NEIGHBOURHOODS_KEPT = 2_000_000  # services, summed over the neighbourhoods a cache keeps
+
+
+class SizedCache(Generic[Key, Held]):
+    """A cache bounded by the summed size of what it holds, emptied when full. Beside a
+    service that thousands depend on, each of them has most of the graph within two
+    hops: kept for every one, their neighbourhoods held the graph squared (gigabytes for
+    ten thousand services), where what a storm asks for next is the few it is placing."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Key, Held] = {}
+        self._held = 0
+        self._limit = NEIGHBOURHOODS_KEPT
+
+    def get(self, key: Key) -> Held | None:
+        return self._kept.get(key)
+
+    def put(self, key: Key, value: Held) -> Held:
+        self._held += len(value)
+        if self._held > self._limit:
+            self._kept.clear()
+            self._held = len(value)
+        self._kept[key] = value
+        return value
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self._held = 0
 
 
 class ServiceConfig(StrictModel):
@@ -65,7 +97,7 @@ class Topology:
         # Plain tuples to walk: networkx's adjacency views cost a Python call per step.
         self._succ = {node: tuple(graph.successors(node)) for node in graph}
         self._adjacent = {node: tuple(nx.all_neighbors(graph, node)) for node in graph}
-        self._reach: dict[tuple[str, int], dict[str, int]] = {}
+        self._reach: SizedCache[tuple[str, int], dict[str, int]] = SizedCache()
         self._below: dict[str, frozenset[str]] = {}
         # endpoints known only from their callers (``ServiceConfig.remote``)
         self.remote = frozenset(n for n, remote in graph.nodes(data="remote") if remote)
@@ -158,7 +190,7 @@ class Topology:
                             cached[other] = hops
                             reached.append(other)
                 frontier = reached
-            self._reach[(node, radius)] = cached
+            self._reach.put((node, radius), cached)
         return cached
 
     def cycles(self) -> list[list[str]]:

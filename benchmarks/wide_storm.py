@@ -1,0 +1,116 @@
+"""A storm on a service thousands depend on: what grouping it into one incident costs.
+
+    python benchmarks/wide_storm.py [--sizes 500 2000 10000] [--batch 64]
+                                    [--baseline-up-to 1000]
+
+``dns`` fails and every service that depends on it follows within a minute, one alert
+each, sent in batches of ``--batch`` (Prometheus's) through the daemon's pipeline on a
+store on disk. For each number of dependants: the seconds the pipeline took, alerts/s, the
+slowest batch (the daemon handles nothing else meanwhile), how many times the incident was
+ranked, the process's peak memory, and what it grouped: one incident naming dns. Side by
+side, up to ``--baseline-up-to`` dependants (its time grows with the square of the size),
+the same stream handled as before wide incidents ranked once a batch and neighbourhoods
+were kept within a bound: ranked at each join, every neighbourhood kept. Each run is a
+process of its own, so its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+import sentinel.correlate.topology
+import sentinel.pipeline
+from sentinel.config import Config
+from sentinel.correlate import ServiceConfig
+from sentinel.daemon import Daemon
+from sentinel.model import Alert, AlertStatus
+from sentinel.store import Store
+
+
+def down(service: str, at: float) -> Alert:
+    labels = {"alertname": "Down", "severity": "critical", "service": service}
+    return Alert(labels, {"summary": f"{service} down"}, AlertStatus.FIRING, at)
+
+
+def run(dependants: int, batch: int, as_before: bool) -> dict[str, float | str]:
+    if as_before:
+        sentinel.pipeline.RANKED_AT_EACH_JOIN = sys.maxsize
+        sentinel.correlate.topology.NEIGHBOURHOODS_KEPT = sys.maxsize
+    names = [f"svc-{n}" for n in range(dependants)]
+    services = [
+        ServiceConfig(name="dns"),
+        *(ServiceConfig(name=n, depends_on=("dns",)) for n in names),
+    ]
+    stream = [
+        down("dns", 0.0),
+        *(down(n, 1.0 + 60.0 * i / dependants) for i, n in enumerate(names)),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "sentinel.db")
+        pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
+        rank, rankings = pipeline.correlator.rank, []
+        pipeline.correlator.rank = lambda *a: rankings.append(1) or rank(*a)  # type: ignore[method-assign]
+        batches = []
+        for start in range(0, len(stream), batch):
+            sent = stream[start : start + batch]
+            started = time.perf_counter()
+            pipeline.alerts(sent, now=sent[-1].starts_at + 1.0)
+            batches.append(time.perf_counter() - started)
+        incidents = store.unresolved_incidents()
+        store.close()
+    named = (
+        incidents[0].root_causes[0].node if len(incidents) == 1 else f"{len(incidents)} incidents"
+    )
+    return {
+        "seconds": sum(batches),
+        "alerts_per_s": len(stream) / sum(batches),
+        "slowest": max(batches),
+        "rankings": len(rankings),
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "named": named,
+    }
+
+
+def in_own_process(dependants: int, batch: int, as_before: bool) -> dict[str, float | str]:
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run, dependants, batch, as_before).result()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10000])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--baseline-up-to", type=int, default=1000)
+    args = parser.parse_args()
+    table = Table(title=f"One service fails and its dependants follow, in batches of {args.batch}")
+    for column in ("dependants", "handled as", "seconds", "alerts/s", "slowest batch",
+                   "rankings", "peak memory", "grouped"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for size in args.sizes:
+        ways = [("now", False)] + ([("before", True)] if size <= args.baseline_up_to else [])
+        for way, as_before in ways:
+            r = in_own_process(size, args.batch, as_before)
+            table.add_row(
+                f"{size:,}",
+                way,
+                f"{r['seconds']:.2f}",
+                f"{r['alerts_per_s']:,.0f}",
+                f"{r['slowest'] * 1e3:,.0f} ms",
+                f"{r['rankings']:,}",
+                f"{r['peak_mb']:,.0f} MB",
+                f"one incident naming {r['named']}" if r["named"] == "dns" else str(r["named"]),
+            )
+    Console(width=150).print(table)
+
+
+if __name__ == "__main__":
+    main()
