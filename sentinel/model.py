@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
@@ -230,7 +230,7 @@ class OpenIncident:
     firing: bool  # whether any of its alerts still fires
     opened_at: float | None = None  # when its trouble began (None: unknown, no time bound)
     active_at: float | None = None  # the latest start of an alert in it (None: updated_at)
-    services: frozenset[str] = frozenset()  # the services alerting in it
+    services: Set[str] = frozenset()  # the services alerting in it
     # when each service began alerting in it, where known (else: ``opened_at``)
     onsets: Mapping[str, float] = field(default_factory=dict)
     # when each service with nothing firing in it any more stopped (its last alert's end)

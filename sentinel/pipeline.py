@@ -346,8 +346,11 @@ class Pipeline:
             joined = {p.node for p in placed}.difference(services)
             held = self._representatives(incident)
             reranks = bool(joined) or any(self._reranks(held, p) for p in placed)
-            representatives = {node: dict(of_node) for node, of_node in held.items()}
-            self._keep_earliest(representatives, placed)  # kept once written
+            # Kept once written: a copy, with its own copy of each joining node's measures.
+            representatives = dict(held)
+            for node in {p.node for p in placed}:
+                representatives[node] = dict(held.get(node, {}))
+            self._keep_earliest(representatives, placed)
             if reranks:
                 causes = self.correlator.rank(
                     [a for of_node in representatives.values() for a in of_node.values()],

@@ -610,7 +610,7 @@ class TopologyCorrelator:
         below: dict[str, list[_Suspect]] = {}
         above: dict[str, list[str]] = {node: [] for node in suspects}
         for node in suspects:
-            failing = self.topology.below(node) & names - {node}
+            failing = self.topology.below(node) & names  # never the node itself
             below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
             for dependency in failing:
                 above[dependency].append(node)
