@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 
@@ -252,6 +252,29 @@ def _weighed(alert: Alert) -> float:
     return alert.score * _SEVERITY_WEIGHT[alert.severity]
 
 
+class Neighbourhood(Set[str]):
+    """A service's scope without a copy of its reach: the nodes within ``max_distance``
+    (the topology's cached walk) and what lies beyond them in scope. Beside a service
+    thousands depend on, each of them has most of the graph within reach, and copying it
+    for each was most of what placing their alerts cost."""
+
+    __slots__ = ("_beyond", "_near")
+
+    def __init__(self, near: Mapping[str, int], beyond: frozenset[str]) -> None:
+        self._near = near
+        self._beyond = beyond.difference(near)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._near or node in self._beyond
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._near
+        yield from self._beyond
+
+    def __len__(self) -> int:
+        return len(self._near) + len(self._beyond)
+
+
 @correlators.register("topology")
 class TopologyCorrelator:
     """Groups by graph neighbourhood and ranks root causes.
@@ -269,7 +292,7 @@ class TopologyCorrelator:
     def __init__(self, topology: Topology, config: CorrelationConfig | None = None) -> None:
         self.topology = topology
         self.config = config or CorrelationConfig()
-        self._scopes: SizedCache[str, frozenset[str]] = SizedCache()
+        self._scopes: SizedCache[str, Neighbourhood] = SizedCache()
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
@@ -310,7 +333,7 @@ class TopologyCorrelator:
         labels = alert.labels
         return _group_key(tuple([labels.get(name, "") for name in self.config.group_by]))
 
-    def scope(self, node: str) -> frozenset[str]:
+    def scope(self, node: str) -> Set[str]:
         """Nodes within ``max_distance`` hops, and everything ``node`` depends on at any
         depth: a dependency's incident takes its dependants' alerts as symptoms (the
         dependencies of Zabbix and Icinga, automatic from the graph). Cached per service."""
@@ -320,7 +343,7 @@ class TopologyCorrelator:
         if scope is None:
             reach = self.topology.reach(node, self.config.max_distance)
             merged = self._together.get(node, frozenset())
-            scope = self._scopes.put(node, frozenset(reach) | self.topology.below(node) | merged)
+            scope = self._scopes.put(node, Neighbourhood(reach, self.topology.below(node) | merged))
         return scope
 
     def place(self, alert: Alert, candidates: Sequence[OpenIncident], now: float) -> int | None:
