@@ -82,11 +82,19 @@ class OpenIncidents:
             self._index(incident)
 
     def in_scope(self, scope: Collection[str]) -> list[OpenIncident]:
+        """The incidents with their root or a service in ``scope``: looked up by the nodes
+        in scope where they are fewer than the incidents' nodes; otherwise each incident
+        is asked, its root first (beside a service thousands depend on, scope and the
+        storm's incident both hold most of the graph, and its root is in scope)."""
         by_node = self._by_node
         if len(scope) < len(by_node):
             ids = {i for node in scope for i in by_node.get(node, ())}
         else:
-            ids = {i for node, held in by_node.items() if node in scope for i in held}
+            ids = {
+                i
+                for i, incident in self._by_id.items()
+                if incident.root in scope or any(s in scope for s in incident.services)
+            }
         return [self._by_id[i] for i in sorted(ids)]
 
     def note(
