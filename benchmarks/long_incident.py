@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
-from store_reads import median_read
+from store_reads import history_table, median_read, ms
 
 from sentinel.config import Config
 from sentinel.correlate import ServiceConfig
@@ -104,25 +103,26 @@ def main() -> None:
         help="leave the largest run's store in DIR (a new directory), for the CLI to read",
     )
     args = parser.parse_args()
-    table = Table(title="One-alert batches while an incident's history grows (median)")
-    for column in (
-        "alert rows in the store",
-        "batch: a new incident",
-        "batch: joins the long one",
-        "services' times, kept",
-        "from the alerts (before)",
-    ):
-        table.add_column(column, justify="right")
+    table = history_table(
+        "One-alert batches while an incident's history grows (median)",
+        (
+            "alert rows in the store",
+            "batch: a new incident",
+            "batch: joins the long one",
+            "services' times, kept",
+            "from the alerts (before)",
+        ),
+    )
     if args.keep:
         args.keep.mkdir(parents=True)
     for rows in args.rows:
         r = run(rows, args.batches, args.keep if rows == max(args.rows) else None)
         table.add_row(
             f"{r['rows']:,.0f}",
-            f"{r['new'] * 1e3:.2f} ms",
-            f"{r['joining'] * 1e3:.2f} ms",
-            f"{r['kept'] * 1e3:.3f} ms",
-            f"{r['counted'] * 1e3:.3f} ms",
+            ms(r["new"]),
+            ms(r["joining"]),
+            ms(r["kept"], 3),
+            ms(r["counted"], 3),
         )
     Console(width=150).print(table)
 

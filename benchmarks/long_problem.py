@@ -24,8 +24,7 @@ from pathlib import Path
 
 import yaml
 from rich.console import Console
-from rich.table import Table
-from store_reads import median_read
+from store_reads import history_table, median_read, ms
 
 from sentinel.config import load_config
 from sentinel.daemon import Daemon
@@ -155,14 +154,15 @@ def main() -> None:
     parser.add_argument("--history", type=int, nargs="+", default=[0, 1000, 10000, 100000])
     parser.add_argument("--recurrences", type=int, default=20)
     args = parser.parse_args()
-    table = Table(title="A recurrence of a known error while its problem's history grows (median)")
-    for column in (
-        "incidents in the problem",
-        "batch: opens, matches the known error",
-        "batch: resolves, folds in",
-        *(f"before: {what}" for what in BEFORE),
-    ):
-        table.add_column(column, justify="right")
+    table = history_table(
+        "A recurrence of a known error while its problem's history grows (median)",
+        (
+            "incidents in the problem",
+            "batch: opens, matches the known error",
+            "batch: resolves, folds in",
+            *(f"before: {what}" for what in BEFORE),
+        ),
+    )
     with tempfile.TemporaryDirectory() as tmp:
         rules = Path(tmp) / "rules"
         rules.mkdir()
@@ -171,9 +171,9 @@ def main() -> None:
             r = run(history, args.recurrences, rules)
             table.add_row(
                 f"{r['occurrences']:,}",
-                f"{r['opening'] * 1e3:.2f} ms",
-                f"{r['folding'] * 1e3:.2f} ms",
-                *(f"{r[what] * 1e3:.3f} ms" for what in BEFORE),
+                ms(r["opening"]),
+                ms(r["folding"]),
+                *(ms(r[what], 3) for what in BEFORE),
             )
     Console(width=150).print(table)
 

@@ -1,14 +1,17 @@
-"""Reads of a store file timed as another process makes them: the baselines the store
-benchmarks print beside sentinel's own figures (the same file, the same run)."""
+"""What the long-history benchmarks share: reads of a store file timed as another process
+makes them (the baselines printed beside sentinel's own figures, the same file, the same
+run), and the table both print their medians in."""
 
 from __future__ import annotations
 
 import sqlite3
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from pathlib import Path
+
+from rich.table import Table
 
 
 def median_read(
@@ -23,3 +26,16 @@ def median_read(
                 db.execute(sql, params or {}).fetchall()
             times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def history_table(title: str, columns: Iterable[str]) -> Table:
+    """A table of figures for each length of history, every column right-aligned."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right")
+    return table
+
+
+def ms(seconds: float, decimals: int = 2) -> str:
+    """A batch's time (two decimals) or a read's (three), in milliseconds."""
+    return f"{seconds * 1e3:.{decimals}f} ms"
