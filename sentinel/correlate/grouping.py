@@ -13,6 +13,7 @@ order, breadth and alert strength.
 from __future__ import annotations
 
 import json
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
@@ -35,6 +36,8 @@ EXPLAIN_SIGMAS = 4.0
 # Prometheus summary's quantile): a p99 is set against a p99 where both have one.
 STATISTIC_LABELS = ("statistic", "quantile")
 MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
+# Nodes whose last suspect and weighing ``rank`` keeps to reuse (see ``_alerting_cause``).
+WEIGHED_KEPT = 50_000
 
 
 @lru_cache(maxsize=4096)  # each ranking of a storm's incident quotes the same onsets again
@@ -209,7 +212,7 @@ class _Incident:
         }
 
 
-@dataclass
+@dataclass(eq=False)  # one per node and alerts, known by identity: ranking's memo keys hold it
 class _Suspect:
     """What ranking knows of one node: its alerts' onset, strength and deviations."""
 
@@ -294,6 +297,10 @@ class TopologyCorrelator:
         self.config = config or CorrelationConfig()
         self._scopes: SizedCache[str, Neighbourhood] = SizedCache()
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
+        # node -> its last suspect, and what weighing it last read and gave; see ``rank``
+        self._suspects: dict[str, _Suspect] = {}
+        self._weighed: dict[str, tuple[tuple[object, ...], tuple[RootCause, float]]] = {}
+        self._weighed_with: list[Change] = []  # the changes those weighings read
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
 
@@ -501,7 +508,11 @@ class TopologyCorrelator:
             by_node[self.node(alert)].append(alert)
         if not by_node:
             return ()
-        suspects = {node: _Suspect.of(node, group) for node, group in by_node.items()}
+        if len(self._suspects) > WEIGHED_KEPT or list(changes) != self._weighed_with:
+            self._suspects.clear()
+            self._weighed.clear()
+            self._weighed_with = list(changes)
+        suspects = {node: self._suspect(node, group) for node, group in by_node.items()}
         first = min(suspects.values(), key=lambda s: (s.onset, s.node))
         by_onset: dict[float, list[str]] = defaultdict(list)
         for suspect in suspects.values():
@@ -522,13 +533,53 @@ class TopologyCorrelator:
         causes.sort(key=lambda c: (-c[0].score, c[1], c[0].node))
         return tuple(cause for cause, _ in causes[:MAX_CANDIDATES])
 
+    def _suspect(self, node: str, alerts: list[Alert]) -> _Suspect:
+        """The node's suspect, the one made last if its alerts are the same ones."""
+        known = self._suspects.get(node)
+        if (
+            known is not None
+            and len(known.alerts) == len(alerts)
+            and all(map(operator.is_, known.alerts, alerts))
+        ):
+            return known
+        suspect = self._suspects[node] = _Suspect.of(node, alerts)
+        return suspect
+
     def _alerting_cause(self, suspect: _Suspect, incident: _Incident) -> tuple[RootCause, float]:
+        """The suspect weighed against the others. One that no failing service depends on
+        and that fronts none (a storm's symptoms, most of its suspects) reads of them only
+        what it depends on that fails and a few figures of the whole: weighed again only
+        when one of those, or the suspect, changed. A wide incident ranks at every batch,
+        thousands of its services each time, nearly all of them as they were."""
+        node = suspect.node
+        fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
+        if incident.failing_above[node] or fronts or node in incident.stand_ins:
+            return self._weigh(suspect, incident, fronts)
+        read = (
+            suspect,
+            tuple(incident.failing_below[node]),
+            len(incident.suspects) > 1,
+            incident.first.node,
+            incident.first.onset,
+            incident.top_strength,
+            tuple(incident.largest[kind] for kind in suspect.deviations),
+            tuple(incident.together.get(suspect.onset, ())),
+        )
+        known = self._weighed.get(node)
+        if known is not None and known[0] == read:
+            return known[1]
+        weighed = self._weigh(suspect, incident, fronts)
+        self._weighed[node] = read, weighed
+        return weighed
+
+    def _weigh(
+        self, suspect: _Suspect, incident: _Incident, fronts: list[str]
+    ) -> tuple[RootCause, float]:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
         failing_deps = incident.failing_below[node]
         dependants = incident.failing_above[node]
-        fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
