@@ -17,7 +17,7 @@ from dataclasses import replace
 from itertools import groupby
 
 from sentinel.correlate import Topology
-from sentinel.correlate.grouping import Measure, TopologyCorrelator, measure
+from sentinel.correlate.grouping import Measure, Neighbourhood, TopologyCorrelator, measure
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
 from sentinel.model import (
@@ -81,13 +81,13 @@ class OpenIncidents:
         for incident in fresh:
             self._index(incident)
 
-    def in_scope(self, scope: Collection[str]) -> list[OpenIncident]:
+    def in_scope(self, scope: Neighbourhood) -> list[OpenIncident]:
         """The incidents with their root or a service in ``scope``: looked up by the nodes
         in scope where they are fewer than the incidents' nodes; otherwise each incident
         is asked, its root first (beside a service thousands depend on, scope and the
         storm's incident both hold most of the graph, and its root is in scope)."""
         by_node = self._by_node
-        if len(scope) < len(by_node):
+        if scope.at_most < len(by_node):
             ids = {i for node in scope for i in by_node.get(node, ())}
         else:
             ids = {

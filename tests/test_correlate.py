@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 
+import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
 from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.model import Alert, AlertStatus, Change, GroupingHint
@@ -497,3 +501,52 @@ def test_ranking_again_weighs_only_the_suspects_whose_reading_changed():
     assert correlator.rank(storm, deploy) == TopologyCorrelator(topo).rank(storm, deploy)
     assert correlator.rank(storm) == TopologyCorrelator(topo).rank(storm)
     assert correlator.rank(storm, deploy)[0].node == "dns"
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(
+    edges=st.lists(
+        st.tuples(st.integers(0, 14), st.integers(0, 14)).filter(lambda e: e[0] != e[1]),
+        max_size=40,
+    ),
+    hub_fan_out=st.integers(0, 30),
+    radius=st.integers(0, 4),
+)
+def test_a_ball_holds_what_a_breadth_first_walk_reaches(edges, hub_fan_out, radius):
+    """A ball lists only its nodes short of the last hop, yet answers for every node as a
+    walk that lists them all does (networkx's, ignoring direction), also beside a hub."""
+    depends_on: dict[str, list[str]] = {f"n{i}": [] for i in range(15)}
+    for a, b in edges:
+        depends_on[f"n{a}"].append(f"n{b}")
+    depends_on.update({f"leaf{i}": ["n0"] for i in range(hub_fan_out)})
+    topo = Topology.from_services(
+        ServiceConfig(name=name, depends_on=sorted(set(below)))
+        for name, below in depends_on.items()
+    )
+    walked = nx.single_source_shortest_path_length(topo.graph.to_undirected(), "n1", radius)
+    ball = topo.reach("n1", radius)
+    assert dict(ball) == walked and len(ball) == len(walked) <= ball.at_most
+    assert all(ball.get(node) == walked.get(node) for node in topo.graph)
+    assert list(ball) == sorted(ball, key=walked.__getitem__)  # nearest first
+    assert topo.reach("elsewhere", radius).get("n1") is None
+
+
+def test_placing_a_storm_beside_a_hub_keeps_neighbourhoods_of_the_graph_not_its_square():
+    """Five hundred services depend on dns: each has all five hundred two hops away,
+    through dns. Placing their alerts in dns's incident keeps what each neighbourhood
+    lists short of its last hop, and answers for that hop by asking the node's neighbours;
+    listing it for each was the graph squared, and most of what placing them cost."""
+    dependants = [f"svc-{n}" for n in range(500)]
+    topo = Topology.from_services(
+        [
+            ServiceConfig(name="dns"),
+            *(ServiceConfig(name=n, depends_on=["dns"]) for n in dependants),
+        ]
+    )
+    correlator = TopologyCorrelator(topo, CorrelationConfig(max_distance=2))
+    storm = OpenIncident(1, "dns", 0.0, firing=True, services={"dns"})
+    for at, node in enumerate(dependants):
+        scope = correlator.scope(node)
+        assert "dns" in scope and "svc-499" in scope and len(scope) == 501
+        assert correlator.place(fire(node, float(at)), [storm], now=float(at)) == 1
+    assert topo._reach._held < 5 * len(dependants)  # the square would be 250,000

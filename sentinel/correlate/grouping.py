@@ -16,12 +16,12 @@ import json
 import operator
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Set
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence, Set
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
-from sentinel.correlate.topology import CorrelationConfig, SizedCache, Topology
+from sentinel.correlate.topology import Ball, CorrelationConfig, SizedCache, Topology
 from sentinel.model import Alert, Change, GroupingHint, RootCause, Severity
 
 _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO: 0.3}
@@ -198,18 +198,19 @@ class _Incident:
     # onset -> the suspects that began then, sorted, where more than one did
     together: dict[float, list[str]]
 
-    @cached_property
-    def by_nearness(self) -> dict[str, list[tuple[float, _Suspect]]]:
-        """For each failing dependant, its failing dependencies by how near in time to it
-        each began (seconds either way), nearest first."""
-        return {
-            node: sorted(
-                ((abs(self.suspects[node].onset - s.onset), s) for s in below),
+    _nearness: dict[str, list[tuple[float, _Suspect]]] = field(default_factory=dict)
+
+    def by_nearness(self, node: str) -> list[tuple[float, _Suspect]]:
+        """A failing dependant's failing dependencies by how near in time to it each began
+        (seconds either way), nearest first; sorted when first asked for."""
+        nearest = self._nearness.get(node)
+        if nearest is None:
+            onset = self.suspects[node].onset
+            nearest = self._nearness[node] = sorted(
+                ((abs(onset - s.onset), s) for s in self.failing_below[node]),
                 key=lambda pair: (pair[0], pair[1].node),
             )
-            for node, below in self.failing_below.items()
-            if below
-        }
+        return nearest
 
 
 @dataclass(eq=False)  # one per node and alerts, known by identity: ranking's memo keys hold it
@@ -257,15 +258,24 @@ def _weighed(alert: Alert) -> float:
 
 class Neighbourhood(Set[str]):
     """A service's scope without a copy of its reach: the nodes within ``max_distance``
-    (the topology's cached walk) and what lies beyond them in scope. Beside a service
+    (the topology's cached ``Ball``) and what lies beyond them in scope. Beside a service
     thousands depend on, each of them has most of the graph within reach, and copying it
     for each was most of what placing their alerts cost."""
 
-    __slots__ = ("_beyond", "_near")
+    __slots__ = ("_beyond", "_near", "at_most")
 
-    def __init__(self, near: Mapping[str, int], beyond: frozenset[str]) -> None:
+    def __init__(self, near: Ball, beyond: frozenset[str]) -> None:
         self._near = near
-        self._beyond = beyond.difference(near)
+        self._beyond = frozenset(node for node in beyond if node not in near)
+        self.at_most = near.at_most + len(self._beyond)  # known without listing it
+
+    @property
+    def held(self) -> int:
+        """What keeping it costs beyond the ball, which the topology keeps."""
+        return len(self._beyond) + 1
+
+    def __bool__(self) -> bool:
+        return self.at_most > 0
 
     def __contains__(self, node: object) -> bool:
         return node in self._near or node in self._beyond
@@ -295,7 +305,7 @@ class TopologyCorrelator:
     def __init__(self, topology: Topology, config: CorrelationConfig | None = None) -> None:
         self.topology = topology
         self.config = config or CorrelationConfig()
-        self._scopes: SizedCache[str, Neighbourhood] = SizedCache()
+        self._scopes: SizedCache[str, Neighbourhood] = SizedCache(lambda scope: scope.held)
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
         # node -> its last suspect, and what weighing it last read and gave; see ``rank``
         self._suspects: dict[str, _Suspect] = {}
@@ -340,12 +350,13 @@ class TopologyCorrelator:
         labels = alert.labels
         return _group_key(tuple([labels.get(name, "") for name in self.config.group_by]))
 
-    def scope(self, node: str) -> Set[str]:
+    def scope(self, node: str) -> Neighbourhood:
         """Nodes within ``max_distance`` hops, and everything ``node`` depends on at any
         depth: a dependency's incident takes its dependants' alerts as symptoms (the
-        dependencies of Zabbix and Icinga, automatic from the graph). Cached per service."""
+        dependencies of Zabbix and Icinga, automatic from the graph). Cached per service;
+        empty outside the graph."""
         if node not in self.topology:
-            return frozenset()
+            return Neighbourhood(self.topology.reach(node, 0), frozenset())
         scope = self._scopes.get(node)
         if scope is None:
             reach = self.topology.reach(node, self.config.max_distance)
@@ -424,12 +435,19 @@ class TopologyCorrelator:
         return hops, candidate.root
 
     def _dependencies_near(self, node: str) -> list[tuple[str, int]]:
-        """What ``node`` depends on within ``max_distance``, nearest first (cached)."""
+        """What ``node`` depends on within ``max_distance``, nearest first and of as near
+        by name (placement must not hang on the order services are listed in), cached.
+        Found among what it depends on or among what lies within reach, the fewer: beside
+        a service thousands depend on, what lies within reach is thousands."""
         near = self._near_below.get(node)
         if near is None:
             reach = self.topology.reach(node, self.config.max_distance)
             below = self.topology.below(node)
-            near = sorted(((s, d) for s, d in reach.items() if s in below), key=lambda p: p[1])
+            if len(below) <= reach.at_most:
+                pairs = [(s, d) for s in below if (d := reach.get(s)) is not None]
+            else:
+                pairs = [(s, d) for s, d in reach.items() if s in below]
+            near = sorted(pairs, key=lambda pair: (pair[1], pair[0]))
             self._near_below[node] = near
         return near
 
@@ -552,8 +570,11 @@ class TopologyCorrelator:
         when one of those, or the suspect, changed. A wide incident ranks at every batch,
         thousands of its services each time, nearly all of them as they were."""
         node = suspect.node
-        fronts = sorted(r for r, behind in incident.stand_ins.items() if suspect in behind)
-        if incident.failing_above[node] or fronts or node in incident.stand_ins:
+        stand_ins = incident.stand_ins
+        fronts = (
+            sorted(r for r, behind in stand_ins.items() if suspect in behind) if stand_ins else []
+        )
+        if incident.failing_above[node] or fronts or node in stand_ins:
             return self._weigh(suspect, incident, fronts)
         read = (
             suspect,
@@ -705,8 +726,10 @@ class TopologyCorrelator:
     ) -> tuple[float, _Suspect]:
         """How much further in time from the dependant the cause began than the nearest
         alternative did (0 if none is nearer), and that alternative."""
+        if len(incident.failing_below[dependant]) == 1:  # the cause: none is nearer
+            return 0.0, cause
         below = self.topology.below
-        for gap, other in incident.by_nearness[dependant]:
+        for gap, other in incident.by_nearness(dependant):
             if other is cause:
                 return 0.0, cause
             if cause.node not in below(other.node):

@@ -8,7 +8,7 @@ services is one that has no alerting dependency of its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterable, Sized
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import networkx as nx
@@ -17,35 +17,96 @@ from pydantic import Field
 from sentinel.schema import Duration, StrictModel
 
 Key = TypeVar("Key", bound=Hashable)
-Held = TypeVar("Held", bound=Sized)
+Held = TypeVar("Held")
 NEIGHBOURHOODS_KEPT = 2_000_000  # services, summed over the neighbourhoods a cache keeps
 
 
 class SizedCache(Generic[Key, Held]):
-    """A cache bounded by the summed size of what it holds, emptied when full. Beside a
-    service that thousands depend on, each of them has most of the graph within two
-    hops: kept for every one, their neighbourhoods held the graph squared (gigabytes for
-    ten thousand services), where what a storm asks for next is the few it is placing."""
+    """A cache bounded by the summed size of what it holds (as ``weigh`` tells), emptied
+    when full. Kept for every service of a storm, neighbourhoods with most of the graph
+    in each held the graph squared (gigabytes for ten thousand services), where what a
+    storm asks for next is the few it is placing."""
 
-    def __init__(self) -> None:
+    def __init__(self, weigh: Callable[[Held], int]) -> None:
         self._kept: dict[Key, Held] = {}
         self._held = 0
         self._limit = NEIGHBOURHOODS_KEPT
+        self._weigh = weigh
 
     def get(self, key: Key) -> Held | None:
         return self._kept.get(key)
 
     def put(self, key: Key, value: Held) -> Held:
-        self._held += len(value)
+        self._held += self._weigh(value)
         if self._held > self._limit:
             self._kept.clear()
-            self._held = len(value)
+            self._held = self._weigh(value)
         self._kept[key] = value
         return value
 
     def clear(self) -> None:
         self._kept.clear()
         self._held = 0
+
+
+class Ball(Mapping[str, int]):
+    """Hops to every node within ``radius`` of one, ignoring direction, without listing
+    the last hop. Beside a service thousands depend on, each of them has the thousands
+    within two hops, through it: listing them for each dependant was most of what placing
+    a storm on such a service cost. Nodes nearer than ``radius`` are listed; one at
+    ``radius`` is known by a neighbour on the rim (the listed nodes ``radius - 1`` away),
+    found by intersecting its neighbours with the rim, the smaller of them walked."""
+
+    __slots__ = ("_adjacent", "_inner", "_neighbours", "_on_rim", "_radius", "_rim", "at_most")
+
+    def __init__(
+        self,
+        inner: dict[str, int],
+        rim: Sequence[str],
+        radius: int,
+        adjacent: Mapping[str, Sequence[str]],
+        neighbours: Mapping[str, frozenset[str]],
+    ) -> None:
+        self._inner, self._rim, self._on_rim = inner, rim, frozenset(rim)
+        self._radius, self._adjacent, self._neighbours = radius, adjacent, neighbours
+        # What it holds at most, known without listing the last hop.
+        self.at_most = len(inner) + sum(len(adjacent[node]) for node in rim)
+
+    @property
+    def held(self) -> int:
+        """How much of it is listed: what keeping it costs."""
+        return len(self._inner) + len(self._rim)
+
+    def get(self, node: str, default: int | None = None) -> int | None:  # type: ignore[override]
+        hops = self._inner.get(node)
+        if hops is not None:
+            return hops
+        neighbours = self._neighbours.get(node)
+        if neighbours is not None and not self._on_rim.isdisjoint(neighbours):
+            return self._radius
+        return default
+
+    def __getitem__(self, node: str) -> int:
+        hops = self.get(node)
+        if hops is None:
+            raise KeyError(node)
+        return hops
+
+    def __contains__(self, node: object) -> bool:
+        return isinstance(node, str) and self.get(node) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        """Nearest first, and in the order a breadth-first walk meets them."""
+        yield from self._inner
+        outer: set[str] = set()
+        for node in self._rim:
+            for other in self._adjacent[node]:
+                if other not in self._inner and other not in outer:
+                    outer.add(other)
+                    yield other
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class ServiceConfig(StrictModel):
@@ -97,8 +158,11 @@ class Topology:
         # Plain tuples to walk: networkx's adjacency views cost a Python call per step.
         self._succ = {node: tuple(graph.successors(node)) for node in graph}
         self._adjacent = {node: tuple(nx.all_neighbors(graph, node)) for node in graph}
-        self._reach: SizedCache[tuple[str, int], dict[str, int]] = SizedCache()
+        self._neighbours = {node: frozenset(near) for node, near in self._adjacent.items()}
+        self._reach: SizedCache[tuple[str, int], Ball] = SizedCache(lambda ball: ball.held)
         self._below: dict[str, frozenset[str]] = {}
+        # asked for every service of an incident a batch joins
+        self._tiers = {node: int(t) for node, t in graph.nodes(data="tier") if t is not None}
         # endpoints known only from their callers (``ServiceConfig.remote``)
         self.remote = frozenset(n for n, remote in graph.nodes(data="remote") if remote)
 
@@ -121,7 +185,7 @@ class Topology:
         return node in self._nodes
 
     def tier(self, node: str, default: int = 2) -> int:
-        return int(self.graph.nodes[node].get("tier", default)) if node in self._nodes else default
+        return self._tiers.get(node, default)
 
     def policy(self, node: str) -> str:
         if node in self._nodes:
@@ -174,23 +238,23 @@ class Topology:
         except nx.NetworkXNoPath:
             return None
 
-    def reach(self, node: str, radius: int) -> dict[str, int]:
+    def reach(self, node: str, radius: int) -> Ball:
         """Hops to every node within ``radius`` of ``node``, ignoring direction (cached)."""
         if node not in self._nodes:
-            return {}
+            return Ball({}, (), radius, self._adjacent, self._neighbours)
         cached = self._reach.get((node, radius))
         if cached is None:
-            cached = {node: 0}
-            frontier = [node]
-            for hops in range(1, radius + 1):
+            inner, rim = {node: 0}, [node]
+            for hops in range(1, radius):
                 reached = []
-                for near in frontier:
+                for near in rim:
                     for other in self._adjacent[near]:
-                        if other not in cached:
-                            cached[other] = hops
+                        if other not in inner:
+                            inner[other] = hops
                             reached.append(other)
-                frontier = reached
-            self._reach.put((node, radius), cached)
+                rim = reached
+            ball = Ball(inner, rim if radius > 0 else (), radius, self._adjacent, self._neighbours)
+            cached = self._reach.put((node, radius), ball)
         return cached
 
     def cycles(self) -> list[list[str]]:
