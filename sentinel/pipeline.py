@@ -93,7 +93,7 @@ class OpenIncidents:
             ids = {
                 i
                 for i, incident in self._by_id.items()
-                if incident.root in scope or any(s in scope for s in incident.services)
+                if incident.root in scope or scope.meets(incident.services)
             }
         return [self._by_id[i] for i in sorted(ids)]
 

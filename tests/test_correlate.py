@@ -528,6 +528,9 @@ def test_a_ball_holds_what_a_breadth_first_walk_reaches(edges, hub_fan_out, radi
     assert dict(ball) == walked and len(ball) == len(walked) <= ball.at_most
     assert all(ball.get(node) == walked.get(node) for node in topo.graph)
     assert list(ball) == sorted(ball, key=walked.__getitem__)  # nearest first
+    everything = [*topo.graph, "elsewhere"]
+    assert ball.outside(everything) == set(everything) - set(walked)
+    assert all(ball.meets({node, "elsewhere"}) == (node in walked) for node in topo.graph)
     assert topo.reach("elsewhere", radius).get("n1") is None
 
 

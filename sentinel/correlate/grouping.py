@@ -16,7 +16,7 @@ import json
 import operator
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence, Set
+from collections.abc import Collection, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
@@ -266,7 +266,7 @@ class Neighbourhood(Set[str]):
 
     def __init__(self, near: Ball, beyond: frozenset[str]) -> None:
         self._near = near
-        self._beyond = frozenset(node for node in beyond if node not in near)
+        self._beyond = near.outside(beyond)
         self.at_most = near.at_most + len(self._beyond)  # known without listing it
 
     @property
@@ -279,6 +279,10 @@ class Neighbourhood(Set[str]):
 
     def __contains__(self, node: object) -> bool:
         return node in self._near or node in self._beyond
+
+    def meets(self, nodes: Collection[str]) -> bool:
+        """Whether it holds any of ``nodes``."""
+        return not self._beyond.isdisjoint(nodes) or self._near.meets(nodes)
 
     def __iter__(self) -> Iterator[str]:
         yield from self._near

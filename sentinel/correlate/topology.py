@@ -8,7 +8,7 @@ services is one that has no alerting dependency of its own.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
 import networkx as nx
@@ -94,6 +94,20 @@ class Ball(Mapping[str, int]):
 
     def __contains__(self, node: object) -> bool:
         return isinstance(node, str) and self.get(node) is not None
+
+    def outside(self, nodes: Iterable[str]) -> frozenset[str]:
+        """Those of ``nodes`` it does not hold: one set difference and one rim test each,
+        not a lookup each (a scope asks this of every service below its node)."""
+        rest = frozenset(nodes).difference(self._inner)
+        on_rim, neighbours = self._on_rim, self._neighbours
+        return frozenset(n for n in rest if on_rim.isdisjoint(neighbours.get(n, ())))
+
+    def meets(self, nodes: Collection[str]) -> bool:
+        """Whether it holds any of ``nodes``."""
+        if not self._inner.keys().isdisjoint(nodes):
+            return True
+        on_rim, neighbours = self._on_rim, self._neighbours
+        return any(not on_rim.isdisjoint(neighbours.get(n, ())) for n in nodes)
 
     def __iter__(self) -> Iterator[str]:
         """Nearest first, and in the order a breadth-first walk meets them."""
