@@ -578,7 +578,7 @@ class TopologyCorrelator:
         fronts = (
             sorted(r for r, behind in stand_ins.items() if suspect in behind) if stand_ins else []
         )
-        if incident.failing_above[node] or fronts or node in stand_ins:
+        if node in incident.failing_above or fronts or node in stand_ins:
             return self._weigh(suspect, incident, fronts)
         read = (
             suspect,
@@ -587,7 +587,7 @@ class TopologyCorrelator:
             incident.first.node,
             incident.first.onset,
             incident.top_strength,
-            tuple(incident.largest[kind] for kind in suspect.deviations),
+            tuple([incident.largest[kind] for kind in suspect.deviations]),
             tuple(incident.together.get(suspect.onset, ())),
         )
         known = self._weighed.get(node)
@@ -604,7 +604,7 @@ class TopologyCorrelator:
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
         failing_deps = incident.failing_below[node]
-        dependants = incident.failing_above[node]
+        dependants = incident.failing_above.get(node, [])
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
@@ -705,15 +705,21 @@ class TopologyCorrelator:
         of its closure with the suspects each, not a walk of every pair; never what depends
         on a node, which for a deep service is most of a storm's graph."""
         names = frozenset(suspects)
-        order = {node: place for place, node in enumerate(suspects)}  # as ``suspects`` lists
+        order: dict[str, int] = {}  # as ``suspects`` lists them, where one has two to order
         below: dict[str, list[_Suspect]] = {}
-        above: dict[str, list[str]] = {node: [] for node in suspects}
+        above: dict[str, list[str]] = defaultdict(list)
         for node in suspects:
             failing = self.topology.below(node) & names  # never the node itself
-            below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
+            if len(failing) > 1:
+                order = order or {node: place for place, node in enumerate(suspects)}
+                below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
+            else:
+                below[node] = [suspects[m] for m in failing]
             for dependency in failing:
                 above[dependency].append(node)
-        return below, {node: sorted(nodes) for node, nodes in above.items()}
+        for nodes in above.values():
+            nodes.sort()
+        return below, dict(above)  # a node with none is not listed
 
     def _prompt(self, cause: _Suspect, dependant: str, incident: _Incident) -> float:
         """How promptly a dependant's trouble followed this cause's (0..1), next to the
