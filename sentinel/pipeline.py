@@ -3,9 +3,11 @@
 Synchronous on purpose: each batch is handled in one store transaction that never waits on
 the network, so the daemon's loop and the API can both feed it without interleaving. While
 that transaction runs nobody else writes, so the pipeline reads the unresolved incidents
-once per batch and keeps that view current itself (reading again only the incidents the
-desk changed in ways it cannot follow); alerts that merely add to an incident's
-known services are written together at the end of the batch.
+once and keeps that view current itself (reading again only the incidents the desk
+changed in ways it cannot follow), from batch to batch for as long as nothing else wrote
+to the store between them (``Store.write_mark``: this connection's changes, others'
+commits); alerts that merely add to an incident's known services are written together at
+the end of the batch.
 """
 
 from __future__ import annotations
@@ -164,7 +166,10 @@ class Pipeline:
         self._fired: set[str] = set()  # fingerprints placed
         self._resolved: set[str] = set()  # fingerprints resolved
         self._checked: set[int] = set()  # incidents whose copy was found current
-        self._open: OpenIncidents | None = None  # read on the batch's first placement
+        # The unresolved incidents, read on a batch's first placement and kept current by
+        # the batches since, as long as nothing else wrote to the store (``write_mark``).
+        self._open: OpenIncidents | None = None
+        self._open_as_of = (0, 0)
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
         self._changes: list[Change] | None = None  # the recent changes, read when needed
         self._hints_version = 0  # of the grouping hints the correlator learned (none yet)
@@ -201,41 +206,47 @@ class Pipeline:
         polls) takes no write lock, so it never waits on another process's transaction."""
         if not alerts:
             return
-        self._fired, self._checked, self._open, self._joining = set(), set(), None, {}
+        self._fired, self._checked, self._joining = set(), set(), {}
         self._resolved, self._changes = set(), None
         try:
-            self._handle(alerts, now)
+            with self.store.transaction():
+                if self._open is not None and self.store.write_mark() != self._open_as_of:
+                    self._open = None  # written to since the last batch: read again
+                self._handle(alerts, now)
+                # Taken while this transaction holds the write lock: nobody wrote meanwhile.
+                self._open_as_of = self.store.write_mark()
         except BaseException:
-            self._kept.clear()  # it may hold alerts the rolled-back transaction never wrote
+            # They may hold what the rolled-back transaction never wrote.
+            self._kept.clear()
+            self._open = None
             raise
 
     def _handle(self, alerts: Sequence[Alert], now: float) -> None:
-        with self.store.transaction():
-            firing = [a for a in alerts if a.status == AlertStatus.FIRING]
-            new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
-            self._count(len(new), len(alerts) - len(firing))
-            ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
-            if not new and not ended:
-                return  # all refreshed: the usual push, a sender re-sending what fires
-            self._follow_moves()
-            if new:
-                self._learn()
-            # What a refresh did not settle: new alerts, resolutions, and firing copies of
-            # what resolves in the batch too (a flap). In the order they happened, so a cause
-            # is placed before the symptoms that follow it and ends after those it outlived.
-            changing = [a for a in alerts if a.fingerprint in new or a.fingerprint in ended]
-            ordered = sorted(changing, key=_event_time)
-            for resolving, run in groupby(ordered, key=lambda a: a.status != AlertStatus.FIRING):
-                if resolving:
-                    self._resolve(list(run), now)
-                    continue
-                for alert in run:
-                    if alert.fingerprint in new:
-                        self._fire(alert, now)
-                    elif alert.fingerprint in self._resolved:  # a flap sent in one batch
-                        self._count(1, 0)
-                        self._fire(alert, now)
-            self._join_pending(now)
+        firing = [a for a in alerts if a.status == AlertStatus.FIRING]
+        new = {a.fingerprint for a in self.store.refresh_alerts(firing, now)} if firing else ()
+        self._count(len(new), len(alerts) - len(firing))
+        ended = {a.fingerprint for a in alerts if a.status != AlertStatus.FIRING}
+        if not new and not ended:
+            return  # all refreshed: the usual push, a sender re-sending what fires
+        self._follow_moves()
+        if new:
+            self._learn()
+        # What a refresh did not settle: new alerts, resolutions, and firing copies of
+        # what resolves in the batch too (a flap). In the order they happened, so a cause
+        # is placed before the symptoms that follow it and ends after those it outlived.
+        changing = [a for a in alerts if a.fingerprint in new or a.fingerprint in ended]
+        ordered = sorted(changing, key=_event_time)
+        for resolving, run in groupby(ordered, key=lambda a: a.status != AlertStatus.FIRING):
+            if resolving:
+                self._resolve(list(run), now)
+                continue
+            for alert in run:
+                if alert.fingerprint in new:
+                    self._fire(alert, now)
+                elif alert.fingerprint in self._resolved:  # a flap sent in one batch
+                    self._count(1, 0)
+                    self._fire(alert, now)
+        self._join_pending(now)
 
     def _learn(self) -> None:
         """Placement follows operators' regroupings (the CLI records them): read again
@@ -339,7 +350,7 @@ class Pipeline:
         opened = self.desk.open_incident(
             alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
         )
-        self._note_open(opened, now)
+        self._note_open(opened, now, alert.starts_at, node)
 
     def _join_pending(self, now: float) -> None:
         """Write the alerts that joined incidents since the last call: one insert and one

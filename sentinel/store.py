@@ -463,6 +463,13 @@ class Store:
         finally:
             self._depth = 0
 
+    def write_mark(self) -> tuple[int, int]:
+        """Rows this connection has changed since it opened, and SQLite's count of commits
+        by other connections: two equal marks mean nothing was written between them, here
+        or by another process (the CLI), so what was read then still holds."""
+        others = self._db.execute("PRAGMA data_version").fetchone()[0]
+        return self._db.total_changes, int(others)
+
     def _exec(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         return self._db.execute(sql, params)
 

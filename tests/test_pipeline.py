@@ -7,6 +7,8 @@ import sqlite3
 import pytest
 
 from sentinel.model import Alert, AlertStatus, IncidentStatus
+from sentinel.store import Store
+from sentinel.tickets import Desk, DeskSettings
 from tests.conftest import write_rules
 from tests.helpers.api import Clock, make_daemon
 
@@ -449,3 +451,33 @@ def test_each_batch_is_one_durable_commit_timed_on_the_daemons_metrics(tmp_path)
     assert registry.get_sample_value("sentinel_store_commit_seconds_sum") > 0
     daemon.pipeline.alerts([], now=11)  # nothing to write: no transaction
     assert commits() == before + 1
+
+
+def test_the_open_incidents_are_read_once_while_only_batches_write_and_again_after_others_do(
+    tmp_path,
+):
+    """Batch after batch, placement keeps its view of the unresolved incidents; an incident
+    resolved between batches, by the daemon's own desk or by another process (the CLI),
+    is read again, so no alert joins an incident that is no longer worked."""
+    daemon = shop(tmp_path)
+    store, reads = daemon.store, []
+    read = store.open_incidents
+
+    def counted(group_key=None, ids=()):
+        reads.extend([] if ids or group_key is not None else [1])
+        return read(group_key, ids)
+
+    store.open_incidents = counted  # type: ignore[method-assign]
+    daemon.pipeline.alerts([fire("db", 0)], now=1)
+    daemon.pipeline.alerts([fire("api", 5)], now=6)
+    assert [i.id for i in store.unresolved_incidents()] == [1] and len(reads) == 1
+
+    daemon.desk.resolve(1, "alice", now=30)  # the daemon's own connection
+    daemon.pipeline.alerts([fire("frontend", 40, instance="a")], now=41)
+    daemon.pipeline.alerts([fire("frontend", 41, instance="b")], now=42)
+    assert [i.id for i in store.unresolved_incidents()] == [2] and len(reads) == 2
+
+    Desk(Store(tmp_path / "sentinel.db"), DeskSettings()).resolve(2, "bob", now=50)
+    daemon.pipeline.alerts([fire("frontend", 51, instance="c")], now=52)
+    assert [i.id for i in store.unresolved_incidents()] == [3] and len(reads) == 3
+    assert [a.labels["instance"] for a in store.firing_alerts(3)] == ["c"]
