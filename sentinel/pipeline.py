@@ -19,7 +19,8 @@ from dataclasses import replace
 from itertools import groupby
 
 from sentinel.correlate import Topology
-from sentinel.correlate.grouping import Measure, Neighbourhood, TopologyCorrelator, measure
+from sentinel.correlate.base import Scope
+from sentinel.correlate.grouping import Measure, TopologyCorrelator, measure
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
 from sentinel.model import (
@@ -83,7 +84,7 @@ class OpenIncidents:
         for incident in fresh:
             self._index(incident)
 
-    def in_scope(self, scope: Neighbourhood) -> list[OpenIncident]:
+    def in_scope(self, scope: Scope) -> list[OpenIncident]:
         """The incidents with their root or a service in ``scope``: looked up by the nodes
         in scope where they are fewer than the incidents' nodes; otherwise each incident
         is asked, its root first (beside a service thousands depend on, scope and the

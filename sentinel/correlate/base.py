@@ -10,11 +10,28 @@ state: the pipeline applies its answers through the desk.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
 from sentinel.model import Alert, Change, GroupingHint, OpenIncident, RootCause
 from sentinel.registry import Registry
+
+
+class Scope(Protocol):
+    """The nodes an alert's incidents may lie on: beside a service thousands depend on,
+    most of the graph, so it answers for them without listing them all."""
+
+    at_most: int  # how many nodes it holds at most, known without listing them
+
+    def __contains__(self, node: object) -> bool: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __bool__(self) -> bool: ...
+
+    def meets(self, nodes: Collection[str]) -> bool:
+        """Whether it holds any of ``nodes``."""
+        ...
 
 
 class Correlator(Protocol):
@@ -26,7 +43,7 @@ class Correlator(Protocol):
         """What groups alerts that fall outside the topology."""
         ...
 
-    def scope(self, node: str) -> frozenset[str]:
+    def scope(self, node: str) -> Scope:
         """Nodes whose incidents an alert on ``node`` may join (empty: outside the graph)."""
         ...
 
