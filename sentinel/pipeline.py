@@ -170,7 +170,7 @@ class Pipeline:
         # The unresolved incidents, read on a batch's first placement and kept current by
         # the batches since, as long as nothing else wrote to the store (``write_mark``).
         self._open: OpenIncidents | None = None
-        self._open_as_of = (0, 0)
+        self._open_as_of = (0, 0, 0)
         self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
         self._changes: list[Change] | None = None  # the recent changes, read when needed
         self._hints_version = 0  # of the grouping hints the correlator learned (none yet)

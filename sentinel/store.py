@@ -410,6 +410,7 @@ class Store:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._depth = 0
         self._firing: dict[str, FiringRow] | None = None  # see ``_firing_alerts``
+        self._rollbacks = 0  # transactions undone, part of ``write_mark``
         # Told how long each durable commit took (the daemon's histogram): a slow disk's
         # fsync holds every batch, and shows here first.
         self.on_commit: Callable[[float], None] | None = None
@@ -454,6 +455,7 @@ class Store:
         except BaseException:
             self._db.execute("ROLLBACK")
             self._firing = None  # it may hold what was rolled back: read it afresh
+            self._rollbacks += 1
             raise
         else:
             started = time.perf_counter()
@@ -463,12 +465,13 @@ class Store:
         finally:
             self._depth = 0
 
-    def write_mark(self) -> tuple[int, int]:
-        """Rows this connection has changed since it opened, and SQLite's count of commits
-        by other connections: two equal marks mean nothing was written between them, here
-        or by another process (the CLI), so what was read then still holds."""
+    def write_mark(self) -> tuple[int, int, int]:
+        """Rows this connection has changed since it opened, SQLite's count of commits by
+        other connections, and the transactions rolled back here: two equal marks mean
+        nothing was written between them, here or by another process (the CLI), and
+        nothing read between them was undone, so what was read then still holds."""
         others = self._db.execute("PRAGMA data_version").fetchone()[0]
-        return self._db.total_changes, int(others)
+        return self._db.total_changes, int(others), self._rollbacks
 
     def _exec(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
         return self._db.execute(sql, params)

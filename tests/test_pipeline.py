@@ -458,7 +458,8 @@ def test_the_open_incidents_are_read_once_while_only_batches_write_and_again_aft
 ):
     """Batch after batch, placement keeps its view of the unresolved incidents; an incident
     resolved between batches, by the daemon's own desk or by another process (the CLI),
-    is read again, so no alert joins an incident that is no longer worked."""
+    is read again, so no alert joins an incident that is no longer worked, nor one whose
+    opening a caller's transaction undid."""
     daemon = shop(tmp_path)
     store, reads = daemon.store, []
     read = store.open_incidents
@@ -481,3 +482,11 @@ def test_the_open_incidents_are_read_once_while_only_batches_write_and_again_aft
     daemon.pipeline.alerts([fire("frontend", 51, instance="c")], now=52)
     assert [i.id for i in store.unresolved_incidents()] == [3] and len(reads) == 3
     assert [a.labels["instance"] for a in store.firing_alerts(3)] == ["c"]
+
+    # A caller's transaction around a batch rolls back: the incident it opened never was.
+    with pytest.raises(RuntimeError), store.transaction():
+        daemon.pipeline.alerts([fire("warehouse", 60)], now=61)
+        raise RuntimeError("the caller's own write failed")
+    daemon.pipeline.alerts([fire("reports", 62)], now=63)
+    assert [i.services for i in store.unresolved_incidents()] == [("frontend",), ("reports",)]
+    assert len(reads) == 4

@@ -711,7 +711,7 @@ class TopologyCorrelator:
         for node in suspects:
             failing = self.topology.below(node) & names  # never the node itself
             if len(failing) > 1:
-                order = order or {node: place for place, node in enumerate(suspects)}
+                order = order or {name: place for place, name in enumerate(suspects)}
                 below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
             else:
                 below[node] = [suspects[m] for m in failing]
