@@ -80,9 +80,18 @@ class OpenIncidents:
             stale = self._by_id.pop(incident_id, None)
             if stale is not None:
                 for node in (stale.root, *stale.services):
-                    self._by_node[node].discard(incident_id)
+                    self._unindex(node, incident_id)
         for incident in fresh:
             self._index(incident)
+
+    def _unindex(self, node: str, incident_id: int) -> None:
+        """Only nodes with incidents stay listed: their number, kept from batch to batch,
+        decides how ``in_scope`` looks."""
+        ids = self._by_node.get(node)
+        if ids is not None:
+            ids.discard(incident_id)
+            if not ids:
+                del self._by_node[node]
 
     def in_scope(self, scope: Scope) -> list[OpenIncident]:
         """The incidents with their root or a service in ``scope``: looked up by the nodes
@@ -124,7 +133,7 @@ class OpenIncidents:
                 if started < onsets.get(node, started + 1):
                     onsets[node] = started
         if root != before.root and before.root not in services:
-            self._by_node[before.root].discard(incident.id)
+            self._unindex(before.root, incident.id)
         self._by_node[root].add(incident.id)
         began = incident.began_at if incident.began_at is not None else incident.created_at
         self._by_id[incident.id] = replace(

@@ -509,11 +509,11 @@ def test_ranking_again_weighs_only_the_suspects_whose_reading_changed():
         st.tuples(st.integers(0, 14), st.integers(0, 14)).filter(lambda e: e[0] != e[1]),
         max_size=40,
     ),
-    hub_fan_out=st.integers(0, 30),
+    hub_fan_out=st.sampled_from([0, 3, 30, 300]),  # 300: past ``LAST_HOP_LISTED``
     radius=st.integers(0, 4),
 )
 def test_a_ball_holds_what_a_breadth_first_walk_reaches(edges, hub_fan_out, radius):
-    """A ball lists only its nodes short of the last hop, yet answers for every node as a
+    """A ball lists its last hop only where it is short, yet answers for every node as a
     walk that lists them all does (networkx's, ignoring direction), also beside a hub."""
     depends_on: dict[str, list[str]] = {f"n{i}": [] for i in range(15)}
     for a, b in edges:
@@ -523,14 +523,20 @@ def test_a_ball_holds_what_a_breadth_first_walk_reaches(edges, hub_fan_out, radi
         ServiceConfig(name=name, depends_on=sorted(set(below)))
         for name, below in depends_on.items()
     )
-    walked = nx.single_source_shortest_path_length(topo.graph.to_undirected(), "n1", radius)
-    ball = topo.reach("n1", radius)
-    assert dict(ball) == walked and len(ball) == len(walked) <= ball.at_most
-    assert all(ball.get(node) == walked.get(node) for node in topo.graph)
-    assert list(ball) == sorted(ball, key=walked.__getitem__)  # nearest first
-    everything = [*topo.graph, "elsewhere"]
-    assert ball.outside(everything) == set(everything) - set(walked)
-    assert all(ball.meets({node, "elsewhere"}) == (node in walked) for node in topo.graph)
+    # From a node, and from a leaf beside the hub (its last hop, the hub's fan-out, may
+    # be too long to list).
+    for source in ("n1", "leaf0") if hub_fan_out else ("n1",):
+        walked = nx.single_source_shortest_path_length(topo.graph.to_undirected(), source, radius)
+        ball = topo.reach(source, radius)
+        assert dict(ball) == walked and len(ball) == len(walked) <= ball.at_most
+        assert all(ball.get(node) == walked.get(node) for node in topo.graph)
+        assert list(ball) == sorted(ball, key=walked.__getitem__)  # nearest first
+        # Asked of many nodes (its last hop listed) and of one at a time (a rim test each).
+        everything = [*topo.graph, "elsewhere"]
+        assert ball.outside(everything) == set(everything) - set(walked)
+        assert all(ball.outside([node]) == ({node} - set(walked)) for node in everything)
+        assert all(ball.meets({node, "elsewhere"}) == (node in walked) for node in topo.graph)
+        assert ball.meets(everything) == bool(walked)
     assert topo.reach("elsewhere", radius).get("n1") is None
 
 
