@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import chain
@@ -178,6 +178,19 @@ class IncidentStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
     CLOSED = "closed"
+
+
+def some_of(names: Sequence[str], shown: int) -> str:
+    """The first ``shown`` names and how many more: a storm on a service thousands depend
+    on touches thousands, and a line that names each is unreadable, too long for a page,
+    and stored again with every ranking.
+
+    >>> some_of(["a", "b"], 3), some_of([f"svc-{n}" for n in range(1500)], 2)
+    ('a, b', 'svc-0, svc-1 and 1,498 more')
+    """
+    if len(names) <= shown:
+        return ", ".join(names)
+    return f"{', '.join(names[:shown])} and {len(names) - shown:,} more"
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,18 @@ def test_the_queue_shows_an_incident_shrink_as_its_alerts_resolve(tmp_path):
     assert "Down on db resolved" in shown
 
 
+def test_an_incident_of_thousands_of_services_names_a_few_unless_asked_for_all(tmp_path):
+    """A storm on a service thousands depend on: ``show`` names the first services and how
+    many more, so the root cause and its evidence stay on the first screen."""
+    seed(tmp_path)
+    services = tuple(sorted(f"svc-{n:04}" for n in range(2000)))
+    Store(tmp_path / "sentinel.db").update_incident(2, services=services)
+    shown = invoke("incidents", "show", "2", state=tmp_path).output
+    assert "svc-0019 and 1,980 more (--all for every one)" in shown and "svc-0020" not in shown
+    every = invoke("incidents", "show", "2", "--all", state=tmp_path).output
+    assert "svc-1999" in every and "more (--all" not in every
+
+
 def test_an_incident_with_a_long_history_shows_what_fires_and_what_happened_last(tmp_path):
     """Instances flapping for days leave thousands of alerts and entries in one incident:
     ``show`` leads with what fires, then the latest, and says how much it left out."""

@@ -540,6 +540,23 @@ def test_a_ball_holds_what_a_breadth_first_walk_reaches(edges, hub_fan_out, radi
     assert topo.reach("elsewhere", radius).get("n1") is None
 
 
+def test_evidence_names_a_few_of_a_hubs_failing_dependants_and_counts_the_rest():
+    """Evidence is stored with each ranking, sent in pages and read by a person: beside a
+    service thousands depend on it names the first and says how many more."""
+    dependants = [f"svc-{n:03}" for n in range(300)]
+    topo = Topology.from_services(
+        [
+            ServiceConfig(name="dns"),
+            *(ServiceConfig(name=n, depends_on=["dns"]) for n in dependants),
+        ]
+    )
+    ranked = TopologyCorrelator(topo).rank([fire("dns", 0), *(fire(n, 5) for n in dependants)])
+    assert ranked[0].node == "dns"
+    named = "svc-000, svc-001, svc-002, svc-003, svc-004, svc-005, svc-006, svc-007, svc-008"
+    assert f"{named}, svc-009 and 290 more depend on dns and are failing" in ranked[0].evidence
+    assert max(len(line) for cause in ranked for line in cause.evidence) < 200
+
+
 def test_placing_a_storm_beside_a_hub_keeps_neighbourhoods_of_the_graph_not_its_square():
     """Five hundred services depend on dns: each has all five hundred two hops away,
     through dns. Placing their alerts in dns's incident keeps what each neighbourhood

@@ -284,3 +284,20 @@ def test_message_templates_per_event(tmp_path):
     )
     desk.resolve(incident.id, "alice", now=10)  # no template: sentinel's wording
     assert store.outbox(incident.id)[-1].title == f"[P1] RESOLVED #{incident.id}: db down"
+
+
+def test_a_page_for_a_storm_of_thousands_of_services_names_a_few(tmp_path):
+    """An incident on a service thousands depend on pages with the first services and how
+    many more: naming each would make a page no pager, chat or inbox takes whole."""
+    policy = EscalationPolicyConfig(
+        name="default", levels=[LevelConfig(notify=["json://127.0.0.1:9/page"])]
+    )
+    store = Store(tmp_path / "s.db")
+    desk = Desk(store, DeskSettings(policies={"default": policy}))
+    services = sorted(["dns", *(f"svc-{n:04}" for n in range(3000))])
+    incident = desk.open_incident(
+        alert(service="dns"), services, [2] * len(services), (), "default", now=0
+    )
+    [page] = store.outbox(incident.id)
+    assert "services: dns, svc-0000, " in page.body
+    assert "svc-0018 and 2,981 more" in page.body and "svc-0019" not in page.body

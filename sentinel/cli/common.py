@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from sentinel.config import Config, ConfigError, load_config
+from sentinel.model import some_of
 from sentinel.schema import parse_duration
 from sentinel.store import MAX_ROW_ID, Store, StoreError
 
@@ -101,7 +102,8 @@ def actor(by: str) -> str:
     return by or getpass.getuser()
 
 
-LISTED_SERVICES = 3  # a queue's row names this many services; ``show`` names them all
+LISTED_SERVICES = 3  # a queue's row names this many services
+SERVICES_SHOWN = 20  # ``show`` names this many of an incident's or a problem's services
 
 
 def services_cell(services: Sequence[str]) -> str:
@@ -115,6 +117,19 @@ def services_cell(services: Sequence[str]) -> str:
     shown = ", ".join(services[:LISTED_SERVICES]) or "-"
     hidden = len(services) - LISTED_SERVICES
     return f"{shown} +{hidden} more" if hidden > 0 else shown
+
+
+def services_shown(services: Sequence[str], every: bool) -> str:
+    """Services as ``show`` names them: the first ``SERVICES_SHOWN`` and how many more,
+    or all of them with ``--all``. A storm on a service thousands depend on touches
+    thousands, and naming each would push the root cause and its evidence off the screen.
+
+    >>> services_shown([f"svc-{n}" for n in range(22)], every=False)[-39:]
+    'svc-19 and 2 more (--all for every one)'
+    """
+    if every or len(services) <= SERVICES_SHOWN:
+        return ", ".join(services) or "-"
+    return f"{some_of(services, SERVICES_SHOWN)} (--all for every one)"
 
 
 def duration(seconds: float | None) -> str:

@@ -33,6 +33,7 @@ from sentinel.cli.common import (
     open_store,
     out,
     services_cell,
+    services_shown,
     when,
 )
 from sentinel.correlate import correlators
@@ -136,7 +137,7 @@ def incidents_show(
     out().print(f"[bold]#{incident.id} [{incident.priority}] {incident.title}[/]")
     out().print(
         f"status {incident.status} · impact {incident.impact} × urgency {incident.urgency} · "
-        f"services {', '.join(incident.services)} · policy {incident.policy} "
+        f"services {services_shown(incident.services, every)} · policy {incident.policy} "
         f"(level {incident.escalation_level + 1})"
     )
     out().print(
@@ -153,7 +154,7 @@ def incidents_show(
         out().print(f"next escalation {when(incident.next_escalation_at)}")
     firing, total = store.alert_counts([incident_id]).get(incident_id, (0, 0))
     failing = store.failing_services(incident_id)
-    still = f" on {', '.join(failing)}" if failing else ""
+    still = f" on {services_shown(failing, every)}" if failing else ""
     out().print(f"alerts: {firing} of {total} firing{still}")
     causes = incident.root_causes if why else incident.root_causes[:1]
     for rank, cause in enumerate(causes, start=1):

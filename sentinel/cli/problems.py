@@ -28,6 +28,7 @@ from sentinel.cli.common import (
     open_store,
     out,
     services_cell,
+    services_shown,
     when,
 )
 from sentinel.correlate import ServiceConfig
@@ -113,7 +114,7 @@ def problems_show(
         f"occurrences {problem.occurrences} · first seen {when(problem.first_seen)} · "
         f"last seen {when(problem.last_seen)} · MTBF {duration(problem.mtbf)}"
     )
-    console.print(f"services: {', '.join(problem.services) or '-'}")
+    console.print(f"services: {services_shown(problem.services, every)}")
     if problem.workaround:
         console.print(f"workaround: {problem.workaround}")
     linked = store.problem_incidents(problem.id, -1 if every else SHOWN)[::-1]

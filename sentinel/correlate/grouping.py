@@ -22,7 +22,7 @@ from functools import cached_property, lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
 from sentinel.correlate.topology import Ball, CorrelationConfig, SizedCache, Topology
-from sentinel.model import Alert, Change, GroupingHint, RootCause, Severity
+from sentinel.model import Alert, Change, GroupingHint, RootCause, Severity, some_of
 
 _SEVERITY_WEIGHT = {Severity.CRITICAL: 1.0, Severity.WARNING: 0.6, Severity.INFO: 0.3}
 # How much each kind of evidence counts; graph position dominates, as in a person's reading.
@@ -36,6 +36,7 @@ EXPLAIN_SIGMAS = 4.0
 # Prometheus summary's quantile): a p99 is set against a p99 where both have one.
 STATISTIC_LABELS = ("statistic", "quantile")
 MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record small
+NAMED_IN_EVIDENCE = 10  # services an evidence line names before "and N more"
 # Nodes whose last suspect and weighing ``rank`` keeps to reuse (see ``_alerting_cause``).
 WEIGHED_KEPT = 50_000
 
@@ -611,7 +612,7 @@ class TopologyCorrelator:
         if suspect.deviations and not own.deviations:
             unexplained, explanation = (
                 0.0,
-                (f"{node}'s request rate follows its failing callers: {', '.join(dependants)}"),
+                (f"{node}'s request rate follows its failing callers: {_named(dependants)}"),
             )
         elif node in incident.stand_ins:
             unexplained, explanation = self._unexplained(
@@ -661,14 +662,11 @@ class TopologyCorrelator:
                 evidence.append(nearer)
         if fronts:
             evidence.append(
-                f"may be behind {', '.join(fronts)}: remote, called by its callers, failing too"
+                f"may be behind {_named(fronts)}: remote, called by its callers, failing too"
             )
         alongside = [n for n in incident.together.get(suspect.onset, ()) if n != node]
         tie = (  # a tie says nothing of which of them came first
-            f", at the same time as {', '.join(alongside[:3])}"
-            + (f" and {len(alongside) - 3} more" if len(alongside) > 3 else "")
-            if alongside
-            else ""
+            f", at the same time as {_named(alongside, 3)}" if alongside else ""
         )
         if suspect.onset == first.onset:
             evidence.append(("first to fire" if others else "only service alerting") + tie)
@@ -885,7 +883,13 @@ def _failing_dependants(dependants: Sequence[str], node: str) -> str:
     """
     if len(dependants) == 1:
         return f"{dependants[0]} depends on {node} and is failing"
-    return f"{', '.join(dependants)} depend on {node} and are failing"
+    return f"{_named(dependants)} depend on {node} and are failing"
+
+
+def _named(nodes: Sequence[str], shown: int = NAMED_IN_EVIDENCE) -> str:
+    """Nodes as evidence names them: evidence is stored with each ranking, sent in pages
+    and read by a person."""
+    return some_of(nodes, shown)
 
 
 def _active(incident: OpenIncident) -> float:

@@ -12,9 +12,10 @@ import string
 from pydantic import field_validator
 
 from sentinel.correlate.problems import SeenBefore
-from sentinel.model import Incident, IncidentStatus, Problem
+from sentinel.model import Incident, IncidentStatus, Problem, some_of
 from sentinel.schema import StrictModel
 
+NAMED_SERVICES = 20  # a page names this many services (a storm's touches thousands)
 FIELDS = {
     "id": "incident number",
     "priority": "P1..P5",
@@ -25,7 +26,7 @@ FIELDS = {
     "event": "opened, reopened, escalated, sla_breach, acknowledged, resolved, note",
     "headline": "sentinel's wording of the event (OPENED, ESCALATED (level 2), …)",
     "level": "escalation level, from 1",
-    "services": "affected services, comma-separated",
+    "services": f"affected services, comma-separated (the first {NAMED_SERVICES}, how many more)",
     "root_cause": "the likeliest root cause",
     "root_cause_score": "its score, 0..1",
     "evidence": "the evidence for it, one '  - ' line each",
@@ -102,7 +103,7 @@ def message_fields(
         "event": event,
         "headline": headline,
         "level": str(incident.escalation_level + 1),
-        "services": ", ".join(incident.services) or "-",
+        "services": some_of(incident.services, NAMED_SERVICES) or "-",
         "root_cause": top.node if top else "",
         "root_cause_score": f"{top.score:.2f}" if top else "",
         "evidence": "\n".join(f"  - {e}" for e in top.evidence) if top else "",
