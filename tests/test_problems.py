@@ -6,6 +6,8 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from sentinel.cli import app
+from sentinel.correlate import ServiceConfig, Topology
+from sentinel.correlate.draw import DRAWN_AT_MOST, affected_subgraph, draw_subgraph, folded
 from sentinel.correlate.problems import ProblemTracker
 from sentinel.model import (
     Alert,
@@ -154,6 +156,31 @@ def test_problem_manager_cli_lists_shows_draws_and_works_problems(tmp_path):
     again = invoke("problems", "resolve", "1", *state)
     assert again.exit_code == 1 and "already resolved" in again.output
     assert invoke("problems", "show", "99", *state).exit_code == 1
+
+
+def test_a_problem_of_thousands_of_services_is_drawn_with_the_nearest_named(tmp_path):
+    """A storm on a service 2,000 others depend on: the picture names the root and the
+    services nearest it, folds the rest into "+N more" beside what they reach the root
+    through, and is laid out in moments, not minutes."""
+    dependants = [f"svc-{n:04}" for n in range(2000)]
+    topology = Topology.from_services(
+        [
+            ServiceConfig(name="dns"),
+            ServiceConfig(name="edge", depends_on=["svc-0000"]),
+            *(ServiceConfig(name=n, depends_on=["dns"]) for n in dependants),
+        ]
+    )
+    affected = ["dns", "edge", *dependants]
+    picture = folded(affected_subgraph(topology, "dns", affected), "dns")
+    assert len(picture) == DRAWN_AT_MOST + 2  # 40 named and two folds
+    assert {"dns", "svc-0000", "svc-0038"} <= set(picture) and "svc-0039" not in picture
+    # edge reaches dns through svc-0000, which is named: it folds beside it
+    assert list(picture.successors("+1 more")) == ["svc-0000"]
+    assert picture.nodes["+1,961 more"]["folded"] == 1961
+    assert list(picture.successors("+1,961 more")) == ["dns"]
+    drawing = tmp_path / "storm.svg"
+    draw_subgraph(topology, "dns", affected, drawing)
+    assert "+1,961 more" in drawing.read_text()
 
 
 def test_change_cli_records_changes_the_ranking_reads(tmp_path):

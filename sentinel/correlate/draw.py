@@ -10,6 +10,9 @@ import networkx as nx
 from sentinel.correlate.topology import Topology
 
 ROOT_COLOUR, AFFECTED_COLOUR, CONTEXT_COLOUR = "#d62728", "#ff9f43", "#c8d6e5"
+FOLDED_COLOUR = "#dfe4ea"
+# Nodes a picture names; the rest fold into "+N more" beside the nearest named one.
+DRAWN_AT_MOST = 40
 
 
 def affected_subgraph(topology: Topology, root: str, services: Sequence[str]) -> nx.DiGraph:
@@ -25,6 +28,38 @@ def affected_subgraph(topology: Topology, root: str, services: Sequence[str]) ->
     return sub
 
 
+def folded(sub: nx.DiGraph, root: str) -> nx.DiGraph:
+    """``sub`` naming at most ``DRAWN_AT_MOST`` nodes, the root and those nearest it (hops
+    either way, then name); each of the others folds into a "+N more" node beside
+    the named node its way to the root passes last. A storm on a service thousands depend
+    on affects thousands, and a picture of each is a blot that takes minutes to lay out.
+    Folded nodes carry ``folded``: how many each stands for."""
+    if len(sub) <= DRAWN_AT_MOST:
+        return sub
+    parent: dict[str, str] = {}
+    hops: dict[str, int] = {}
+    if root in sub:
+        undirected = sub.to_undirected(as_view=True)
+        parent = dict(nx.bfs_predecessors(undirected, root))
+        hops = nx.single_source_shortest_path_length(undirected, root)
+    far = len(sub) + 1
+    order = sorted(sub.nodes, key=lambda n: (hops.get(n, far), n))
+    named = set(order[:DRAWN_AT_MOST])
+    beside: dict[str | None, int] = {}
+    for node in order[DRAWN_AT_MOST:]:
+        anchor: str | None = parent.get(node)
+        while anchor is not None and anchor not in named:
+            anchor = parent.get(anchor)
+        beside[anchor] = beside.get(anchor, 0) + 1
+    picture = nx.DiGraph(sub.subgraph(named))
+    for anchor, count in beside.items():
+        label = f"+{count:,} more" + ("" if anchor is not None else " elsewhere")
+        picture.add_node(label, folded=count)
+        if anchor is not None:
+            picture.add_edge(label, anchor)
+    return picture
+
+
 def draw_subgraph(topology: Topology, root: str, services: Sequence[str], path: Path) -> None:
     """Write the affected subgraph as PNG or SVG (by the file's suffix); edges point from a
     service to what it depends on, the root cause in red, affected services in orange."""
@@ -36,9 +71,16 @@ def draw_subgraph(topology: Topology, root: str, services: Sequence[str], path: 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    sub = affected_subgraph(topology, root, services)
+    sub = folded(affected_subgraph(topology, root, services), root)
+    affected = set(services)
     colours = [
-        ROOT_COLOUR if n == root else AFFECTED_COLOUR if n in services else CONTEXT_COLOUR
+        ROOT_COLOUR
+        if n == root
+        else FOLDED_COLOUR
+        if "folded" in sub.nodes[n]
+        else AFFECTED_COLOUR
+        if n in affected
+        else CONTEXT_COLOUR
         for n in sub.nodes
     ]
     size = max(4.0, min(16.0, 1.5 * len(sub) ** 0.5 + 3))
