@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from dataclasses import replace
 
@@ -501,6 +502,44 @@ def test_ranking_again_weighs_only_the_suspects_whose_reading_changed():
     assert correlator.rank(storm, deploy) == TopologyCorrelator(topo).rank(storm, deploy)
     assert correlator.rank(storm) == TopologyCorrelator(topo).rank(storm)
     assert correlator.rank(storm, deploy)[0].node == "dns"
+
+
+def _most_objects_alive(work) -> int:
+    """The most objects the cyclic collector tracks that ``work`` held alive at once (at
+    its Python calls): what makes the collector run, and walk what it holds, meanwhile."""
+    gc.collect()
+    gc.disable()
+    start, most = gc.get_count()[0], [0]
+
+    def probe(frame, event, arg) -> None:
+        if event == "call":
+            most[0] = max(most[0], gc.get_count()[0] - start)
+
+    sys.setprofile(probe)
+    try:
+        work()
+    finally:
+        sys.setprofile(None)
+        gc.enable()
+    return most[0]
+
+
+def test_ranking_a_storm_again_holds_no_object_per_suspect_while_it_runs():
+    """Objects alive while a ranking runs set off the collector, which moves them to its
+    older generations and, every few rankings, walks the whole heap: a list or two per
+    suspect (each node's alerts, its failing dependencies, who began with it) made a
+    10,000-service storm spend half its time there. Ranked again, 2,000 symptoms hold a
+    few dozen (old: 10,048)."""
+    dependants = 2000
+    topo = Topology.from_services(
+        [ServiceConfig(name="dns")]
+        + [ServiceConfig(name=f"svc-{n}", depends_on=["dns"]) for n in range(dependants)]
+    )
+    storm = [fire("dns", 0.0)] + [fire(f"svc-{n}", 1.0 + n / 10) for n in range(dependants)]
+    correlator = TopologyCorrelator(topo)
+    correlator.rank(storm[:-1])
+    assert _most_objects_alive(lambda: correlator.rank(storm)) < dependants / 20
+    assert correlator.rank(storm) == TopologyCorrelator(topo).rank(storm)
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)

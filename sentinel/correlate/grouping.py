@@ -12,10 +12,11 @@ order, breadth and alert strength.
 
 from __future__ import annotations
 
+import heapq
 import json
 import operator
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
@@ -194,10 +195,10 @@ class _Incident:
     largest: dict[Measure, float]
     # remote endpoint -> the failing services its callers also call, which it may front
     stand_ins: dict[str, list[_Suspect]]
-    failing_below: dict[str, list[_Suspect]]  # node -> the suspects it depends on, in order
+    failing_below: dict[str, tuple[_Suspect, ...]]  # node -> the suspects it depends on, in order
     failing_above: dict[str, list[str]]  # node -> the suspects that depend on it, sorted
     # onset -> the suspects that began then, sorted, where more than one did
-    together: dict[float, list[str]]
+    together: dict[float, tuple[str, ...]]
 
     _nearness: dict[str, list[tuple[float, _Suspect]]] = field(default_factory=dict)
 
@@ -250,6 +251,11 @@ class _Suspect:
     def strength(self) -> float:
         """Score times severity weight of its strongest alert (never 0, to compare by)."""
         return max(_weighed(self.strongest), 1e-9)
+
+
+# A cause with the key ``rank`` orders causes by: best score, earliest onset, then name.
+_Ranked = tuple[tuple[float, float, str], RootCause]
+_ONSET, _FINGERPRINT = operator.attrgetter("starts_at"), operator.attrgetter("fingerprint")
 
 
 def _weighed(alert: Alert) -> float:
@@ -314,7 +320,7 @@ class TopologyCorrelator:
         self._near_below: dict[str, list[tuple[str, int]]] = {}  # see ``_dependencies_near``
         # node -> its last suspect, and what weighing it last read and gave; see ``rank``
         self._suspects: dict[str, _Suspect] = {}
-        self._weighed: dict[str, tuple[tuple[object, ...], tuple[RootCause, float]]] = {}
+        self._weighed: dict[str, tuple[tuple[object, ...], _Ranked]] = {}
         self._weighed_with: list[Change] = []  # the changes those weighings read
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
@@ -523,12 +529,24 @@ class TopologyCorrelator:
     ) -> tuple[RootCause, ...]:
         """Order the alerting nodes (and changed services they depend on) by how likely
         each is the cause, each with the evidence behind its place."""
-        by_node: dict[str, list[Alert]] = defaultdict(list)
         # In onset order, not arrival order: of equal alerts the first to fire names the
         # failure class of a signature, which must not hang on how alerts arrived, or one
-        # recurring trouble files under two problems.
-        for alert in sorted(alerts, key=lambda a: (a.starts_at, a.fingerprint)):
-            by_node[self.node(alert)].append(alert)
+        # recurring trouble files under two problems. A node's alert is listed only once it
+        # has two: a list per node, alive while ranking runs, is thousands of objects for
+        # the collector to walk in a storm, and ranking a storm's incident made it walk
+        # the whole heap every few batches.
+        by_node: dict[str, Alert | list[Alert]] = {}
+        node_of = self.node
+        by_fingerprint = sorted(alerts, key=_FINGERPRINT)  # then stably by onset: no key
+        for alert in sorted(by_fingerprint, key=_ONSET):  # tuples, one per alert
+            node = node_of(alert)
+            held = by_node.get(node)
+            if held is None:
+                by_node[node] = alert
+            elif isinstance(held, list):
+                held.append(alert)
+            else:
+                by_node[node] = [held, alert]
         if not by_node:
             return ()
         if len(self._suspects) > WEIGHED_KEPT or list(changes) != self._weighed_with:
@@ -537,10 +555,7 @@ class TopologyCorrelator:
             self._weighed_with = list(changes)
         suspects = {node: self._suspect(node, group) for node, group in by_node.items()}
         first = min(suspects.values(), key=lambda s: (s.onset, s.node))
-        by_onset: dict[float, list[str]] = defaultdict(list)
-        for suspect in suspects.values():
-            by_onset[suspect.onset].append(suspect.node)
-        together = {at: sorted(nodes) for at, nodes in by_onset.items() if len(nodes) > 1}
+        together = self._together_at(suspects)
         incident = _Incident(
             suspects,
             first,
@@ -553,11 +568,29 @@ class TopologyCorrelator:
         )
         causes = [self._alerting_cause(s, incident) for s in suspects.values()]
         causes += self._changed_causes(suspects, first, changes)
-        causes.sort(key=lambda c: (-c[0].score, c[1], c[0].node))
-        return tuple(cause for cause, _ in causes[:MAX_CANDIDATES])
+        # Nodes are unique, so the keys order the causes totally and never tie.
+        best = heapq.nsmallest(MAX_CANDIDATES, causes, key=operator.itemgetter(0))
+        return tuple(cause for _, cause in best)
 
-    def _suspect(self, node: str, alerts: list[Alert]) -> _Suspect:
+    @staticmethod
+    def _together_at(suspects: dict[str, _Suspect]) -> dict[float, tuple[str, ...]]:
+        """The onsets at which more than one suspect began, each with those suspects by
+        name. Counted first: a list per suspect, alive while ranking runs, is thousands of
+        objects for the collector to walk in a storm (where few share an onset)."""
+        shared = {
+            at for at, count in Counter(s.onset for s in suspects.values()).items() if count > 1
+        }
+        together: dict[float, list[str]] = defaultdict(list)
+        if shared:
+            for node, suspect in suspects.items():
+                if suspect.onset in shared:
+                    together[suspect.onset].append(node)
+        return {at: tuple(sorted(nodes)) for at, nodes in together.items()}
+
+    def _suspect(self, node: str, alerts: Alert | list[Alert]) -> _Suspect:
         """The node's suspect, the one made last if its alerts are the same ones."""
+        if not isinstance(alerts, list):
+            alerts = [alerts]
         known = self._suspects.get(node)
         if (
             known is not None
@@ -568,7 +601,7 @@ class TopologyCorrelator:
         suspect = self._suspects[node] = _Suspect.of(node, alerts)
         return suspect
 
-    def _alerting_cause(self, suspect: _Suspect, incident: _Incident) -> tuple[RootCause, float]:
+    def _alerting_cause(self, suspect: _Suspect, incident: _Incident) -> _Ranked:
         """The suspect weighed against the others. One that no failing service depends on
         and that fronts none (a storm's symptoms, most of its suspects) reads of them only
         what it depends on that fails and a few figures of the whole: weighed again only
@@ -589,7 +622,7 @@ class TopologyCorrelator:
             incident.first.onset,
             incident.top_strength,
             tuple([incident.largest[kind] for kind in suspect.deviations]),
-            tuple(incident.together.get(suspect.onset, ())),
+            incident.together.get(suspect.onset, ()),
         )
         known = self._weighed.get(node)
         if known is not None and known[0] == read:
@@ -598,9 +631,7 @@ class TopologyCorrelator:
         self._weighed[node] = read, weighed
         return weighed
 
-    def _weigh(
-        self, suspect: _Suspect, incident: _Incident, fronts: list[str]
-    ) -> tuple[RootCause, float]:
+    def _weigh(self, suspect: _Suspect, incident: _Incident, fronts: list[str]) -> _Ranked:
         node, topology = suspect.node, self.topology
         suspects, first = incident.suspects, incident.first
         others = len(suspects) - 1
@@ -676,7 +707,7 @@ class TopologyCorrelator:
             evidence.append(change_note)
         score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
         failure = failure_class(strongest)
-        return RootCause(node, score, tuple(evidence), failure), suspect.onset
+        return (-score, suspect.onset, node), RootCause(node, score, tuple(evidence), failure)
 
     def _own(self, suspect: _Suspect, callers: Sequence[str]) -> _Suspect:
         """The suspect's trouble without its request rates' deviations while services that
@@ -698,21 +729,28 @@ class TopologyCorrelator:
 
     def _failing_relations(
         self, suspects: dict[str, _Suspect]
-    ) -> tuple[dict[str, list[_Suspect]], dict[str, list[str]]]:
+    ) -> tuple[dict[str, tuple[_Suspect, ...]], dict[str, list[str]]]:
         """Which suspects each suspect depends on, and which depend on it: one intersection
         of its closure with the suspects each, not a walk of every pair; never what depends
-        on a node, which for a deep service is most of a storm's graph."""
+        on a node, which for a deep service is most of a storm's graph. The suspects that
+        depend on one failing suspect alone (a storm's thousands) share one tuple of it."""
         names = frozenset(suspects)
         order: dict[str, int] = {}  # as ``suspects`` lists them, where one has two to order
-        below: dict[str, list[_Suspect]] = {}
+        below: dict[str, tuple[_Suspect, ...]] = {}
+        alone: dict[str, tuple[_Suspect, ...]] = {}  # dependency -> the tuple of it alone
         above: dict[str, list[str]] = defaultdict(list)
         for node in suspects:
             failing = self.topology.below(node) & names  # never the node itself
             if len(failing) > 1:
                 order = order or {name: place for place, name in enumerate(suspects)}
-                below[node] = [suspects[m] for m in sorted(failing, key=order.__getitem__)]
+                below[node] = tuple([suspects[m] for m in sorted(failing, key=order.__getitem__)])
+            elif failing:
+                (dependency,) = failing
+                below[node] = alone.get(dependency) or alone.setdefault(
+                    dependency, (suspects[dependency],)
+                )
             else:
-                below[node] = [suspects[m] for m in failing]
+                below[node] = ()
             for dependency in failing:
                 above[dependency].append(node)
         for nodes in above.values():
@@ -797,7 +835,7 @@ class TopologyCorrelator:
         return stand_ins
 
     def _unexplained(
-        self, suspect: _Suspect, failing_deps: list[_Suspect], relation: str = "depends on"
+        self, suspect: _Suspect, failing_deps: Sequence[_Suspect], relation: str = "depends on"
     ) -> tuple[float, str]:
         """How much of a node's trouble its failing dependencies (or, for a remote
         endpoint, the services it may front) do not explain (0..1).
@@ -849,7 +887,7 @@ class TopologyCorrelator:
 
     def _changed_causes(
         self, suspects: dict[str, _Suspect], first: _Suspect, changes: Sequence[Change]
-    ) -> list[tuple[RootCause, float]]:
+    ) -> list[_Ranked]:
         """Services changed shortly before the trouble that alerting services depend on,
         though they do not alert themselves (PagerDuty-style change correlation)."""
         causes = []
@@ -871,7 +909,8 @@ class TopologyCorrelator:
                 f"{service} itself is not alerting",
             )
             score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
-            causes.append((RootCause(service, score, evidence, "change"), first.onset))
+            cause = RootCause(service, score, evidence, "change")
+            causes.append(((-score, first.onset, service), cause))
         return causes
 
 
