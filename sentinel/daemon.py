@@ -242,11 +242,13 @@ def serve(config: Config, store: Store) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await Daemon(config, store).run(stop)
+        daemon = Daemon(config, store)
+        # What is built by now (modules, configuration, the topology and what correlation
+        # derives from it) lives as long as the process: out of the cyclic collector's
+        # sight, a full collection under load takes 3-4 ms, not the 45-60 ms that stalled
+        # every request in flight, nor the 110 ms more of a 10,000-service topology.
+        gc.freeze()
+        await daemon.run(stop)
 
     with hold_state(store.path.parent), asyncio.Runner(loop_factory=new_event_loop) as runner:
-        # What is loaded by now (modules, configuration) lives as long as the process: out
-        # of the cyclic collector's sight, a full collection under load takes 3-4 ms, not
-        # the 45-60 ms that stalled every request in flight.
-        gc.freeze()
         runner.run(main())
