@@ -145,10 +145,10 @@ def _explains(cause: _Suspect, dependant: _Suspect) -> float:
     size of their deviations where both have one of a failure class; none of it where both
     deviate only in different classes; all of it where either says nothing of size (the
     mirror of ``TopologyCorrelator._unexplained``)."""
+    if not cause.deviations or not dependant.deviations:
+        return 1.0
     explained = _explained(cause, dependant)
-    if explained is not None:
-        return explained[0]
-    return 0.0 if cause.deviations and dependant.deviations else 1.0
+    return 0.0 if explained is None else explained[0]
 
 
 def _sized(suspect: _Suspect, kind: Measure) -> str:
@@ -763,6 +763,8 @@ class TopologyCorrelator:
         through: trouble travels along a dependency in seconds, so of two failing
         dependencies the one that began right before the dependant explains it, not the one
         it ran beside unharmed for minutes. Within a ``window`` of that nearest."""
+        if len(incident.failing_below[dependant]) == 1:  # the cause alone: none is nearer
+            return 1.0
         return max(
             0.0, 1.0 - self._later(cause, dependant, incident)[0] / max(self.config.window, 1.0)
         )
