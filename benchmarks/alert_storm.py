@@ -35,6 +35,8 @@ its groups (``group_interval``), and must group the same. Reported against the t
   group and rank alike); the harness's own reading of rankings and the Alertmanager
   baseline are left out (the share of the loop they take is printed), and the share of it
   spent in durable commits is printed from the daemon's ``sentinel_store_commit_seconds``.
+  As ``sentinel run`` does once it has built the daemon, each replay freezes what exists
+  then (``gc.freeze``: the topology, and here the stream), out of the collector's walks.
 
 Alertmanager's grouping over the same stream (one group per ``group_by`` label set while
 any of its alerts fires) is scored in the same run as the baseline. A second table gives
@@ -45,6 +47,7 @@ the mean and worst of compression (as the margin over its ceiling), ARI and top-
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import tempfile
 import time
@@ -293,6 +296,7 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "sentinel.db")
         daemon = Daemon(Config(services=services), store, clock=lambda: 0.0)
+        gc.freeze()  # as ``sentinel run`` does once it has built the daemon
         pipeline = daemon.pipeline
         commits_before = _commits(daemon)
         started = time.perf_counter()
@@ -349,6 +353,7 @@ def run(
         incident_of = _incident_of_each_firing(store, firings, duplicates)
         incidents = store.count("incidents")
         store.close()
+        gc.unfreeze()  # this run's objects are the next one's garbage
     alerts = len(firings)
     figures = {
         "services": size,

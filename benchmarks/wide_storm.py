@@ -10,12 +10,14 @@ slowest batch (the daemon handles nothing else meanwhile), how many times the in
 ranked, the process's peak memory, and what it grouped: one incident naming dns. Side by
 side, up to ``--baseline-up-to`` dependants (its time grows with the square of the size),
 the same stream ranked at each join, as before wide incidents ranked once a batch. Each
-run is a process of its own, so its peak memory is its own.
+run is a process of its own, so its peak memory is its own, and freezes what exists once
+the daemon is built (``gc.freeze``), as ``sentinel run`` does.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import resource
 import sys
 import tempfile
@@ -54,6 +56,7 @@ def run(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | st
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "sentinel.db")
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
+        gc.freeze()  # as ``sentinel run`` does once it has built the daemon
         rank, rankings = pipeline.correlator.rank, []
         pipeline.correlator.rank = lambda *a: rankings.append(1) or rank(*a)  # type: ignore[method-assign]
         batches = []
