@@ -58,7 +58,7 @@ def run(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | st
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
         gc.freeze()  # as ``sentinel run`` does once it has built the daemon
         rank, rankings = pipeline.correlator.rank, []
-        pipeline.correlator.rank = lambda *a: rankings.append(1) or rank(*a)  # type: ignore[method-assign]
+        pipeline.correlator.rank = lambda *a, **k: rankings.append(1) or rank(*a, **k)  # type: ignore[method-assign]
         batches = []
         for start in range(0, len(stream), batch):
             sent = stream[start : start + batch]

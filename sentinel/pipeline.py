@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
-from itertools import groupby
+from itertools import chain, groupby
 
 from sentinel.correlate import Topology
 from sentinel.correlate.base import Scope
@@ -381,9 +381,11 @@ class Pipeline:
                 representatives[node] = dict(held.get(node, {}))
             self._keep_earliest(representatives, placed)
             if reranks:
+                wide = len(services) >= RANKED_AT_EACH_JOIN
                 causes = self.correlator.rank(
-                    [a for of_node in representatives.values() for a in of_node.values()],
+                    list(chain.from_iterable(map(dict.values, representatives.values()))),
                     self._recent_changes(now),
+                    kept_as=incident_id if wide else None,  # ranked again as services join
                 )
                 # Two sorted runs, merged in one pass: sorting the union anew took a wide
                 # incident's ten thousand names a millisecond and a half at every batch.

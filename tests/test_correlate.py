@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from dataclasses import replace
 
 import networkx as nx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
-from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.correlate.grouping import TopologyCorrelator, measure
 from sentinel.model import Alert, AlertStatus, Change, GroupingHint
 
 SHOP = Topology.from_services(
@@ -540,6 +542,129 @@ def test_ranking_a_storm_again_holds_no_object_per_suspect_while_it_runs():
     correlator.rank(storm[:-1])
     assert _most_objects_alive(lambda: correlator.rank(storm)) < dependants / 20
     assert correlator.rank(storm) == TopologyCorrelator(topo).rank(storm)
+
+
+def test_a_kept_ranking_weighs_only_what_joined_and_what_fails_below_it():
+    """A storm's incident ranks again as services join it, once a batch: kept under the
+    incident's name, its ranking weighs the newcomers and dns (each of which reads how
+    many others there are), not the thousands of symptoms before them, and is the
+    ranking a correlator that never ranked before gives."""
+    dependants, batch = 2000, 64
+    topo = Topology.from_services(
+        [ServiceConfig(name="dns")]
+        + [ServiceConfig(name=f"svc-{n}", depends_on=["dns"]) for n in range(dependants)]
+    )
+    storm = [fire("dns", 0.0)] + [fire(f"svc-{n}", 1.0 + n / 10) for n in range(dependants)]
+    kept, memo_only = TopologyCorrelator(topo), TopologyCorrelator(topo)
+    kept.rank(storm[:-batch], kept_as=7)
+    memo_only.rank(storm[:-batch])
+    again = _python_calls(lambda: kept.rank(storm, kept_as=7))
+    from_memo = _python_calls(lambda: memo_only.rank(storm))
+    assert again < from_memo / 4  # 0.17: each newcomer is weighed once
+    assert kept.rank(storm, kept_as=7) == TopologyCorrelator(topo).rank(storm)
+
+
+def _sized(service: str, at: float, amount: float, severity: str = "warning") -> Alert:
+    annotations = {"summary": "slow", "value": str(1.0 + amount), "expected": "1.0"}
+    labels = {"alertname": "HighLatency", "service": service, "severity": severity}
+    return Alert(labels, annotations, AlertStatus.FIRING, at)
+
+
+@pytest.mark.parametrize(
+    ("kept", "joining"),
+    [
+        # c begins with b, the last suspect: b now began "at the same time as c"
+        ([fire("a", 0.0), fire("b", 5.0)], [fire("c", 5.0)]),
+        ([fire("a", 0.0), fire("b", 5.0)], [fire("c", 7.0), fire("d", 7.0)]),  # together
+        ([fire("a", 0.0), fire("b", 5.0)], [fire("c", 3.0)]),  # before the last suspect
+        ([fire("a", 0.0), fire("db", 5.0)], [fire("edge", 7.0)]),  # remote, fronting db
+        ([fire("a", 0.0), fire("edge", 5.0)], [fire("db", 7.0)]),  # behind the remote edge
+        ([fire("a", 0.0), fire("api", 5.0)], [fire("db", 7.0)]),  # api depends on it
+        ([_sized("a", 0.0, 1.0), _sized("b", 5.0, 1.0)], [_sized("c", 7.0, 1.0, "critical")]),
+        ([_sized("a", 0.0, 1.0), _sized("b", 5.0, 1.0)], [_sized("c", 7.0, 9.0)]),  # larger
+        ([fire("a", 0.0)], [fire("b", 5.0)]),  # a is no longer the only service alerting
+    ],
+)
+def test_joins_that_change_what_the_others_read_are_ranked_as_from_nothing(kept, joining):
+    """A kept ranking weighs again only what joined and the suspects with failing
+    dependants; a newcomer that changes how the others read (their order, who began with
+    them, the strongest, the largest deviation, what they depend on, what they may front,
+    whether they are alone) has the incident ranked from nothing."""
+    topo = Topology.from_services(
+        [
+            *(ServiceConfig(name=n) for n in ("a", "b", "c", "d", "db")),
+            ServiceConfig(name="api", depends_on=["edge", "db"]),
+            ServiceConfig(name="edge", remote=True),
+        ]
+    )
+    correlator = TopologyCorrelator(topo)
+    correlator.rank(kept, kept_as=1)
+    ranked = correlator.rank([*kept, *joining], kept_as=1)
+    assert ranked == TopologyCorrelator(topo).rank([*kept, *joining])
+    # An operator splits the newcomers off again: the incident holds what it held.
+    assert correlator.rank(kept, kept_as=1) == TopologyCorrelator(topo).rank(kept)
+
+
+@settings(
+    max_examples=int(os.environ.get("SENTINEL_EXAMPLES", 150)), derandomize=True, deadline=None
+)
+@given(
+    edges=st.lists(
+        st.tuples(st.integers(0, 9), st.integers(0, 9)).filter(lambda e: e[0] != e[1]),
+        max_size=20,
+    ),
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.integers(0, 22),  # node: n0-n9, the remote endpoint n10, hub leaves
+                st.sampled_from([-14.0, -2.0, 0.0, 3.0, 8.0]),  # onset: some shared, some earlier
+                st.sampled_from(["Down", "HighLatency", "ErrorRate"]),
+                st.sampled_from([None, 0.2, 1.5, 9.0]),  # deviation
+                st.sampled_from([None, 2.0, 30.0]),  # sigmas
+                st.sampled_from(["critical", "warning"]),
+            ),
+            min_size=1,
+            max_size=6,
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    changed=st.sets(st.integers(0, 7), max_size=2),  # batches ranked with a recent change
+)
+def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
+    """Ranked again as alerts join (each node's earliest alert per measure, as the
+    pipeline keeps them), a kept ranking equals a fresh correlator's, whatever joins:
+    newcomers before the suspects they follow, on a shared onset, stronger or larger,
+    depended on by a suspect, a remote endpoint and the services behind it, with and
+    without a recent change."""
+    depends_on: dict[str, set[str]] = {f"n{i}": set() for i in range(10)}
+    for a, b in edges:
+        depends_on[f"n{a}"].add(f"n{b}")
+    depends_on["n1"].add("n10")
+    depends_on.update({f"leaf{i}": {"n0", "n3"} if i % 4 == 0 else {"n0"} for i in range(12)})
+    services = [
+        ServiceConfig(name=name, depends_on=sorted(below)) for name, below in depends_on.items()
+    ]
+    topo = Topology.from_services([*services, ServiceConfig(name="n10", remote=True)])
+    names = [*(f"n{i}" for i in range(11)), *(f"leaf{i}" for i in range(12))]
+    correlator = TopologyCorrelator(topo)
+    earliest: dict[tuple[str, object], Alert] = {}
+    for step, batch in enumerate(batches):
+        for node, offset, name, size, sigmas, severity in batch:
+            annotations = {"summary": name}
+            if size is not None:
+                annotations.update(value=str(1.0 + size), expected="1.0")
+                if sigmas is not None:
+                    annotations["sigmas"] = str(sigmas)
+            labels = {"alertname": name, "service": names[node], "severity": severity}
+            alert = Alert(labels, annotations, AlertStatus.FIRING, step * 10.0 + offset)
+            held = earliest.get((names[node], measure(alert)))
+            if held is None or alert.starts_at < held.starts_at:
+                earliest[names[node], measure(alert)] = alert
+        changes = [Change(1, names[step % 11], "deploy", "v2", step * 10.0 - 5)]
+        recent = changes if step in changed else []
+        ranked = correlator.rank(list(earliest.values()), recent, kept_as="incident")
+        assert ranked == TopologyCorrelator(topo).rank(list(earliest.values()), recent)
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)

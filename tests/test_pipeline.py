@@ -377,7 +377,7 @@ def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_hol
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(60)}})
     correlator, rankings = daemon.pipeline.correlator, []
     rank = correlator.rank
-    monkeypatch.setattr(correlator, "rank", lambda *a: rankings.append(a) or rank(*a))
+    monkeypatch.setattr(correlator, "rank", lambda *a, **k: rankings.append(a) or rank(*a, **k))
     _deliver(daemon, [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(60))], together)
     [incident] = daemon.store.unresolved_incidents()
     assert len(incident.services) == 61 and incident.root_causes[0].node == "dns"
@@ -419,6 +419,43 @@ def test_a_failed_batch_leaves_nothing_of_itself_in_the_next_ranking(tmp_path, m
     [outage] = daemon.store.unresolved_incidents()
     assert outage.services == ("db", "jobs")
     assert {c.node for c in outage.root_causes} == {"db", "jobs"}
+
+
+def test_a_wide_incidents_kept_ranking_follows_a_rolled_back_batch_and_a_merge(
+    tmp_path, monkeypatch
+):
+    """A wide incident's ranking is kept from batch to batch and weighs only what joined;
+    a batch that ranked it and then failed, and a merge by hand, leave it the ranking of
+    what the store holds."""
+    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 3)
+    daemon = _on(
+        tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(8)}, "warehouse": None}
+    )
+    pipeline, store = daemon.pipeline, daemon.store
+
+    def ranked_as_stored(incident_id: int) -> bool:
+        held = [alert for _, alert in store.node_representatives(incident_id)]
+        return store.incident(incident_id).root_causes == pipeline.correlator.rank(held)
+
+    pipeline.alerts([fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(4))], now=10)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as patched:  # svc-4 joins and is ranked, then rolled back
+        patched.setattr(pipeline.desk, "open_incident", broken)
+        with pytest.raises(RuntimeError):
+            pipeline.alerts([fire("svc-4", 11), fire("warehouse", 12)], now=15)
+    pipeline.alerts([fire("svc-5", 20)], now=25)
+    [outage] = store.unresolved_incidents()
+    assert "svc-4" not in outage.services and ranked_as_stored(outage.id)
+    pipeline.alerts([fire("warehouse", 30)], now=35)
+    [_, warehouse] = store.unresolved_incidents()
+    pipeline.desk.merge(outage.id, [warehouse.id], "al", 40, pipeline.correlator.rank)
+    pipeline.alerts([fire("svc-6", 45)], now=50)
+    merged = store.incident(outage.id)
+    assert "warehouse" in merged.services and ranked_as_stored(outage.id)
+    assert merged.root_causes[0].node == "dns"
 
 
 def _on(tmp_path, depends_on: dict[str, str | None]):

@@ -10,7 +10,7 @@ state: the pipeline applies its answers through the desk.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from typing import Protocol
 
 from sentinel.model import Alert, Change, GroupingHint, OpenIncident, RootCause
@@ -52,10 +52,14 @@ class Correlator(Protocol):
         ...
 
     def rank(
-        self, alerts: Sequence[Alert], changes: Sequence[Change] = ()
+        self,
+        alerts: Sequence[Alert],
+        changes: Sequence[Change] = (),
+        kept_as: Hashable | None = None,
     ) -> tuple[RootCause, ...]:
         """Root-cause candidates, best first, from one representative alert per node (and
-        failure class) and the recent changes."""
+        failure class) and the recent changes; ``kept_as`` names the incident, whose next
+        ranking may then start from this one."""
         ...
 
     def learn(self, hints: Sequence[GroupingHint]) -> None:

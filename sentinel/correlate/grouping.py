@@ -12,12 +12,13 @@ order, breadth and alert strength.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import json
 import operator
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterable, Iterator, Sequence, Set
+from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 
@@ -40,6 +41,8 @@ MAX_CANDIDATES = 10  # what a person reads; keeps a storm's incident record smal
 NAMED_IN_EVIDENCE = 10  # services an evidence line names before "and N more"
 # Nodes whose last suspect and weighing ``rank`` keeps to reuse (see ``_alerting_cause``).
 WEIGHED_KEPT = 50_000
+# Incidents whose last ranking ``rank`` keeps, to rank them again by what joined them.
+RANKINGS_KEPT = 16
 
 
 @lru_cache(maxsize=4096)  # each ranking of a storm's incident quotes the same onsets again
@@ -202,6 +205,10 @@ class _Incident:
 
     _nearness: dict[str, list[tuple[float, _Suspect]]] = field(default_factory=dict)
 
+    def each_alone(self, dependants: Iterable[str]) -> bool:
+        """Whether each of these failing dependants has one failing dependency only."""
+        return max(map(len, map(self.failing_below.__getitem__, dependants)), default=1) == 1
+
     def by_nearness(self, node: str) -> list[tuple[float, _Suspect]]:
         """A failing dependant's failing dependencies by how near in time to it each began
         (seconds either way), nearest first; sorted when first asked for."""
@@ -213,6 +220,22 @@ class _Incident:
                 key=lambda pair: (pair[0], pair[1].node),
             )
         return nearest
+
+
+@dataclass
+class _Kept:
+    """What an incident's last ranking read and gave, kept to rank it again by the services
+    that joined it since (``TopologyCorrelator._rank_joined``). It holds every alert it
+    read, so no other object takes one's ``id`` while it is kept."""
+
+    ids: set[int]  # ``id`` of each alert read
+    incident: _Incident  # the suspects, in onset order, and what each is weighed against
+    place: dict[str, int]  # each suspect's place in that order
+    last: tuple[float, str]  # (onset, fingerprint) of the last suspect's first alert
+    onsets: set[float]  # the suspects' onsets
+    below: set[str]  # everything any suspect depends on
+    causes: dict[str, _Ranked]  # each suspect weighed
+    order: list[tuple[float, float, str]]  # the causes' keys, sorted
 
 
 @dataclass(eq=False)  # one per node and alerts, known by identity: ranking's memo keys hold it
@@ -256,6 +279,7 @@ class _Suspect:
 # A cause with the key ``rank`` orders causes by: best score, earliest onset, then name.
 _Ranked = tuple[tuple[float, float, str], RootCause]
 _ONSET, _FINGERPRINT = operator.attrgetter("starts_at"), operator.attrgetter("fingerprint")
+_ONSET_OF, _DEVIATIONS = operator.attrgetter("onset"), operator.attrgetter("deviations")
 
 
 def _weighed(alert: Alert) -> float:
@@ -322,6 +346,7 @@ class TopologyCorrelator:
         self._suspects: dict[str, _Suspect] = {}
         self._weighed: dict[str, tuple[tuple[object, ...], _Ranked]] = {}
         self._weighed_with: list[Change] = []  # the changes those weighings read
+        self._kept: dict[Hashable, _Kept] = {}  # see ``rank``'s ``kept_as``
         self._together: dict[str, frozenset[str]] = {}  # service -> services merged with it
         self._apart: frozenset[tuple[str, str]] = frozenset()  # pairs split apart, both ways
 
@@ -525,10 +550,23 @@ class TopologyCorrelator:
         )
 
     def rank(
-        self, alerts: Sequence[Alert], changes: Sequence[Change] = ()
+        self,
+        alerts: Sequence[Alert],
+        changes: Sequence[Change] = (),
+        kept_as: Hashable | None = None,
     ) -> tuple[RootCause, ...]:
         """Order the alerting nodes (and changed services they depend on) by how likely
-        each is the cause, each with the evidence behind its place."""
+        each is the cause, each with the evidence behind its place. ``kept_as`` names the
+        incident ranked: what the ranking read is kept under it, and the next ranking of
+        it that only adds services weighs just those and what they depend on, the same
+        ranking as from nothing (``_rank_joined``)."""
+        self._forget_weighings_unless(changes)
+        kept = self._kept.pop(kept_as, None) if kept_as is not None else None
+        if kept is not None and not changes:
+            ranked = self._rank_joined(kept, alerts)
+            if ranked is not None:
+                self._kept[kept_as] = kept
+                return ranked
         # In onset order, not arrival order: of equal alerts the first to fire names the
         # failure class of a signature, which must not hang on how alerts arrived, or one
         # recurring trouble files under two problems. A node's alert is listed only once it
@@ -549,10 +587,6 @@ class TopologyCorrelator:
                 by_node[node] = [held, alert]
         if not by_node:
             return ()
-        if len(self._suspects) > WEIGHED_KEPT or list(changes) != self._weighed_with:
-            self._suspects.clear()
-            self._weighed.clear()
-            self._weighed_with = list(changes)
         suspects = {node: self._suspect(node, group) for node, group in by_node.items()}
         first = min(suspects.values(), key=lambda s: (s.onset, s.node))
         together = self._together_at(suspects)
@@ -567,10 +601,121 @@ class TopologyCorrelator:
             together,
         )
         causes = [self._alerting_cause(s, incident) for s in suspects.values()]
+        if kept_as is not None and not changes and self.topology.remote.isdisjoint(suspects):
+            # A remote endpoint's reading hangs on what its callers call: never kept.
+            self._keep(kept_as, alerts, incident, causes)
         causes += self._changed_causes(suspects, first, changes)
         # Nodes are unique, so the keys order the causes totally and never tie.
         best = heapq.nsmallest(MAX_CANDIDATES, causes, key=operator.itemgetter(0))
         return tuple(cause for _, cause in best)
+
+    def _forget_weighings_unless(self, changes: Sequence[Change]) -> None:
+        """Weighings read the recent changes: those made with others are no use."""
+        if len(self._suspects) > WEIGHED_KEPT or list(changes) != self._weighed_with:
+            self._suspects.clear()
+            self._weighed.clear()
+            self._weighed_with = list(changes)
+
+    def _keep(
+        self, kept_as: Hashable, alerts: Sequence[Alert], incident: _Incident, causes: list[_Ranked]
+    ) -> None:
+        """Keep what a ranking read and gave, to rank the incident again by what joins."""
+        ids = set(map(id, alerts))
+        if len(ids) < len(alerts):
+            return  # an alert given twice: ranked from nothing each time
+        suspects = incident.suspects
+        below: set[str] = set()
+        for node in suspects:
+            below |= self.topology.below(node)
+        *_, latest = suspects.values()
+        first_alert = latest.alerts[0]
+        if len(self._kept) >= RANKINGS_KEPT:
+            del self._kept[next(iter(self._kept))]
+        self._kept[kept_as] = _Kept(
+            ids,
+            incident,
+            {node: place for place, node in enumerate(suspects)},
+            (first_alert.starts_at, first_alert.fingerprint),
+            {s.onset for s in suspects.values()},
+            below,
+            {cause.node: (key, cause) for key, cause in causes},
+            sorted(key for key, _ in causes),
+        )
+
+    def _rank_joined(self, kept: _Kept, alerts: Sequence[Alert]) -> tuple[RootCause, ...] | None:
+        """The ranking of an incident that only gained services since it was kept (and
+        no recent change is weighed): the newcomers are weighed, and so is every suspect
+        with failing dependants (each reads how many others there are); the rest read
+        what they read before (as in ``_alerting_cause``). None, to rank from nothing,
+        where the joins change what those read: an alert left or changed a suspect, or
+        a newcomer began no later than the suspects before it, shares an onset with one,
+        is stronger or deviates further than all of them, is a remote endpoint (no
+        ranking with one is kept: what its callers call may join), or is depended on by
+        one of them. A storm on a service thousands depend on ranked each of its
+        thousands at every batch to weigh the few that joined."""
+        by_id = dict(zip(map(id, alerts), alerts, strict=True))
+        if len(by_id) < len(alerts) or not by_id.keys() >= kept.ids:
+            return None
+        incident = kept.incident
+        suspects, topology = incident.suspects, self.topology
+        if len(suspects) < 2:
+            return None  # a second suspect changes how the first reads being alone
+        fresh = by_id.keys() - kept.ids
+        by_fingerprint = sorted(map(by_id.__getitem__, fresh), key=_FINGERPRINT)
+        new = sorted(by_fingerprint, key=_ONSET)
+        grouped: dict[str, list[Alert]] = {}
+        for alert in new:
+            grouped.setdefault(self.node(alert), []).append(alert)
+        joined = {node: self._suspect(node, group) for node, group in grouped.items()}
+        onsets = [s.onset for s in joined.values()]
+        if (
+            not joined.keys().isdisjoint(suspects)
+            or (new and (new[0].starts_at, new[0].fingerprint) <= kept.last)
+            or len(set(onsets)) < len(onsets)
+            or not kept.onsets.isdisjoint(onsets)
+            or not kept.below.isdisjoint(joined)
+            or not topology.remote.isdisjoint(joined)
+            or any(s.strength > incident.top_strength for s in joined.values())
+            or any(
+                amount > incident.largest.get(kind, 0.0)
+                for s in joined.values()
+                for kind, amount in s.deviations.items()
+            )
+        ):
+            return None
+        if not joined:
+            return self._best(kept)
+        kept.ids |= fresh
+        self._join(kept, joined)
+        for node in {*joined, *incident.failing_above}:
+            before = kept.causes.get(node)
+            if before is not None:
+                del kept.order[bisect.bisect_left(kept.order, before[0])]
+            kept.causes[node] = weighed = self._alerting_cause(suspects[node], incident)
+            bisect.insort(kept.order, weighed[0])
+        return self._best(kept)
+
+    def _join(self, kept: _Kept, joined: dict[str, _Suspect]) -> None:
+        """Add newcomers to a kept ranking's suspects, after all of them in onset order,
+        with what they depend on that fails and what that has failing above it."""
+        incident, below = kept.incident, self.topology.below
+        suspects = incident.suspects
+        for node, suspect in joined.items():
+            kept.place[node] = len(suspects)
+            suspects[node] = suspect
+            kept.onsets.add(suspect.onset)
+            kept.below |= below(node)
+            first_alert = suspect.alerts[0]
+            kept.last = (first_alert.starts_at, first_alert.fingerprint)
+        for node in joined:
+            failing = sorted(suspects.keys() & below(node), key=kept.place.__getitem__)
+            incident.failing_below[node] = tuple([suspects[m] for m in failing])
+            for dependency in failing:
+                bisect.insort(incident.failing_above.setdefault(dependency, []), node)
+
+    @staticmethod
+    def _best(kept: _Kept) -> tuple[RootCause, ...]:
+        return tuple(kept.causes[key[2]][1] for key in kept.order[:MAX_CANDIDATES])
 
     @staticmethod
     def _together_at(suspects: dict[str, _Suspect]) -> dict[float, tuple[str, ...]]:
@@ -654,19 +799,10 @@ class TopologyCorrelator:
         change, change_note = self._change(node, first.onset, incident.changes)
         parts = {
             "graph": unexplained,
-            "onset": self._precedes(suspect, [*failing_deps, *(suspects[d] for d in dependants)]),
-            "breadth": (
-                (
-                    sum(
-                        _explains(suspect, suspects[d]) * self._prompt(suspect, d, incident)
-                        for d in dependants
-                    )
-                    + sum(_explains(suspect, suspects[d]) for d in fronts)
-                )
-                / others
-                if others
-                else 1.0
+            "onset": self._precedes(
+                suspect, [*failing_deps, *map(suspects.__getitem__, dependants)]
             ),
+            "breadth": self._breadth(suspect, dependants, fronts, incident) if others else 1.0,
             "strength": suspect.strength
             / incident.top_strength
             * (
@@ -784,9 +920,32 @@ class TopologyCorrelator:
                 return abs(incident.suspects[dependant].onset - cause.onset) - gap, other
         return 0.0, cause
 
+    def _breadth(
+        self, cause: _Suspect, dependants: Sequence[str], fronts: list[str], incident: _Incident
+    ) -> float:
+        """How much of the others' trouble a cause accounts for (0..1): each failing
+        dependant by what it explains of it and how promptly it followed, and each service
+        it may front. Where each dependant fails below it alone (it followed promptly) and
+        one side or the other says nothing of size (explained whole), each counts 1, as
+        ``_explains`` and ``_prompt`` would give: counted, not weighed one by one, beside
+        a service thousands depend on at every batch."""
+        suspects = incident.suspects
+        if incident.each_alone(dependants) and (
+            not cause.deviations or not any(map(_DEVIATIONS, map(suspects.__getitem__, dependants)))
+        ):
+            followed: float = float(len(dependants))  # a sum of ones, exact
+        else:
+            followed = sum(
+                _explains(cause, suspects[d]) * self._prompt(cause, d, incident) for d in dependants
+            )
+        fronted = sum(_explains(cause, suspects[d]) for d in fronts)
+        return (followed + fronted) / (len(suspects) - 1)
+
     def _nearer(self, cause: _Suspect, dependants: list[str], incident: _Incident) -> str:
         """Evidence against a cause: dependants whose trouble began nearer in time to
         another failing dependency's (the first two, with both gaps)."""
+        if incident.each_alone(dependants):
+            return ""  # none has another failing dependency to be nearer
         quoted = []
         for dependant in dependants:
             late, other = self._later(cause, dependant, incident)
@@ -807,6 +966,8 @@ class TopologyCorrelator:
         (0.5), so an unrelated early alert is no suspect for being early."""
         if not related:
             return 0.5
+        if min(map(_ONSET_OF, related)) >= suspect.onset:
+            return 1.0  # before each of them: every one counts 1 (found in C for thousands)
         window = max(self.config.window, 1.0)
         return sum(
             max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window) for other in related
