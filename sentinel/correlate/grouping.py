@@ -715,6 +715,7 @@ class TopologyCorrelator:
 
     @staticmethod
     def _best(kept: _Kept) -> tuple[RootCause, ...]:
+        """The first candidates by the kept, sorted keys (as ``rank`` orders them)."""
         return tuple(kept.causes[key[2]][1] for key in kept.order[:MAX_CANDIDATES])
 
     @staticmethod
