@@ -478,4 +478,4 @@ class Pipeline:
         return self._changes
 
     def _tiers(self, services: Sequence[str]) -> list[int]:
-        return [self.topology.tier(s) for s in services]
+        return list(map(self.topology.tier, services))

@@ -653,15 +653,15 @@ class TopologyCorrelator:
         ranking with one is kept: what its callers call may join), or is depended on by
         one of them. A storm on a service thousands depend on ranked each of its
         thousands at every batch to weigh the few that joined."""
-        by_id = dict(zip(map(id, alerts), alerts, strict=True))
-        if len(by_id) < len(alerts) or not by_id.keys() >= kept.ids:
-            return None
+        ids = set(map(id, alerts))
+        fresh = ids - kept.ids
+        if len(ids) < len(alerts) or len(ids) - len(fresh) < len(kept.ids):
+            return None  # an alert given twice, or one it read is gone
         incident = kept.incident
         suspects, topology = incident.suspects, self.topology
         if len(suspects) < 2:
             return None  # a second suspect changes how the first reads being alone
-        fresh = by_id.keys() - kept.ids
-        by_fingerprint = sorted(map(by_id.__getitem__, fresh), key=_FINGERPRINT)
+        by_fingerprint = sorted(_among(alerts, fresh), key=_FINGERPRINT)
         new = sorted(by_fingerprint, key=_ONSET)
         grouped: dict[str, list[Alert]] = {}
         for alert in new:
@@ -783,6 +783,7 @@ class TopologyCorrelator:
         others = len(suspects) - 1
         failing_deps = incident.failing_below[node]
         dependants = incident.failing_above.get(node, [])
+        alone = incident.each_alone(dependants)  # each fails below it only: followed promptly
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
@@ -803,7 +804,9 @@ class TopologyCorrelator:
             "onset": self._precedes(
                 suspect, [*failing_deps, *map(suspects.__getitem__, dependants)]
             ),
-            "breadth": self._breadth(suspect, dependants, fronts, incident) if others else 1.0,
+            "breadth": (
+                self._breadth(suspect, dependants, alone, fronts, incident) if others else 1.0
+            ),
             "strength": suspect.strength
             / incident.top_strength
             * (
@@ -825,7 +828,7 @@ class TopologyCorrelator:
             evidence.append(f"nothing {node} depends on is failing")
         if dependants:
             evidence.append(_failing_dependants(dependants, node))
-            nearer = self._nearer(suspect, dependants, incident)
+            nearer = "" if alone else self._nearer(suspect, dependants, incident)
             if nearer:
                 evidence.append(nearer)
         if fronts:
@@ -922,16 +925,21 @@ class TopologyCorrelator:
         return 0.0, cause
 
     def _breadth(
-        self, cause: _Suspect, dependants: Sequence[str], fronts: list[str], incident: _Incident
+        self,
+        cause: _Suspect,
+        dependants: Sequence[str],
+        alone: bool,
+        fronts: list[str],
+        incident: _Incident,
     ) -> float:
         """How much of the others' trouble a cause accounts for (0..1): each failing
         dependant by what it explains of it and how promptly it followed, and each service
-        it may front. Where each dependant fails below it alone (it followed promptly) and
-        one side or the other says nothing of size (explained whole), each counts 1, as
-        ``_explains`` and ``_prompt`` would give: counted, not weighed one by one, beside
-        a service thousands depend on at every batch."""
+        it may front. Where each dependant fails below it alone (``alone``: it followed
+        promptly) and one side or the other says nothing of size (explained whole), each
+        counts 1, as ``_explains`` and ``_prompt`` would give: counted, not weighed one by
+        one, beside a service thousands depend on at every batch."""
         suspects = incident.suspects
-        if incident.each_alone(dependants) and (
+        if alone and (
             not cause.deviations or not any(map(_DEVIATIONS, map(suspects.__getitem__, dependants)))
         ):
             followed: float = float(len(dependants))  # a sum of ones, exact
@@ -945,8 +953,6 @@ class TopologyCorrelator:
     def _nearer(self, cause: _Suspect, dependants: list[str], incident: _Incident) -> str:
         """Evidence against a cause: dependants whose trouble began nearer in time to
         another failing dependency's (the first two, with both gaps)."""
-        if incident.each_alone(dependants):
-            return ""  # none has another failing dependency to be nearer
         quoted = []
         for dependant in dependants:
             late, other = self._later(cause, dependant, incident)
@@ -1076,6 +1082,18 @@ class TopologyCorrelator:
             cause = RootCause(service, score, evidence, "change")
             causes.append(((-score, first.onset, service), cause))
         return causes
+
+
+def _among(alerts: Sequence[Alert], ids: set[int]) -> list[Alert]:
+    """The alerts with these ``id``s, looked for from the end: what joined an incident
+    comes after what it held, and the rest need not be read."""
+    found: list[Alert] = []
+    for alert in reversed(alerts):
+        if len(found) == len(ids):
+            break
+        if id(alert) in ids:
+            found.append(alert)
+    return found
 
 
 def _failing_dependants(dependants: Sequence[str], node: str) -> str:
