@@ -136,13 +136,17 @@ class OpenIncidents:
             self._unindex(before.root, incident.id)
         self._by_node[root].add(incident.id)
         began = incident.began_at if incident.began_at is not None else incident.created_at
-        self._by_id[incident.id] = replace(
-            before,
-            root=root,
-            updated_at=now,
-            firing=True,
-            opened_at=began,
-            active_at=max(times) if times else None,
+        # Built, not ``replace``d: that reads the fields anew at each of a storm's alerts.
+        self._by_id[incident.id] = OpenIncident(
+            incident.id,
+            root,
+            now,
+            True,
+            began,
+            max(times) if times else None,
+            services,
+            onsets,
+            healed,
         )
 
 
@@ -287,15 +291,33 @@ class Pipeline:
         """Resolutions next to each other in that order go to the desk together: a healed
         fault's alerts end at once, and each incident is resolved or marked updated once."""
         log.debug("%d alerts resolved", len(ended))
-        self._join_pending(now)
         fingerprints = {a.fingerprint for a in ended}
+        if self._joining:
+            # Those the desk is to find written: the incidents the alerts were in, and
+            # those they joined in this batch. Other incidents' joins wait to be written
+            # together with what joins them next.
+            held = self.store.firing_alert_incidents(fingerprints)
+            self._join_pending(
+                now,
+                [
+                    incident_id
+                    for incident_id, placed in self._joining.items()
+                    if incident_id in held
+                    or any(p.alert.fingerprint in fingerprints for p in placed)
+                ],
+            )
         self._fired -= fingerprints
         self._resolved |= fingerprints
         changed = self.desk.alerts_resolved(ended, now)
-        # The desk changed those incidents (their status, ``updated_at``): read them afresh.
-        for incident_id in changed:
-            self._incidents.pop(incident_id, None)
-            self._checked.discard(incident_id)
+        for incident_id, still_firing in changed.items():
+            copy = self._incidents.get(incident_id)
+            if still_firing and copy is not None and incident_id in self._checked:
+                # Only marked updated: a storm's incident loses an alert at a time, and
+                # was read again after each.
+                self._incidents[incident_id] = replace(copy, updated_at=now)
+            else:  # resolved: read afresh
+                self._incidents.pop(incident_id, None)
+                self._checked.discard(incident_id)
         self._reread_open(changed)
 
     def _fire(self, alert: Alert, now: float) -> None:
@@ -317,7 +339,6 @@ class Pipeline:
             candidates = self.store.open_incidents(group_key)
         chosen = correlator.place(alert, candidates, now)
         if chosen is None:
-            self._join_pending(now)
             self._open_or_reopen(Placement(alert, node, group_key), now)
             return
         # Written with the batch's others unless it re-ranks the incident; meanwhile
@@ -337,7 +358,7 @@ class Pipeline:
             # service, and a storm on a service thousands depend on spent minutes ranking
             # at each of their joins, handling no other alert, to name the cause hundreds
             # of its services had named already.
-            self._join_pending(now)
+            self._join_pending(now, (chosen,))
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
         """A new incident, unless the alert's last incident resolved within ``window`` (a
@@ -361,14 +382,20 @@ class Pipeline:
             alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
         )
         self._note_open(opened, now, alert.starts_at, node)
+        # Kept to check, not as current: the desk may have changed it once it read it.
+        self._keep_copy(opened)
 
-    def _join_pending(self, now: float) -> None:
-        """Write the alerts that joined incidents since the last call: one insert and one
-        update per incident, and one ranking when services joined it or measures that
-        change how ranking reads them (``_reranks``). A join that re-ranks is written at
-        once (placement must see the ranking it leads to), so what waits here is mostly a
-        storm's further instances and rules on what the incident holds."""
-        joining, self._joining = self._joining, {}
+    def _join_pending(self, now: float, only: Collection[int] | None = None) -> None:
+        """Write the alerts that joined incidents since the last call (or those joining
+        ``only`` these): one insert and one update per incident, and one ranking when
+        services joined it or measures that change how ranking reads them (``_reranks``).
+        A join that re-ranks is written at once (placement must see the ranking it leads
+        to), so what waits here is mostly a storm's further instances and rules on what
+        the incident holds."""
+        if only is None:
+            joining, self._joining = self._joining, {}
+        else:
+            joining = {i: self._joining.pop(i) for i in only if i in self._joining}
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
@@ -463,11 +490,14 @@ class Pipeline:
             return copy
         incident = self.store.incident(incident_id)
         assert incident is not None  # found in the same transaction
-        if len(self._incidents) >= KEPT_INCIDENTS:
-            self._incidents.clear()
-        self._incidents[incident_id] = incident
+        self._keep_copy(incident)
         self._checked.add(incident_id)
         return incident
+
+    def _keep_copy(self, incident: Incident) -> None:
+        if len(self._incidents) >= KEPT_INCIDENTS:
+            self._incidents.clear()
+        self._incidents[incident.id] = incident
 
     def _recent_changes(self, now: float) -> list[Change]:
         """Changes recent enough to be suspects (``correlation.change_window``), read once

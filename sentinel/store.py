@@ -22,7 +22,7 @@ import dataclasses
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -511,6 +511,12 @@ class Store:
             "SELECT incident_id FROM alerts WHERE id = ? AND status = 'firing'", (firing[0],)
         ).fetchone()
         return None if row is None else int(row[0])
+
+    def firing_alert_incidents(self, fingerprints: Collection[str]) -> set[int]:
+        """The incidents holding the firing alerts with these fingerprints."""
+        firing = self._firing_alerts()
+        rows = self._firing_rows([firing[f][0] for f in fingerprints if f in firing])
+        return {int(incident_id) for _, _, incident_id, _ in rows}
 
     def _firing_alerts(self) -> dict[str, FiringRow]:
         """Fingerprint -> (row id, ``ends_at``) of every firing alert, read once and kept

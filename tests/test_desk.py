@@ -134,7 +134,7 @@ def test_the_cause_stays_the_cause_while_its_symptoms_outlast_it(store):
     def ended(a):
         return Alert(a.labels, a.annotations, AlertStatus.RESOLVED, 0, 10)
 
-    assert desk.alerts_resolved([ended(down), ended(slow)], now=10) == {incident.id}
+    assert desk.alerts_resolved([ended(down), ended(slow)], now=10) == {incident.id: True}
     still = store.incident(incident.id)
     assert still.status == IncidentStatus.OPEN and still.root_causes == (cause,)
     desk.alerts_resolved([ended(web)], now=11)

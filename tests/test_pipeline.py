@@ -151,6 +151,36 @@ def test_a_resolution_mid_batch_leaves_other_incidents_joining_correctly(tmp_pat
     }
 
 
+def test_a_resolution_mid_batch_writes_only_the_incidents_it_ends_alerts_in(tmp_path, monkeypatch):
+    """A healed fault's alerts end between a storm's further instances: the storm's
+    incident is written once, with all of them, and the incident that lost an alert but
+    still fires is not read again when the next one joins it."""
+    daemon = shop(tmp_path)
+    one, two = fire("warehouse", 3, instance="w-1"), fire("warehouse", 3, instance="w-2")
+    daemon.pipeline.alerts([fire("db", 0), one, two], now=10)
+    by_root = {i.root_causes[0].node: i.id for i in daemon.store.unresolved_incidents()}
+    written, read = [], []
+    attach, incident = daemon.pipeline.desk.attach, daemon.store.incident
+    monkeypatch.setattr(
+        daemon.pipeline.desk, "attach", lambda i, *a: written.append(i.id) or attach(i, *a)
+    )
+    monkeypatch.setattr(daemon.store, "incident", lambda i: read.append(i) or incident(i))
+
+    ended = two.replace(status=AlertStatus.RESOLVED, ends_at=12)
+    storm = [fire("db", 11, instance="db-2"), fire("warehouse", 11, instance="w-3"), ended]
+    more = [fire("db", 13, instance="db-3"), fire("warehouse", 14, instance="w-4")]
+    daemon.pipeline.alerts([*storm, *more], now=20)
+
+    # The warehouse's before its alert ends, and with what joins it later; the db's once.
+    assert written.count(by_root["db"]) == 1 and written.count(by_root["warehouse"]) == 2
+    assert read == []
+    warehouse = {"w-1", "w-3", "w-4"}
+    for node, instances in (("db", {None, "db-2", "db-3"}), ("warehouse", warehouse)):
+        firing = daemon.store.firing_alerts(by_root[node])
+        assert {a.labels.get("instance") for a in firing} == instances
+    assert daemon.store.incident(by_root["warehouse"]).status == IncidentStatus.OPEN
+
+
 def test_a_batch_is_handled_in_the_order_things_happened_not_the_order_alerts_began(
     tmp_path,
 ):

@@ -402,12 +402,13 @@ class Desk:
         targets = self._targets(first.notify, now)
         self._notify(self._get(incident.id), "reopened", targets, now, step=f"{now:.3f}")
 
-    def alerts_resolved(self, alerts: Sequence[Alert], now: float) -> set[int]:
+    def alerts_resolved(self, alerts: Sequence[Alert], now: float) -> dict[int, bool]:
         """Firing alerts ended (a healed fault's alerts end together): an incident resolves
         when its last alert does. Its ranking stands: it says what caused the incident,
         which does not change as the trouble winds down (a database that recovers before
         the services that called it remains the cause, and the problem's signature).
-        Returns the incidents they were in."""
+        Returns the incidents they were in, each with whether it still fires: then only
+        its ``updated_at`` changed, to ``now`` (a caller's copy of it needs no reading)."""
         with self.store.transaction():
             resolved = self.store.resolve_alerts(
                 [(a.fingerprint, a.ends_at or now) for a in alerts], now
@@ -422,15 +423,16 @@ class Desk:
                     for fp, a in noted.items()
                 )
             )
-            stopped = dict.fromkeys(incident for incident, _ in ended.values())  # in order
-            for incident_id in stopped:
-                if self.store.has_firing_alert(incident_id):
+            stopped: dict[int, bool] = {}  # in order
+            for incident_id in dict.fromkeys(incident for incident, _ in ended.values()):
+                stopped[incident_id] = self.store.has_firing_alert(incident_id)
+                if stopped[incident_id]:
                     self.store.update_incident(incident_id, updated_at=now)
                     continue
                 incident = self._get(incident_id)
                 if incident.status not in (IncidentStatus.RESOLVED, IncidentStatus.CLOSED):
                     self._resolve(incident, "sentinel", "all alerts resolved", now)
-        return set(stopped)
+        return stopped
 
     def acknowledge(self, incident_id: int, actor: str, now: float) -> Incident:
         with self.store.transaction():
