@@ -297,15 +297,13 @@ class Pipeline:
             # those they joined in this batch. Other incidents' joins wait to be written
             # together with what joins them next.
             held = self.store.firing_alert_incidents(fingerprints)
-            self._join_pending(
-                now,
-                [
+            if not fingerprints.isdisjoint(self._fired):  # some began in this batch
+                held.update(
                     incident_id
                     for incident_id, placed in self._joining.items()
-                    if incident_id in held
-                    or any(p.alert.fingerprint in fingerprints for p in placed)
-                ],
-            )
+                    if any(p.alert.fingerprint in fingerprints for p in placed)
+                )
+            self._join_pending(now, [i for i in self._joining if i in held])
         self._fired -= fingerprints
         self._resolved |= fingerprints
         changed = self.desk.alerts_resolved(ended, now)

@@ -411,6 +411,8 @@ class Store:
         self._depth = 0
         self._firing: dict[str, FiringRow] | None = None  # see ``_firing_alerts``
         self._rollbacks = 0  # transactions undone, part of ``write_mark``
+        # The last alert row id given in the transaction under way (None: ask SQLite).
+        self._last_alert_id: int | None = None
         # Told how long each durable commit took (the daemon's histogram): a slow disk's
         # fsync holds every batch, and shows here first.
         self.on_commit: Callable[[float], None] | None = None
@@ -464,6 +466,7 @@ class Store:
                 self.on_commit(time.perf_counter() - started)
         finally:
             self._depth = 0
+            self._last_alert_id = None  # others may insert once the write lock is let go
 
     def write_mark(self) -> tuple[int, int, int]:
         """Rows this connection has changed since it opened, SQLite's count of commits by
@@ -538,7 +541,9 @@ class Store:
         if not firing.keys().isdisjoint(fingerprints) or len(set(fingerprints)) < len(placed):
             again = [f for i, f in enumerate(fingerprints) if f in firing or f in fingerprints[:i]]
             raise sqlite3.IntegrityError(f"alert already firing: {again[0]}")
-        last = self._exec("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
+        last, self._last_alert_id = self._last_alert_id, None  # known again once written
+        if last is None:  # asked once a transaction, which holds the write lock
+            last = self._exec("SELECT coalesce(max(id), 0) FROM alerts").fetchone()[0]
         self._db.executemany(
             "INSERT INTO alerts (id, fingerprint, incident_id, labels, annotations, status, "
             "starts_at, ends_at, source, score, updated_at, generator_url, node, group_key) "
@@ -566,6 +571,8 @@ class Store:
             (p.alert.fingerprint, (row_id, p.alert.ends_at))
             for row_id, p in enumerate(placed, start=last + 1)
         )
+        if self._depth:
+            self._last_alert_id = last + len(placed)
 
     def refresh_alerts(self, alerts: Sequence[Alert], now: float) -> list[Alert]:
         """Alerts already firing, seen again, get new annotations, score and expiry

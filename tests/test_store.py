@@ -122,6 +122,28 @@ def test_a_rolled_back_insert_is_not_remembered_as_firing(tmp_path):
     assert store.expired_alerts(100.0) == [alert]
 
 
+def test_alert_rows_are_numbered_by_asking_once_a_transaction(tmp_path):
+    """A batch writes alerts to several incidents: the last row id is asked for once, and
+    asked again in the next transaction, where another process may have written first."""
+    store, asked = Store(tmp_path / "s.db"), []
+    store._db.set_trace_callback(lambda sql: asked.append(sql) if "max(id)" in sql else None)
+    with store.transaction():
+        incident = _incident(store)
+        for service in ("db", "api", "web"):
+            store.add_alerts(incident, [_firing(service, 100.0)], 0.0)
+    assert len(asked) == 1
+    cli = Store(tmp_path / "s.db")
+    with cli.transaction():
+        cli.add_alerts(incident, [_firing("cache", 100.0)], 0.0)
+    with store.transaction():
+        store.add_alerts(incident, [_firing("queue", 100.0), _firing("edge", 100.0)], 0.0)
+    assert len(asked) == 2
+    rows = store._db.execute("SELECT id, node FROM alerts ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == list(
+        enumerate(["db", "api", "web", "cache", "queue", "edge"], start=1)
+    )
+
+
 def test_a_fingerprint_fires_in_one_row_only(tmp_path):
     store = Store(tmp_path / "s.db")
     with store.transaction():
