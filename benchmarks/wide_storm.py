@@ -57,8 +57,16 @@ def run(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | st
         store = Store(Path(tmp) / "sentinel.db")
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
         gc.freeze()  # as ``sentinel run`` does once it has built the daemon
-        rank, rankings = pipeline.correlator.rank, []
-        pipeline.correlator.rank = lambda *a, **k: rankings.append(1) or rank(*a, **k)  # type: ignore[method-assign]
+        correlator, rankings = pipeline.correlator, []
+        rank, rank_added = correlator.rank, correlator.rank_added
+        correlator.rank = lambda *a, **k: rankings.append(1) or rank(*a, **k)  # type: ignore[method-assign]
+
+        def added(*args, **kwargs):  # ranked again by what joined (None: from all it holds)
+            ranked = rank_added(*args, **kwargs)
+            rankings.extend([1] if ranked is not None else [])
+            return ranked
+
+        correlator.rank_added = added  # type: ignore[method-assign]
         batches = []
         for start in range(0, len(stream), batch):
             sent = stream[start : start + batch]

@@ -30,6 +30,7 @@ from sentinel.model import (
     Incident,
     OpenIncident,
     Placement,
+    RootCause,
     SampleBatch,
 )
 from sentinel.tickets import Desk
@@ -175,6 +176,9 @@ class Pipeline:
         self._incidents: dict[int, Incident] = {}  # the last copy of each incident seen
         # incident id -> its representatives by node and measure; see ``_representatives``
         self._kept: dict[int, Representatives] = {}
+        # Wide incidents whose kept ranking (``rank_added``) read their representatives as
+        # kept here, all but what joined since; forgotten with them.
+        self._ranked_kept: set[int] = set()
         self._moves_version = 0  # of the store's alert moves (merges, splits) kept up with
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
@@ -232,6 +236,7 @@ class Pipeline:
         except BaseException:
             # They may hold what the rolled-back transaction never wrote.
             self._kept.clear()
+            self._ranked_kept.clear()
             self._open = None
             raise
 
@@ -276,6 +281,7 @@ class Pipeline:
         version = self.store.alerts_moves_version()
         if version != self._moves_version:
             self._kept.clear()
+            self._ranked_kept.clear()
             self._moves_version = version
 
     def _count(self, fired: int, resolved: int) -> None:
@@ -398,26 +404,47 @@ class Pipeline:
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
             joined = {p.node for p in placed}.difference(services)
-            held = self._representatives(incident)
-            reranks = bool(joined) or any(self._reranks(held, p) for p in placed)
-            # Kept once written: a copy, with its own copy of each joining node's measures.
-            representatives = dict(held)
-            for node in {p.node for p in placed}:
-                representatives[node] = dict(held.get(node, {}))
-            self._keep_earliest(representatives, placed)
+            # Changed in place: a failed batch forgets them all (see ``alerts``).
+            representatives = self._representatives(incident)
+            reranks = bool(joined) or any(self._reranks(representatives, p) for p in placed)
+            added, replaced = self._keep_earliest(representatives, placed)
             if reranks:
-                wide = len(services) >= RANKED_AT_EACH_JOIN
-                causes = self.correlator.rank(
-                    list(chain.from_iterable(map(dict.values, representatives.values()))),
-                    self._recent_changes(now),
-                    kept_as=incident_id if wide else None,  # ranked again as services join
-                )
+                causes = self._rank(incident, representatives, added, replaced, now)
                 # Two sorted runs, merged in one pass: sorting the union anew took a wide
                 # incident's ten thousand names a millisecond and a half at every batch.
                 services = tuple(sorted([*services, *sorted(joined)]))
                 tiers = self._tiers(services)
+            elif added or replaced:
+                self._ranked_kept.discard(incident_id)  # what it read changed unseen
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
             self._joined(updated, representatives, now)
+
+    def _rank(
+        self,
+        incident: Incident,
+        representatives: Representatives,
+        added: list[Alert],
+        replaced: bool,
+        now: float,
+    ) -> tuple[RootCause, ...]:
+        """An incident's ranking once alerts joined it. A wide one's is kept, and ranked
+        again by what joined (``added``) where its ranking read all the rest, as given
+        last time: it holds thousands, and listing them at each batch for the ranking to
+        find the few new ones among was a fifth of a storm's time beside a hub."""
+        incident_id, changes = incident.id, self._recent_changes(now)
+        wide = len(incident.services) >= RANKED_AT_EACH_JOIN
+        if wide and not replaced and incident_id in self._ranked_kept:
+            causes = self.correlator.rank_added(incident_id, added, changes)
+            if causes is not None:
+                return causes
+        causes = self.correlator.rank(
+            list(chain.from_iterable(map(dict.values, representatives.values()))),
+            changes,
+            kept_as=incident_id if wide else None,  # ranked again as services join
+        )
+        if wide:
+            self._ranked_kept.add(incident_id)
+        return causes
 
     def _reranks(self, held: Representatives, placement: Placement) -> bool:
         """Whether an alert joining an incident whose ranking read ``held`` may change that
@@ -454,7 +481,9 @@ class Pipeline:
             self._keep_earliest(kept, [Placement(alert, node) for node, alert in earliest])
             if len(self._kept) >= KEPT_INCIDENTS:
                 self._kept.clear()
+                self._ranked_kept.clear()
             self._kept[incident.id] = kept
+            self._ranked_kept.discard(incident.id)
         return kept
 
     def _joined(
@@ -470,11 +499,23 @@ class Pipeline:
         self._kept[incident.id] = representatives
 
     @staticmethod
-    def _keep_earliest(representatives: Representatives, placed: Sequence[Placement]) -> None:
+    def _keep_earliest(
+        representatives: Representatives, placed: Sequence[Placement]
+    ) -> tuple[list[Alert], bool]:
+        """Keep each node's earliest alert per measure; returns the alerts that became
+        representatives of a node and measure it had none of, and whether any replaced
+        an earlier one's place."""
+        added: dict[tuple[str, Measure], Alert] = {}
+        replaced = False
         for alert, node, _ in placed:
             of_node, kind = representatives.setdefault(node, {}), measure(alert)
-            if kind not in of_node or alert.starts_at < of_node[kind].starts_at:
+            held = of_node.get(kind)
+            if held is None or alert.starts_at < held.starts_at:
                 of_node[kind] = alert
+                if held is not None and (node, kind) not in added:
+                    replaced = True
+                added[node, kind] = alert
+        return list(added.values()), replaced
 
     def _incident(self, incident_id: int) -> Incident:
         """The incident, from the copy this pipeline last wrote if it is still current (a

@@ -544,6 +544,25 @@ def test_ranking_a_storm_again_holds_no_object_per_suspect_while_it_runs():
     assert correlator.rank(storm) == TopologyCorrelator(topo).rank(storm)
 
 
+def test_ranking_what_was_added_to_nothing_kept_or_with_a_change_asks_for_everything():
+    """``rank_added`` trusts its caller that nothing but ``added`` changed; where it has
+    nothing to start from, a recent change is weighed, or it is given what it read
+    already, it answers None: rank from all the incident holds."""
+    topo = Topology.from_services(
+        [ServiceConfig(name="dns"), *(ServiceConfig(name=n, depends_on=["dns"]) for n in "abc")]
+    )
+    held, joining = [fire("dns", 0.0), fire("a", 1.0), fire("b", 2.0)], fire("c", 3.0)
+    correlator = TopologyCorrelator(topo)
+    assert correlator.rank_added(7, [joining]) is None  # nothing kept
+    correlator.rank(held, kept_as=7)
+    assert correlator.rank_added(7, [held[-1]]) is None  # read already
+    correlator.rank(held, kept_as=7)
+    deploy = Change(1, "dns", "deploy", "v2", 2.5)
+    assert correlator.rank_added(7, [joining], [deploy]) is None
+    correlator.rank(held, kept_as=7)
+    assert correlator.rank_added(7, [joining]) == TopologyCorrelator(topo).rank([*held, joining])
+
+
 def test_a_kept_ranking_weighs_only_what_joined_and_what_fails_below_it():
     """A storm's incident ranks again as services join it, once a batch: kept under the
     incident's name, its ranking weighs the newcomers and dns (each of which reads how
@@ -638,7 +657,7 @@ def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
     pipeline keeps them), a kept ranking equals a fresh correlator's, whatever joins:
     newcomers before the suspects they follow, on a shared onset, stronger or larger,
     depended on by a suspect, a remote endpoint and the services behind it, with and
-    without a recent change."""
+    without a recent change; given all the incident holds, or only what joined."""
     depends_on: dict[str, set[str]] = {f"n{i}": set() for i in range(10)}
     for a, b in edges:
         depends_on[f"n{a}"].add(f"n{b}")
@@ -649,9 +668,11 @@ def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
     ]
     topo = Topology.from_services([*services, ServiceConfig(name="n10", remote=True)])
     names = [*(f"n{i}" for i in range(11)), *(f"leaf{i}" for i in range(12))]
-    correlator = TopologyCorrelator(topo)
+    correlator, by_added = TopologyCorrelator(topo), TopologyCorrelator(topo)
     earliest: dict[tuple[str, object], Alert] = {}
     for step, batch in enumerate(batches):
+        added: dict[tuple[str, object], Alert] = {}  # as the pipeline keeps them
+        replaced = False
         for node, offset, name, size, sigmas, severity in batch:
             annotations = {"summary": name}
             if size is not None:
@@ -660,13 +681,21 @@ def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
                     annotations["sigmas"] = str(sigmas)
             labels = {"alertname": name, "service": names[node], "severity": severity}
             alert = Alert(labels, annotations, AlertStatus.FIRING, step * 10.0 + offset)
-            held = earliest.get((names[node], measure(alert)))
+            key = (names[node], measure(alert))
+            held = earliest.get(key)
             if held is None or alert.starts_at < held.starts_at:
-                earliest[names[node], measure(alert)] = alert
+                earliest[key] = alert
+                replaced |= held is not None and key not in added
+                added[key] = alert
         changes = [Change(1, names[step % 11], "deploy", "v2", step * 10.0 - 5)]
         recent = changes if step in changed else []
-        ranked = correlator.rank(list(earliest.values()), recent, kept_as="incident")
-        assert ranked == TopologyCorrelator(topo).rank(list(earliest.values()), recent)
+        fresh = TopologyCorrelator(topo).rank(list(earliest.values()), recent)
+        assert correlator.rank(list(earliest.values()), recent, kept_as="incident") == fresh
+        # Given only what joined, where nothing it read was replaced; else all it holds.
+        again = None if replaced else by_added.rank_added("incident", [*added.values()], recent)
+        if again is None:
+            again = by_added.rank(list(earliest.values()), recent, kept_as="incident")
+        assert again == fresh
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)

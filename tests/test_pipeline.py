@@ -406,8 +406,15 @@ def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_hol
     monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(60)}})
     correlator, rankings = daemon.pipeline.correlator, []
-    rank = correlator.rank
+    rank, rank_added = correlator.rank, correlator.rank_added
     monkeypatch.setattr(correlator, "rank", lambda *a, **k: rankings.append(a) or rank(*a, **k))
+
+    def added(*a, **k):  # ranked again by what joined, or None to rank from all it holds
+        ranked = rank_added(*a, **k)
+        rankings.extend([a] if ranked is not None else [])
+        return ranked
+
+    monkeypatch.setattr(correlator, "rank_added", added)
     _deliver(daemon, [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(60))], together)
     [incident] = daemon.store.unresolved_incidents()
     assert len(incident.services) == 61 and incident.root_causes[0].node == "dns"
@@ -415,6 +422,39 @@ def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_hol
     assert incident.root_causes == rank(held)
     # Opening, then each join while it has fewer than 20 services, then the rest at once.
     assert len(rankings) == (61 if not together else 1 + 19 + 1)
+
+
+def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(tmp_path, monkeypatch):
+    """Three hundred services follow dns, ten a batch: once the incident is wide, each
+    batch's ranking is given the ten that joined, not the hundreds before them (listing
+    them at each batch, for the ranking to find the new ones among, grew with the square
+    of the storm); yet a further instance of dns, or a measure it had none of, that
+    began earlier than what ranking read of it has everything ranked again."""
+    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
+    daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(300)}})
+    correlator, given = daemon.pipeline.correlator, []
+    rank, rank_added = correlator.rank, correlator.rank_added
+    monkeypatch.setattr(
+        correlator,
+        "rank",
+        lambda alerts, *a, **k: given.append(len(alerts)) or rank(alerts, *a, **k),
+    )
+    monkeypatch.setattr(
+        correlator,
+        "rank_added",
+        lambda kept_as, added, *a: given.append(len(added)) or rank_added(kept_as, added, *a),
+    )
+    storm = [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(300))]
+    for start in range(0, len(storm), 10):
+        batch = storm[start : start + 10]
+        daemon.pipeline.alerts(batch, now=batch[-1].starts_at + 1)
+    assert sum(given) < 2 * len(storm)  # old: 5,131, the incident's size at each batch
+    earlier = fire("dns", -5, instance="dns-2")  # ranking reads each measure's earliest
+    daemon.pipeline.alerts([earlier, fire("svc-0", 400, name="Slow")], now=401)
+    assert given[-1] == 302  # all it holds, as from nothing
+    [incident] = daemon.store.unresolved_incidents()
+    held = [alert for _, alert in daemon.store.node_representatives(incident.id)]
+    assert incident.root_causes == rank(held) and incident.root_causes[0].node == "dns"
 
 
 def test_alerts_merged_in_by_hand_are_ranked_when_the_next_service_joins(tmp_path):

@@ -62,6 +62,13 @@ class Correlator(Protocol):
         ranking may then start from this one."""
         ...
 
+    def rank_added(
+        self, kept_as: Hashable, added: Sequence[Alert], changes: Sequence[Change] = ()
+    ) -> tuple[RootCause, ...] | None:
+        """The ranking kept under ``kept_as`` once ``added`` joined what it read, and
+        nothing else changed; None to rank from all the incident holds."""
+        ...
+
     def learn(self, hints: Sequence[GroupingHint]) -> None:
         """Operators' merges and splits, to follow from now on (all of them, each time)."""
         ...

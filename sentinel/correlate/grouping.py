@@ -563,10 +563,14 @@ class TopologyCorrelator:
         self._forget_weighings_unless(changes)
         kept = self._kept.pop(kept_as, None) if kept_as is not None else None
         if kept is not None and not changes:
-            ranked = self._rank_joined(kept, alerts)
-            if ranked is not None:
-                self._kept[kept_as] = kept
-                return ranked
+            ids = set(map(id, alerts))
+            fresh = ids - kept.ids
+            # Each alert once, and every one it read among them.
+            if len(ids) == len(alerts) and len(ids) - len(fresh) == len(kept.ids):
+                ranked = self._rank_joined(kept, _among(alerts, fresh), fresh)
+                if ranked is not None:
+                    self._kept[kept_as] = kept
+                    return ranked
         # In onset order, not arrival order: of equal alerts the first to fire names the
         # failure class of a signature, which must not hang on how alerts arrived, or one
         # recurring trouble files under two problems. A node's alert is listed only once it
@@ -609,6 +613,26 @@ class TopologyCorrelator:
         best = heapq.nsmallest(MAX_CANDIDATES, causes, key=operator.itemgetter(0))
         return tuple(cause for _, cause in best)
 
+    def rank_added(
+        self, kept_as: Hashable, added: Sequence[Alert], changes: Sequence[Change] = ()
+    ) -> tuple[RootCause, ...] | None:
+        """The ranking of the incident kept under ``kept_as`` once ``added`` joined it, from
+        a caller that knows nothing else changed since it was ranked: what the ranking
+        read is not given again (a wide incident's thousands, flattened at each batch, and
+        each looked up). None where it must be ranked from all it holds: nothing kept, a
+        recent change, or joins that change what the others read."""
+        self._forget_weighings_unless(changes)
+        kept = self._kept.pop(kept_as, None)
+        if kept is None or changes:
+            return None
+        fresh = set(map(id, added))
+        if len(fresh) < len(added) or not fresh.isdisjoint(kept.ids):
+            return None
+        ranked = self._rank_joined(kept, added, fresh)
+        if ranked is not None:
+            self._kept[kept_as] = kept
+        return ranked
+
     def _forget_weighings_unless(self, changes: Sequence[Change]) -> None:
         """Weighings read the recent changes: those made with others are no use."""
         if len(self._suspects) > WEIGHED_KEPT or list(changes) != self._weighed_with:
@@ -642,35 +666,33 @@ class TopologyCorrelator:
             sorted(key for key, _ in causes),
         )
 
-    def _rank_joined(self, kept: _Kept, alerts: Sequence[Alert]) -> tuple[RootCause, ...] | None:
-        """The ranking of an incident that only gained services since it was kept (and
-        no recent change is weighed): the newcomers are weighed, and so is every suspect
-        with failing dependants (each reads how many others there are); the rest read
-        what they read before (as in ``_alerting_cause``). None, to rank from nothing,
-        where the joins change what those read: an alert left or changed a suspect, or
-        a newcomer began no later than the suspects before it, shares an onset with one,
-        is stronger or deviates further than all of them, is a remote endpoint (no
-        ranking with one is kept: what its callers call may join), or is depended on by
-        one of them. A storm on a service thousands depend on ranked each of its
-        thousands at every batch to weigh the few that joined."""
-        ids = set(map(id, alerts))
-        fresh = ids - kept.ids
-        if len(ids) < len(alerts) or len(ids) - len(fresh) < len(kept.ids):
-            return None  # an alert given twice, or one it read is gone
+    def _rank_joined(
+        self, kept: _Kept, new: Sequence[Alert], fresh: set[int]
+    ) -> tuple[RootCause, ...] | None:
+        """The ranking of an incident that only gained ``new`` alerts (``fresh``: their
+        ``id``s) since it was kept, and no recent change is weighed: the newcomers are
+        weighed, and so is every suspect with failing dependants (each reads how many
+        others there are); the rest read what they read before (as in
+        ``_alerting_cause``). None, to rank from nothing, where the joins change what
+        those read: a newcomer changed a suspect, began no later than the suspects before
+        it, shares an onset with one, is stronger or deviates further than all of them,
+        is a remote endpoint (no ranking with one is kept: what its callers call may
+        join), or is depended on by one of them. A storm on a service thousands depend on
+        ranked each of its thousands at every batch to weigh the few that joined."""
         incident = kept.incident
         suspects, topology = incident.suspects, self.topology
         if len(suspects) < 2:
             return None  # a second suspect changes how the first reads being alone
-        by_fingerprint = sorted(_among(alerts, fresh), key=_FINGERPRINT)
-        new = sorted(by_fingerprint, key=_ONSET)
+        by_fingerprint = sorted(new, key=_FINGERPRINT)
+        in_order = sorted(by_fingerprint, key=_ONSET)
         grouped: dict[str, list[Alert]] = {}
-        for alert in new:
+        for alert in in_order:
             grouped.setdefault(self.node(alert), []).append(alert)
         joined = {node: self._suspect(node, group) for node, group in grouped.items()}
         onsets = [s.onset for s in joined.values()]
         if (
             not joined.keys().isdisjoint(suspects)
-            or (new and (new[0].starts_at, new[0].fingerprint) <= kept.last)
+            or (in_order and (in_order[0].starts_at, in_order[0].fingerprint) <= kept.last)
             or len(set(onsets)) < len(onsets)
             or not kept.onsets.isdisjoint(onsets)
             or not kept.below.isdisjoint(joined)
