@@ -383,7 +383,7 @@ class Pipeline:
         causes = self.correlator.rank([alert], self._recent_changes(now))
         policy = self.topology.policy(causes[0].node if causes else node)
         opened = self.desk.open_incident(
-            alert, (node,), self._tiers((node,)), causes, policy, now, node, group_key
+            alert, (node,), self.topology.tiers((node,)), causes, policy, now, node, group_key
         )
         self._note_open(opened, now, alert.starts_at, node)
         # Kept to check, not as current: the desk may have changed it once it read it.
@@ -413,7 +413,7 @@ class Pipeline:
                 # Two sorted runs, merged in one pass: sorting the union anew took a wide
                 # incident's ten thousand names a millisecond and a half at every batch.
                 services = tuple(sorted([*services, *sorted(joined)]))
-                tiers = self._tiers(services)
+                tiers = self.topology.tiers(services)
             elif added or replaced:
                 self._ranked_kept.discard(incident_id)  # what it read changed unseen
             updated = self.desk.attach(incident, placed, services, tiers, causes, now)
@@ -545,6 +545,3 @@ class Pipeline:
             window = self.correlator.config.change_window
             self._changes = self.store.changes(since=now - window, until=now)
         return self._changes
-
-    def _tiers(self, services: Sequence[str]) -> list[int]:
-        return list(map(self.topology.tier, services))

@@ -563,6 +563,36 @@ def test_ranking_what_was_added_to_nothing_kept_or_with_a_change_asks_for_everyt
     assert correlator.rank_added(7, [joining]) == TopologyCorrelator(topo).rank([*held, joining])
 
 
+def test_a_hubs_kept_weighing_follows_dependants_that_change_how_it_reads_them():
+    """What a hub's weighing reads of its dependants as a whole (whether any deviates by a
+    measured amount, whether each fails below it alone, the earliest of them) is kept
+    between batches and must follow each joining dependant: one with a size, then one
+    that also depends on another failing service. One that began before the suspects it
+    would follow has the incident ranked from all it holds."""
+    leaves = [f"leaf{n}" for n in range(6)]
+    topo = Topology.from_services(
+        [
+            ServiceConfig(name="dns"),
+            ServiceConfig(name="db"),
+            *(ServiceConfig(name=n, depends_on=["dns"]) for n in leaves),
+            ServiceConfig(name="api", depends_on=["dns", "db"]),
+            ServiceConfig(name="web", depends_on=["dns"]),
+        ]
+    )
+    held = [
+        _sized("dns", 0.0, 3.0),
+        fire("db", 1.0),
+        *(fire(n, 10.0 + i) for i, n in enumerate(leaves)),
+    ]
+    kept = TopologyCorrelator(topo)
+    kept.rank(held, kept_as=1)
+    for joining in ([_sized("web", 20.0, 1.0)], [fire("api", 21.0)]):
+        held += joining
+        ranked = kept.rank_added(1, joining)
+        assert ranked is not None and ranked == TopologyCorrelator(topo).rank(held)
+    assert kept.rank_added(1, [fire("late", 2.0)]) is None  # before the suspects it follows
+
+
 def test_a_kept_ranking_weighs_only_what_joined_and_what_fails_below_it():
     """A storm's incident ranks again as services join it, once a batch: kept under the
     incident's name, its ranking weighs the newcomers and dns (each of which reads how

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import json
+import math
 import operator
 import time
 from collections import Counter, defaultdict
@@ -204,10 +205,48 @@ class _Incident:
     together: dict[float, tuple[str, ...]]
 
     _nearness: dict[str, list[tuple[float, _Suspect]]] = field(default_factory=dict)
+    # node -> what its failing dependants are as a whole, once asked: a hub's weighing asks
+    # at each of a kept ranking's batches, and each answer is a pass over thousands. Kept
+    # current as dependants join (``depended_on``).
+    _alone: dict[str, bool] = field(default_factory=dict)
+    _earliest_above: dict[str, float] = field(default_factory=dict)
+    _sized_above: dict[str, bool] = field(default_factory=dict)
 
-    def each_alone(self, dependants: Iterable[str]) -> bool:
-        """Whether each of these failing dependants has one failing dependency only."""
-        return max(map(len, map(self.failing_below.__getitem__, dependants)), default=1) == 1
+    def alone_below(self, node: str) -> bool:
+        """Whether each failing dependant of ``node`` has one failing dependency only."""
+        alone = self._alone.get(node)
+        if alone is None:
+            above = self.failing_above.get(node, ())
+            lengths = map(len, map(self.failing_below.__getitem__, above))
+            alone = self._alone[node] = max(lengths, default=1) == 1
+        return alone
+
+    def earliest_above(self, node: str) -> float:
+        """The earliest onset among the failing dependants of ``node`` (inf: none)."""
+        earliest = self._earliest_above.get(node)
+        if earliest is None:
+            above = map(self.suspects.__getitem__, self.failing_above.get(node, ()))
+            earliest = self._earliest_above[node] = min(map(_ONSET_OF, above), default=math.inf)
+        return earliest
+
+    def sized_above(self, node: str) -> bool:
+        """Whether any failing dependant of ``node`` says how far it deviates."""
+        sized = self._sized_above.get(node)
+        if sized is None:
+            above = map(self.suspects.__getitem__, self.failing_above.get(node, ()))
+            sized = self._sized_above[node] = any(map(_DEVIATIONS, above))
+        return sized
+
+    def depended_on(self, node: str, dependant: str) -> None:
+        """``dependant`` (with its failing dependencies listed) joined the failing
+        dependants of ``node``: what was asked of them stays current."""
+        joined = self.suspects[dependant]
+        if node in self._alone:
+            self._alone[node] &= len(self.failing_below[dependant]) == 1
+        if node in self._earliest_above:
+            self._earliest_above[node] = min(self._earliest_above[node], joined.onset)
+        if node in self._sized_above:
+            self._sized_above[node] |= bool(joined.deviations)
 
     def by_nearness(self, node: str) -> list[tuple[float, _Suspect]]:
         """A failing dependant's failing dependencies by how near in time to it each began
@@ -734,6 +773,7 @@ class TopologyCorrelator:
             incident.failing_below[node] = tuple([suspects[m] for m in failing])
             for dependency in failing:
                 bisect.insort(incident.failing_above.setdefault(dependency, []), node)
+                incident.depended_on(dependency, node)
 
     @staticmethod
     def _best(kept: _Kept) -> tuple[RootCause, ...]:
@@ -805,7 +845,7 @@ class TopologyCorrelator:
         others = len(suspects) - 1
         failing_deps = incident.failing_below[node]
         dependants = incident.failing_above.get(node, [])
-        alone = incident.each_alone(dependants)  # each fails below it only: followed promptly
+        alone = incident.alone_below(node)  # each fails below it only: followed promptly
         lag = suspect.onset - first.onset
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
@@ -823,9 +863,7 @@ class TopologyCorrelator:
         change, change_note = self._change(node, first.onset, incident.changes)
         parts = {
             "graph": unexplained,
-            "onset": self._precedes(
-                suspect, [*failing_deps, *map(suspects.__getitem__, dependants)]
-            ),
+            "onset": self._precedes(suspect, failing_deps, incident),
             "breadth": (
                 self._breadth(suspect, dependants, alone, fronts, incident) if others else 1.0
             ),
@@ -961,9 +999,7 @@ class TopologyCorrelator:
         counts 1, as ``_explains`` and ``_prompt`` would give: counted, not weighed one by
         one, beside a service thousands depend on at every batch."""
         suspects = incident.suspects
-        if alone and (
-            not cause.deviations or not any(map(_DEVIATIONS, map(suspects.__getitem__, dependants)))
-        ):
+        if alone and (not cause.deviations or not incident.sized_above(cause.node)):
             followed: float = float(len(dependants))  # a sum of ones, exact
         else:
             followed = sum(
@@ -989,14 +1025,21 @@ class TopologyCorrelator:
         more = f" (and {len(quoted) - 2} more)" if len(quoted) > 2 else ""
         return "; ".join(quoted[:2]) + more
 
-    def _precedes(self, suspect: _Suspect, related: list[_Suspect]) -> float:
+    def _precedes(
+        self, suspect: _Suspect, failing_deps: Sequence[_Suspect], incident: _Incident
+    ) -> float:
         """Whether a node deviated before the failing nodes it is connected to (0..1): a
         cause comes before its effects. Timing against unconnected alerts says nothing
         (0.5), so an unrelated early alert is no suspect for being early."""
-        if not related:
+        node = suspect.node
+        dependants = incident.failing_above.get(node, ())
+        if not failing_deps and not dependants:
             return 0.5
-        if min(map(_ONSET_OF, related)) >= suspect.onset:
-            return 1.0  # before each of them: every one counts 1 (found in C for thousands)
+        below = min(map(_ONSET_OF, failing_deps), default=math.inf)
+        earliest = min(incident.earliest_above(node), below)
+        if earliest >= suspect.onset:
+            return 1.0  # before each of them: every one counts 1 (kept for thousands)
+        related = [*failing_deps, *map(incident.suspects.__getitem__, dependants)]
         window = max(self.config.window, 1.0)
         return sum(
             max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window) for other in related
