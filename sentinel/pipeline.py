@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import chain, groupby
 
 from sentinel.correlate import Topology
@@ -151,6 +151,17 @@ class OpenIncidents:
         )
 
 
+@dataclass
+class _Services:
+    """An incident's services as a set, and their tiers, for the tuple they were made of
+    (known by identity: the copy of the incident that holds it): a wide incident's
+    thousands, which each batch hashed, looked up and compared again to add a few."""
+
+    of: tuple[str, ...]
+    names: set[str]
+    tiers: list[int]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -179,6 +190,7 @@ class Pipeline:
         # Wide incidents whose kept ranking (``rank_added``) read their representatives as
         # kept here, all but what joined since; forgotten with them.
         self._ranked_kept: set[int] = set()
+        self._services: dict[int, _Services] = {}  # see ``_services_of``
         self._moves_version = 0  # of the store's alert moves (merges, splits) kept up with
         # What one batch knows while its transaction runs (see the module's docstring):
         self._fired: set[str] = set()  # fingerprints placed
@@ -237,6 +249,7 @@ class Pipeline:
             # They may hold what the rolled-back transaction never wrote.
             self._kept.clear()
             self._ranked_kept.clear()
+            self._services.clear()
             self._open = None
             raise
 
@@ -403,7 +416,8 @@ class Pipeline:
         for incident_id, placed in joining.items():
             incident = self._incident(incident_id)
             services, tiers, causes = incident.services, [], incident.root_causes
-            joined = {p.node for p in placed}.difference(services)
+            held = self._services_of(incident)
+            joined = {p.node for p in placed}.difference(held.names)
             # Changed in place: a failed batch forgets them all (see ``alerts``).
             representatives = self._representatives(incident)
             reranks = bool(joined) or any(self._reranks(representatives, p) for p in placed)
@@ -413,11 +427,24 @@ class Pipeline:
                 # Two sorted runs, merged in one pass: sorting the union anew took a wide
                 # incident's ten thousand names a millisecond and a half at every batch.
                 services = tuple(sorted([*services, *sorted(joined)]))
-                tiers = self.topology.tiers(services)
+                held.names |= joined
+                held.tiers += self.topology.tiers(joined)  # in any order: impact reads none
+                tiers = held.tiers
             elif added or replaced:
                 self._ranked_kept.discard(incident_id)  # what it read changed unseen
-            updated = self.desk.attach(incident, placed, services, tiers, causes, now)
+            updated = self.desk.attach(incident, placed, services, tiers, causes, now, joined)
+            held.of = updated.services
             self._joined(updated, representatives, now)
+
+    def _services_of(self, incident: Incident) -> _Services:
+        held = self._services.get(incident.id)
+        if held is None or held.of is not incident.services:
+            if len(self._services) >= KEPT_INCIDENTS:
+                self._services.clear()
+            services = incident.services
+            held = _Services(services, set(services), self.topology.tiers(services))
+            self._services[incident.id] = held
+        return held
 
     def _rank(
         self,

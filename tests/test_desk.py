@@ -109,6 +109,32 @@ def test_related_alert_raises_priority_without_paging(store):
     assert [r.event for r in store.outbox(incident.id)] == ["opened"]
 
 
+def test_joins_told_which_services_are_new_note_the_same_as_joins_compared(tmp_path):
+    """A caller that knows which services are new to an incident says so (a wide one's
+    thousands are then not compared at each batch): the incident and its timeline come
+    out as when the desk compares the lists itself."""
+    noted = []
+    for told in (False, True):
+        store = Store(tmp_path / f"{told}.db")
+        desk = Desk(store, DeskSettings())
+        incident = desk.open_incident(alert(service="db"), ["db"], [2], (), "default", now=0)
+        joining = [Placement(alert(service=s, name=n), s) for s in ("web", "api") for n in "AB"]
+        again = [Placement(alert(service="db", name="Slow"), "db")]
+        joined = {"web", "api"} if told else None
+        grown = desk.attach(incident, joining, ["api", "db", "web"], [2, 3, 1], (), 1, joined)
+        desk.attach(grown, again, grown.services, [], (), 2, set() if told else None)
+        noted.append(
+            (store.incident(incident.id), [(e.kind, e.text) for e in store.timeline(incident.id)])
+        )
+        store.close()
+    assert noted[0] == noted[1]
+    assert noted[1][0].services == ("api", "db", "web") and noted[1][0].priority == "P1"
+    assert [text for kind, text in noted[1][1] if kind == "alert"] == [
+        "A joined: web is down",
+        "A joined: api is down",
+    ]
+
+
 def test_incident_resolves_when_its_last_alert_does(store):
     desk = Desk(store, DeskSettings())
     first, second = alert(name="A"), alert(name="B")

@@ -730,7 +730,7 @@ class TopologyCorrelator:
         joined = {node: self._suspect(node, group) for node, group in grouped.items()}
         onsets = [s.onset for s in joined.values()]
         if (
-            not joined.keys().isdisjoint(suspects)
+            not suspects.keys().isdisjoint(joined)  # a pass over ``joined``, not them
             or (in_order and (in_order[0].starts_at, in_order[0].fingerprint) <= kept.last)
             or len(set(onsets)) < len(onsets)
             or not kept.onsets.isdisjoint(onsets)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 
 from sentinel.correlate.problems import ProblemTracker, seen_before
@@ -137,7 +137,7 @@ class Desk:
     ) -> Incident:
         """A new incident, titled by ``alert``, its first; ``place`` gives it its alerts."""
         settings = self.settings
-        impact = settings.impact(list(tiers))
+        impact = settings.impact(tiers)
         urgency = min(settings.urgency(severity) for severity in severities)
         priority = settings.priority_of(impact, urgency)
         policy = settings.policy(policy_name)
@@ -187,14 +187,17 @@ class Desk:
         tiers: Sequence[int],
         root_causes: Sequence[RootCause],
         now: float,
+        joined: Collection[str] | None = None,
     ) -> Incident:
         """Add related alerts to an incident: no page of their own, priority may rise. The
         timeline notes each newly affected service, not every alert (storms have
-        thousands; ``incidents show`` lists them all). Returns the incident as it is now."""
+        thousands; ``incidents show`` lists them all). ``joined``: the services new to it,
+        where the caller knows them (a wide incident's thousands are then not compared
+        at each batch). Returns the incident as it is now."""
         incident_id = incident.id
         with self.store.transaction():
             self.store.add_alerts(incident_id, placed, now)
-            impact = min(incident.impact, self.settings.impact(list(tiers)))
+            impact = min(incident.impact, self.settings.impact(tiers))
             severities = {p.alert.severity for p in placed}
             urgency = min(incident.urgency, *map(self.settings.urgency, severities))
             priority = self.settings.priority_of(impact, urgency)
@@ -202,15 +205,20 @@ class Desk:
             latest = max(p.alert.starts_at for p in placed)
             if incident.active_at is None or latest > incident.active_at:
                 changed.update(active_at=latest)
-            if tuple(services) != incident.services:
+            if joined is None:
+                grew = tuple(services) != incident.services
+                fresh = {p.node for p in placed}.difference(incident.services) if grew else set()
+            else:
+                grew, fresh = bool(joined), set(joined)
+            if grew:
                 changed.update(services=services)
-                noted = set(incident.services)
+                entries = []
                 for alert, node, _ in placed:
-                    if node not in noted:
-                        noted.add(node)
-                        self._record(
-                            incident_id, now, "alert", f"{alert.name} joined: {alert.summary}"
-                        )
+                    if node in fresh:
+                        fresh.discard(node)
+                        text = f"{alert.name} joined: {alert.summary}"
+                        entries.append(TimelineEntry(incident_id, now, "alert", text))
+                self.store.add_timeline(*entries)
             if tuple(root_causes) != incident.root_causes:
                 changed.update(root_causes=root_causes)
                 self._note_known_error(incident, tuple(root_causes), now)

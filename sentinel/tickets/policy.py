@@ -7,6 +7,7 @@ hit) crossed with urgency (from alert severity) gives P1..P5 through a 3×3 matr
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -184,7 +185,7 @@ class DeskSettings:
     def urgency(self, severity: Severity) -> int:
         return self.priority.urgency.get(severity, 2)
 
-    def impact(self, tiers: list[int]) -> int:
+    def impact(self, tiers: Sequence[int]) -> int:
         """Most critical tier hit, one step worse when many services are hit.
 
         >>> DeskSettings().impact([2, 3]), DeskSettings().impact([2, 2, 3])
