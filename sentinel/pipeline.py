@@ -94,6 +94,29 @@ class OpenIncidents:
             if not ids:
                 del self._by_node[node]
 
+    def alerts_ended(
+        self,
+        ids: Collection[int],
+        now: float,
+        states: Sequence[tuple[int, str, bool, float | None]],
+    ) -> None:
+        """Alerts of the incidents ``ids``, which still fire, ended at ``now``; ``states``
+        has (incident, node, whether any of its alerts there fires, when its last there
+        ended) as the store counts them, for the nodes they were on. The desk changed
+        nothing else of them (a resolution never re-ranks): the rest stands."""
+        for incident_id, node, firing, ended_at in states:
+            healed = self._by_id[incident_id].healed
+            assert isinstance(healed, dict)
+            if firing or ended_at is None:
+                healed.pop(node, None)
+            else:
+                healed[node] = ended_at
+        for incident_id in ids:
+            self._by_id[incident_id] = replace(self._by_id[incident_id], updated_at=now)
+
+    def __contains__(self, incident_id: object) -> bool:
+        return incident_id in self._by_id
+
     def in_scope(self, scope: Scope) -> list[OpenIncident]:
         """The incidents with their root or a service in ``scope``: looked up by the nodes
         in scope where they are fewer than the incidents' nodes; otherwise each incident
@@ -335,7 +358,7 @@ class Pipeline:
             else:  # resolved: read afresh
                 self._incidents.pop(incident_id, None)
                 self._checked.discard(incident_id)
-        self._reread_open(changed)
+        self._alerts_ended(changed, {self.correlator.node(a) for a in ended}, now)
 
     def _fire(self, alert: Alert, now: float) -> None:
         if alert.fingerprint in self._fired:
@@ -482,6 +505,19 @@ class Pipeline:
         if earliest is not None:  # a further instance: ranking reads the measure's earliest
             return alert.starts_at < earliest.starts_at
         return not self.correlator.ranks_alike(list(of_node.values()), alert)
+
+    def _alerts_ended(self, changed: Mapping[int, bool], nodes: set[str], now: float) -> None:
+        """Alerts on ``nodes`` ended in the incidents ``changed`` (each with whether it
+        still fires): those that still fire and are in view learn which services healed
+        from the store's counts of those nodes alone; the rest are read again. Reading a
+        wide incident again took all its thousands of services at every run of
+        resolutions while its storm healed."""
+        if self._open is None:
+            return
+        firing = sorted(i for i, still in changed.items() if still and i in self._open)
+        if firing:
+            self._open.alerts_ended(firing, now, self.store.service_states(firing, nodes))
+        self._reread_open([i for i in changed if i not in firing])
 
     def _reread_open(self, changed: Collection[int]) -> None:
         """The desk changed these incidents in ways placement cannot follow (alerts

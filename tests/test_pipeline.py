@@ -457,6 +457,42 @@ def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(tmp_path, mo
     assert incident.root_causes == rank(held) and incident.root_causes[0].node == "dns"
 
 
+def test_a_healing_storm_updates_the_view_of_its_incident_without_reading_it_again(
+    tmp_path, monkeypatch
+):
+    """dns's three hundred dependants recover ten at a time while dns still fails: each run
+    of resolutions tells placement which services healed from the store's counts of those
+    services alone (reading the incident again read all its services, at every run), and
+    what it knows is what reading it again would give. Once dns recovers, it resolves."""
+    daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(300)}})
+    storm = [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(300))]
+    for start in range(0, len(storm), 50):
+        daemon.pipeline.alerts(storm[start : start + 50], now=400)
+    [incident] = daemon.store.unresolved_incidents()
+    pipeline, read = daemon.pipeline, []
+    open_incidents = daemon.store.open_incidents
+    monkeypatch.setattr(
+        daemon.store, "open_incidents", lambda **k: read.append(k) or open_incidents(**k)
+    )
+    for start in range(1, len(storm), 10):
+        ended = [
+            a.replace(status=AlertStatus.RESOLVED, ends_at=500 + start)
+            for a in storm[start : start + 10]
+        ]
+        pipeline.alerts(ended, now=600 + start)
+        [fresh] = open_incidents(ids=[incident.id])
+        kept = pipeline._open._by_id[incident.id]
+        assert (kept.updated_at, kept.firing, dict(kept.healed)) == (
+            fresh.updated_at,
+            fresh.firing,
+            dict(fresh.healed),
+        )
+    assert read == [] and len(fresh.healed) == 300
+    pipeline.alerts([storm[0].replace(status=AlertStatus.RESOLVED, ends_at=990)], now=1000)
+    assert daemon.store.incident(incident.id).status == IncidentStatus.RESOLVED
+    assert incident.id not in pipeline._open
+
+
 def test_alerts_merged_in_by_hand_are_ranked_when_the_next_service_joins(tmp_path):
     """The pipeline keeps each incident's ranking inputs between joins, through anything
     else that touches the incident, but not through a merge: what moved in is ranked."""
