@@ -526,7 +526,7 @@ def main() -> None:
         help="also run --seeds streams of each other fault shape on SIZE services",
     )
     args = parser.parse_args()
-    console = Console(width=190)
+    console = Console(width=215)
     results = []
     for size in args.sizes:
         faults = max(5, round(size * args.faults_per_100 / 100))
