@@ -1,26 +1,30 @@
 """A storm on a service thousands depend on: what grouping it into one incident costs.
 
     python benchmarks/wide_storm.py [--sizes 500 2000 10000] [--batch 64]
-                                    [--baseline-up-to 1000]
+                                    [--baseline-up-to 1000] [--evaluation 15]
 
 ``dns`` fails and every service that depends on it follows within a minute, one alert
 each, sent in batches of ``--batch`` (Prometheus's) through the daemon's pipeline on a
-store on disk. For each number of dependants: the seconds the pipeline took, alerts/s, the
-slowest batch (the daemon handles nothing else meanwhile), how many times the incident was
-ranked, the process's peak memory, and what it grouped: one incident naming dns. Then the
-storm heals: the dependants recover in the order they failed, five minutes later, then dns,
-in batches of the same size; the seconds that took, its slowest batch, and whether the
-incident resolved. Side by
-side, up to ``--baseline-up-to`` dependants (its time grows with the square of the size),
-the same stream ranked at each join, as before wide incidents ranked once a batch. Each
-run is a process of its own, so its peak memory is its own, and freezes what exists once
-the daemon is built (``gc.freeze``), as ``sentinel run`` does.
+store on disk. Each storm runs twice: once with every alert beginning at a moment of its
+own, and once as Prometheus reports them, beginning at the rule evaluation that found
+them (every ``--evaluation`` seconds), so that hundreds share each onset. For each number
+of dependants: the seconds the pipeline took, alerts/s, the slowest batch (the daemon
+handles nothing else meanwhile), how many times the incident was ranked, the process's
+peak memory, and what it grouped: one incident naming dns. Then the storm heals: the
+dependants recover in the order they failed, five minutes later, then dns, in batches of
+the same size; the seconds that took, its slowest batch, and whether the incident
+resolved. Side by side, up to ``--baseline-up-to`` dependants (its time grows with the
+square of the size), the same stream ranked at each join, as before wide incidents
+ranked once a batch. Each run is a process of its own, so its peak memory is its own,
+and freezes what exists once the daemon is built (``gc.freeze``), as ``sentinel run``
+does.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import math
 import resource
 import sys
 import tempfile
@@ -44,7 +48,9 @@ def down(service: str, at: float) -> Alert:
     return Alert(labels, {"summary": f"{service} down"}, AlertStatus.FIRING, at)
 
 
-def run(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | str]:
+def run(
+    dependants: int, batch: int, at_each_join: bool, evaluation: float = 0.0
+) -> dict[str, float | str]:
     if at_each_join:
         sentinel.pipeline.RANKED_AT_EACH_JOIN = sys.maxsize
     names = [f"svc-{n}" for n in range(dependants)]
@@ -52,10 +58,10 @@ def run(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | st
         ServiceConfig(name="dns"),
         *(ServiceConfig(name=n, depends_on=("dns",)) for n in names),
     ]
-    stream = [
-        down("dns", 0.0),
-        *(down(n, 1.0 + 60.0 * i / dependants) for i, n in enumerate(names)),
-    ]
+    onsets = [1.0 + 60.0 * i / dependants for i in range(dependants)]
+    if evaluation:  # the evaluation after each one, as Prometheus's ``activeAt``
+        onsets = [evaluation * math.ceil(at / evaluation) for at in onsets]
+    stream = [down("dns", 0.0), *map(down, names, onsets)]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "sentinel.db")
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
@@ -107,9 +113,11 @@ def _send(pipeline: sentinel.pipeline.Pipeline, stream: list[Alert], batch: int)
     return took
 
 
-def in_own_process(dependants: int, batch: int, at_each_join: bool) -> dict[str, float | str]:
+def in_own_process(
+    dependants: int, batch: int, at_each_join: bool, evaluation: float
+) -> dict[str, float | str]:
     with ProcessPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run, dependants, batch, at_each_join).result()
+        return pool.submit(run, dependants, batch, at_each_join, evaluation).result()
 
 
 def main() -> None:
@@ -117,20 +125,25 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 2000, 10000])
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--baseline-up-to", type=int, default=1000)
+    parser.add_argument(
+        "--evaluation", type=float, default=15.0, help="seconds between rule evaluations"
+    )
     args = parser.parse_args()
     table = Table(title=f"One service fails and its dependants follow, in batches of {args.batch}")
-    for column in ("dependants", "wide incident ranked", "seconds", "alerts/s", "slowest batch",
-                   "rankings", "peak memory", "grouped", "healed in", "slowest heal batch",
-                   "resolved"):  # fmt: skip
+    for column in ("dependants", "onsets", "wide incident ranked", "seconds", "alerts/s",
+                   "slowest batch", "rankings", "peak memory", "grouped", "healed in",
+                   "slowest heal batch", "resolved"):  # fmt: skip
         table.add_column(column, justify="right")
     for size in args.sizes:
-        ways = [("once a batch", False)]
+        ways = [("each its own", 0.0, "once a batch", False)]
         if size <= args.baseline_up_to:
-            ways.append(("at each join", True))
-        for way, at_each_join in ways:
-            r = in_own_process(size, args.batch, at_each_join)
+            ways.append(("each its own", 0.0, "at each join", True))
+        ways.append((f"every {args.evaluation:g} s", args.evaluation, "once a batch", False))
+        for onsets, evaluation, way, at_each_join in ways:
+            r = in_own_process(size, args.batch, at_each_join, evaluation)
             table.add_row(
                 f"{size:,}",
+                onsets,
                 way,
                 f"{r['seconds']:.2f}",
                 f"{r['alerts_per_s']:,.0f}",
@@ -142,7 +155,7 @@ def main() -> None:
                 f"{r['heal_slowest'] * 1e3:,.0f} ms",
                 f"{r['resolved']} incident" + ("" if r["resolved"] == 1 else "s"),
             )
-    Console(width=190).print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

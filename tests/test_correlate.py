@@ -567,8 +567,9 @@ def test_a_hubs_kept_weighing_follows_dependants_that_change_how_it_reads_them()
     """What a hub's weighing reads of its dependants as a whole (whether any deviates by a
     measured amount, whether each fails below it alone, the earliest of them) is kept
     between batches and must follow each joining dependant: one with a size, then one
-    that also depends on another failing service. One that began before the suspects it
-    would follow has the incident ranked from all it holds."""
+    that also depends on another failing service, one that began before most of them.
+    One that began before the first changes what every suspect reads: the incident is
+    ranked from all it holds."""
     leaves = [f"leaf{n}" for n in range(6)]
     topo = Topology.from_services(
         [
@@ -586,11 +587,11 @@ def test_a_hubs_kept_weighing_follows_dependants_that_change_how_it_reads_them()
     ]
     kept = TopologyCorrelator(topo)
     kept.rank(held, kept_as=1)
-    for joining in ([_sized("web", 20.0, 1.0)], [fire("api", 21.0)]):
+    for joining in ([_sized("web", 20.0, 1.0)], [fire("api", 21.0)], [fire("early", 2.0)]):
         held += joining
         ranked = kept.rank_added(1, joining)
         assert ranked is not None and ranked == TopologyCorrelator(topo).rank(held)
-    assert kept.rank_added(1, [fire("late", 2.0)]) is None  # before the suspects it follows
+    assert kept.rank_added(1, [fire("first", -1.0)]) is None
 
 
 def test_a_kept_ranking_weighs_only_what_joined_and_what_fails_below_it():
@@ -638,7 +639,8 @@ def test_joins_that_change_what_the_others_read_are_ranked_as_from_nothing(kept,
     """A kept ranking weighs again only what joined and the suspects with failing
     dependants; a newcomer that changes how the others read (their order, who began with
     them, the strongest, the largest deviation, what they depend on, what they may front,
-    whether they are alone) has the incident ranked from nothing."""
+    whether they are alone) is ranked as from nothing: who began with whom is told at
+    the end (the rest has the incident ranked from nothing)."""
     topo = Topology.from_services(
         [
             *(ServiceConfig(name=n) for n in ("a", "b", "c", "d", "db")),

@@ -424,12 +424,17 @@ def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_hol
     assert len(rankings) == (61 if not together else 1 + 19 + 1)
 
 
-def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(tmp_path, monkeypatch):
+@pytest.mark.parametrize("evaluation", [0, 15], ids=["onsets apart", "onsets shared"])
+def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(
+    tmp_path, monkeypatch, evaluation
+):
     """Three hundred services follow dns, ten a batch: once the incident is wide, each
     batch's ranking is given the ten that joined, not the hundreds before them (listing
     them at each batch, for the ranking to find the new ones among, grew with the square
-    of the storm); yet a further instance of dns, or a measure it had none of, that
-    began earlier than what ranking read of it has everything ranked again."""
+    of the storm), also where they began at the same rule evaluations, fifteen at a
+    time, as Prometheus reports them; yet a further instance of dns, or a measure it had
+    none of, that began earlier than what ranking read of it has everything ranked
+    again."""
     monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(300)}})
     correlator, given = daemon.pipeline.correlator, []
@@ -444,11 +449,13 @@ def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(tmp_path, mo
         "rank_added",
         lambda kept_as, added, *a: given.append(len(added)) or rank_added(kept_as, added, *a),
     )
-    storm = [fire("dns", 0), *(fire(f"svc-{n}", 1 + n) for n in range(300))]
+    onsets = [1 + n - (1 + n) % evaluation if evaluation else 1 + n for n in range(300)]
+    storm = [fire("dns", 0), *(fire(f"svc-{n}", at) for n, at in enumerate(onsets))]
     for start in range(0, len(storm), 10):
         batch = storm[start : start + 10]
         daemon.pipeline.alerts(batch, now=batch[-1].starts_at + 1)
-    assert sum(given) < 2 * len(storm)  # old: 5,131, the incident's size at each batch
+    # Old: 5,131, the incident's size at each batch; 5,101 where they shared onsets.
+    assert sum(given) < 2 * len(storm)
     earlier = fire("dns", -5, instance="dns-2")  # ranking reads each measure's earliest
     daemon.pipeline.alerts([earlier, fire("svc-0", 400, name="Slow")], now=401)
     assert given[-1] == 302  # all it holds, as from nothing

@@ -268,10 +268,8 @@ class _Kept:
     read, so no other object takes one's ``id`` while it is kept."""
 
     ids: set[int]  # ``id`` of each alert read
-    incident: _Incident  # the suspects, in onset order, and what each is weighed against
-    place: dict[str, int]  # each suspect's place in that order
-    last: tuple[float, str]  # (onset, fingerprint) of the last suspect's first alert
-    onsets: set[float]  # the suspects' onsets
+    incident: _Incident  # the suspects, and what each is weighed against
+    onsets: dict[float, str]  # each suspect's onset, with a suspect that began then
     below: set[str]  # everything any suspect depends on
     causes: dict[str, _Ranked]  # each suspect weighed
     order: list[tuple[float, float, str]]  # the causes' keys, sorted
@@ -650,7 +648,7 @@ class TopologyCorrelator:
         causes += self._changed_causes(suspects, first, changes)
         # Nodes are unique, so the keys order the causes totally and never tie.
         best = heapq.nsmallest(MAX_CANDIDATES, causes, key=operator.itemgetter(0))
-        return tuple(cause for _, cause in best)
+        return tuple(_tied(cause, incident) for _, cause in best)
 
     def rank_added(
         self, kept_as: Hashable, added: Sequence[Alert], changes: Sequence[Change] = ()
@@ -690,16 +688,12 @@ class TopologyCorrelator:
         below: set[str] = set()
         for node in suspects:
             below |= self.topology.below(node)
-        *_, latest = suspects.values()
-        first_alert = latest.alerts[0]
         if len(self._kept) >= RANKINGS_KEPT:
             del self._kept[next(iter(self._kept))]
         self._kept[kept_as] = _Kept(
             ids,
             incident,
-            {node: place for place, node in enumerate(suspects)},
-            (first_alert.starts_at, first_alert.fingerprint),
-            {s.onset for s in suspects.values()},
+            {s.onset: node for node, s in suspects.items()},
             below,
             {cause.node: (key, cause) for key, cause in causes},
             sorted(key for key, _ in causes),
@@ -713,11 +707,13 @@ class TopologyCorrelator:
         weighed, and so is every suspect with failing dependants (each reads how many
         others there are); the rest read what they read before (as in
         ``_alerting_cause``). None, to rank from nothing, where the joins change what
-        those read: a newcomer changed a suspect, began no later than the suspects before
-        it, shares an onset with one, is stronger or deviates further than all of them,
-        is a remote endpoint (no ranking with one is kept: what its callers call may
-        join), or is depended on by one of them. A storm on a service thousands depend on
-        ranked each of its thousands at every batch to weigh the few that joined."""
+        those read: a newcomer changed a suspect, began before the first (which all are
+        timed against), is stronger or deviates further than all of them, is a remote
+        endpoint (no ranking with one is kept: what its callers call may join), or is
+        depended on by one of them. Who began at the same time as whom is no part of a
+        weighing (``_tied``), so newcomers may share onsets and come between suspects. A
+        storm on a service thousands depend on ranked each of its thousands at every
+        batch to weigh the few that joined."""
         incident = kept.incident
         suspects, topology = incident.suspects, self.topology
         if len(suspects) < 2:
@@ -728,12 +724,10 @@ class TopologyCorrelator:
         for alert in in_order:
             grouped.setdefault(self.node(alert), []).append(alert)
         joined = {node: self._suspect(node, group) for node, group in grouped.items()}
-        onsets = [s.onset for s in joined.values()]
+        first = incident.first
         if (
             not suspects.keys().isdisjoint(joined)  # a pass over ``joined``, not them
-            or (in_order and (in_order[0].starts_at, in_order[0].fingerprint) <= kept.last)
-            or len(set(onsets)) < len(onsets)
-            or not kept.onsets.isdisjoint(onsets)
+            or any((s.onset, s.node) < (first.onset, first.node) for s in joined.values())
             or not kept.below.isdisjoint(joined)
             or not topology.remote.isdisjoint(joined)
             or any(s.strength > incident.top_strength for s in joined.values())
@@ -757,19 +751,25 @@ class TopologyCorrelator:
         return self._best(kept)
 
     def _join(self, kept: _Kept, joined: dict[str, _Suspect]) -> None:
-        """Add newcomers to a kept ranking's suspects, after all of them in onset order,
-        with what they depend on that fails and what that has failing above it."""
+        """Add newcomers to a kept ranking's suspects, with what they depend on that fails
+        (in the order a ranking from nothing lists suspects: by onset, then by their first
+        alert's fingerprint), what that has failing above it, and who began with them."""
         incident, below = kept.incident, self.topology.below
-        suspects = incident.suspects
+        suspects, together = incident.suspects, incident.together
+        began: dict[float, list[str]] = defaultdict(list)
         for node, suspect in joined.items():
-            kept.place[node] = len(suspects)
             suspects[node] = suspect
-            kept.onsets.add(suspect.onset)
             kept.below |= below(node)
-            first_alert = suspect.alerts[0]
-            kept.last = (first_alert.starts_at, first_alert.fingerprint)
+            began[suspect.onset].append(node)
+        for onset, nodes in began.items():
+            earlier: tuple[str, ...] = ()
+            if onset in kept.onsets:  # one began then already, or several did
+                earlier = together.get(onset) or (kept.onsets[onset],)
+            if len(earlier) + len(nodes) > 1:
+                together[onset] = tuple(sorted([*earlier, *nodes]))
+            kept.onsets.setdefault(onset, nodes[0])
         for node in joined:
-            failing = sorted(suspects.keys() & below(node), key=kept.place.__getitem__)
+            failing = sorted(suspects.keys() & below(node), key=lambda m: _listed(suspects[m]))
             incident.failing_below[node] = tuple([suspects[m] for m in failing])
             for dependency in failing:
                 bisect.insort(incident.failing_above.setdefault(dependency, []), node)
@@ -778,7 +778,8 @@ class TopologyCorrelator:
     @staticmethod
     def _best(kept: _Kept) -> tuple[RootCause, ...]:
         """The first candidates by the kept, sorted keys (as ``rank`` orders them)."""
-        return tuple(kept.causes[key[2]][1] for key in kept.order[:MAX_CANDIDATES])
+        causes = (kept.causes[key[2]][1] for key in kept.order[:MAX_CANDIDATES])
+        return tuple(_tied(cause, kept.incident) for cause in causes)
 
     @staticmethod
     def _together_at(suspects: dict[str, _Suspect]) -> dict[float, tuple[str, ...]]:
@@ -830,7 +831,6 @@ class TopologyCorrelator:
             incident.first.onset,
             incident.top_strength,
             tuple([incident.largest[kind] for kind in suspect.deviations]),
-            incident.together.get(suspect.onset, ()),
         )
         known = self._weighed.get(node)
         if known is not None and known[0] == read:
@@ -846,7 +846,6 @@ class TopologyCorrelator:
         failing_deps = incident.failing_below[node]
         dependants = incident.failing_above.get(node, [])
         alone = incident.alone_below(node)  # each fails below it only: followed promptly
-        lag = suspect.onset - first.onset
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
         if suspect.deviations and not own.deviations:
@@ -895,14 +894,7 @@ class TopologyCorrelator:
             evidence.append(
                 f"may be behind {_named(fronts)}: remote, called by its callers, failing too"
             )
-        alongside = [n for n in incident.together.get(suspect.onset, ()) if n != node]
-        tie = (  # a tie says nothing of which of them came first
-            f", at the same time as {_named(alongside, 3)}" if alongside else ""
-        )
-        if suspect.onset == first.onset:
-            evidence.append(("first to fire" if others else "only service alerting") + tie)
-        else:
-            evidence.append(f"fired {lag:.0f} s after {first.node}{tie}")
+        evidence.append(_timing(suspect, incident))  # who began with it: see ``_tied``
         if change_note:
             evidence.append(change_note)
         score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
@@ -1159,6 +1151,37 @@ def _among(alerts: Sequence[Alert], ids: set[int]) -> list[Alert]:
         if id(alert) in ids:
             found.append(alert)
     return found
+
+
+def _timing(suspect: _Suspect, incident: _Incident) -> str:
+    """The evidence line of when a suspect began, next to the first."""
+    first = incident.first
+    if suspect.onset == first.onset:
+        return "first to fire" if len(incident.suspects) > 1 else "only service alerting"
+    return f"fired {suspect.onset - first.onset:.0f} s after {first.node}"
+
+
+def _tied(cause: RootCause, incident: _Incident) -> RootCause:
+    """A candidate as the ranking gives it: its line of when it began names who began at
+    the same time (a tie says nothing of which of them came first). Added to the few
+    candidates given, not weighed into each suspect: in a storm whose alerts began at
+    the same evaluations, each newcomer changed that line for thousands."""
+    suspect = incident.suspects.get(cause.node)
+    if suspect is None:  # a changed service that is not alerting
+        return cause
+    alongside = [n for n in incident.together.get(suspect.onset, ()) if n != cause.node]
+    if not alongside:
+        return cause
+    evidence = list(cause.evidence)
+    line = evidence.index(_timing(suspect, incident))
+    evidence[line] += f", at the same time as {_named(alongside, 3)}"
+    return replace(cause, evidence=tuple(evidence))
+
+
+def _listed(suspect: _Suspect) -> tuple[float, str]:
+    """Where a ranking from nothing lists a suspect: by onset, then by the fingerprint of
+    its first alert (alerts are put in that order before suspects are made of them)."""
+    return suspect.onset, suspect.alerts[0].fingerprint
 
 
 def _failing_dependants(dependants: Sequence[str], node: str) -> str:
