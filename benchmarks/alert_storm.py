@@ -12,7 +12,9 @@ raises one or two alerts, some of which flap (fire, resolve, fire again). Unrela
 failures of single services are sprinkled in as noise, each its own truth group. Faults
 heal after a few minutes and their alerts resolve. These are the defaults of ``Shape``;
 ``--sensitivity SIZE`` runs the same method on other shapes (slower and faster hops,
-wider and narrower spread, fewer replicas, shorter faults) and prints a table of them.
+wider and narrower spread, fewer replicas, shorter faults, and alerts that begin and end
+at 15 s rule evaluations, as Prometheus reports them, sharing onsets) and prints a table
+of them.
 
 The stream goes through sentinel's real pipeline (detect → correlate → desk, SQLite store on
 disk) on the simulated clock, in five-second batches as rule evaluations send them; the
@@ -51,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import random
 import tempfile
 import time
@@ -87,6 +90,13 @@ class Shape:
     hops: int = 3
     instances: int = 8  # replicas per service, 1 to this many
     heal: tuple[float, float] = (180.0, 480.0)  # seconds until the root recovers
+    # Seconds between rule evaluations, where alerts begin and end as Prometheus reports
+    # them (at the evaluation that found the change), sharing onsets; 0: each its own.
+    evaluation: float = 0.0
+
+    def found(self, at: float) -> float:
+        """When an evaluation finds a change that happened ``at``."""
+        return self.evaluation * math.ceil(at / self.evaluation) if self.evaluation else at
 
     def __str__(self) -> str:
         changed = [
@@ -109,7 +119,8 @@ def _shown(value: object) -> str:
 
 
 DEFAULT_SHAPE = Shape()
-# Slower and faster propagation, wider and narrower, fewer replicas, shorter faults.
+# Slower and faster propagation, wider and narrower, fewer replicas, shorter faults, and
+# onsets shared at rule evaluations.
 SHAPES = (
     DEFAULT_SHAPE,
     Shape(delay=(5.0, 120.0)),
@@ -118,6 +129,7 @@ SHAPES = (
     Shape(spread=0.3),
     Shape(instances=2),
     Shape(heal=(60.0, 180.0)),
+    Shape(evaluation=15.0),
 )
 
 
@@ -188,11 +200,12 @@ def scenario(
                 start = first
                 for _ in range(3 if flaps else 1):
                     end = min(until, start + 20.0) if flaps else until
-                    emit(start, alert.replace(starts_at=start), truth)
+                    began, ended = shape.found(start), shape.found(end)
+                    emit(began, alert.replace(starts_at=began), truth)
                     resolved = alert.replace(
-                        status=AlertStatus.RESOLVED, starts_at=start, ends_at=end
+                        status=AlertStatus.RESOLVED, starts_at=began, ends_at=ended
                     )
-                    emit(end, resolved, truth)
+                    emit(ended, resolved, truth)
                     start = end + 20.0
                     if start >= until:
                         break
@@ -217,7 +230,10 @@ def scenario(
             raise_alerts(
                 node, at, heal + rng.uniform(0, 30), FAILURES if node == root else SYMPTOMS, truth
             )
-        events.append(Event(max(failing.values()) + PROBE_AFTER, next(counter), probe=truth))
+        # After its last alerts began (up to 10 s after the service failed, as an
+        # evaluation found them).
+        last = shape.found(max(failing.values()) + 10.0) - 10.0
+        events.append(Event(last + PROBE_AFTER, next(counter), probe=truth))
     for number in range(max(1, faults // 5)):
         at = rng.uniform(0, span)
         raise_alerts(
@@ -631,8 +647,9 @@ def _spread(sizes: list[int], faults_per_100: float, first: int, seeds: int) -> 
 
 def _sensitivity(size: int, faults_per_100: float, first: int, seeds: int) -> Table:
     """The method, unchanged, on faults of other shapes: slower or faster to spread, wider
-    or narrower, on fewer replicas, healing sooner. Its defaults were chosen on the default
-    shape; a figure that held only there would say more of the generator than of sentinel."""
+    or narrower, on fewer replicas, healing sooner, found at rule evaluations. Its
+    defaults were chosen on the default shape; a figure that held only there would say
+    more of the generator than of sentinel."""
     table = Table(
         title=f"Other fault shapes: {size:,} services, {seeds} streams each "
         f"(seeds {first} to {first + seeds - 1}, 5 s batches), mean (worst)"
