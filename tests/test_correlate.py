@@ -565,29 +565,35 @@ def test_ranking_what_was_added_to_nothing_kept_or_with_a_change_asks_for_everyt
 
 def test_a_hubs_kept_weighing_follows_dependants_that_change_how_it_reads_them():
     """What a hub's weighing reads of its dependants as a whole (whether any deviates by a
-    measured amount, whether each fails below it alone, the earliest of them) is kept
-    between batches and must follow each joining dependant: one with a size, then one
-    that also depends on another failing service, one that began before most of them.
+    measured amount, whether each fails below it alone, the earliest of them, and once
+    they are not alone how much of each it explains, how far it began before each, who
+    began nearer to another) is kept between batches and must follow each joining
+    dependant: one with a size, then one that also depends on another failing service,
+    another that began nearer to that one, one that began before most of them.
     One that began before the first changes what every suspect reads: the incident is
     ranked from all it holds."""
     leaves = [f"leaf{n}" for n in range(6)]
     topo = Topology.from_services(
         [
             ServiceConfig(name="dns"),
-            ServiceConfig(name="db"),
+            ServiceConfig(name="db", depends_on=["dns"]),
             *(ServiceConfig(name=n, depends_on=["dns"]) for n in leaves),
             ServiceConfig(name="api", depends_on=["dns", "db"]),
+            ServiceConfig(name="queue"),
+            ServiceConfig(name="cdn", depends_on=["dns", "queue"]),
             ServiceConfig(name="web", depends_on=["dns"]),
         ]
     )
     held = [
         _sized("dns", 0.0, 3.0),
         fire("db", 1.0),
+        fire("queue", 1.5),
         *(fire(n, 10.0 + i) for i, n in enumerate(leaves)),
     ]
     kept = TopologyCorrelator(topo)
     kept.rank(held, kept_as=1)
-    for joining in ([_sized("web", 20.0, 1.0)], [fire("api", 21.0)], [fire("early", 2.0)]):
+    joins = [[_sized("web", 20.0, 1.0)], [fire("api", 21.0)], [fire("cdn", 3.0)], [fire("x", 2.0)]]
+    for joining in joins:
         held += joining
         ranked = kept.rank_added(1, joining)
         assert ranked is not None and ranked == TopologyCorrelator(topo).rank(held)

@@ -211,6 +211,14 @@ class _Incident:
     _alone: dict[str, bool] = field(default_factory=dict)
     _earliest_above: dict[str, float] = field(default_factory=dict)
     _sized_above: dict[str, bool] = field(default_factory=dict)
+    # node -> how much of each failing dependant's trouble it accounts for, the
+    # dependants that began nearer to another failing dependency (by name, each with its
+    # evidence), and how far it began before each service it is connected to, where
+    # weighing them one by one is needed: kept current by the correlator as dependants
+    # join (``TopologyCorrelator._join``).
+    followed: dict[str, list[float]] = field(default_factory=dict)
+    nearer: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    preceded: dict[str, list[float]] = field(default_factory=dict)  # how far it began before each
 
     def alone_below(self, node: str) -> bool:
         """Whether each failing dependant of ``node`` has one failing dependency only."""
@@ -774,6 +782,15 @@ class TopologyCorrelator:
             for dependency in failing:
                 bisect.insort(incident.failing_above.setdefault(dependency, []), node)
                 incident.depended_on(dependency, node)
+                cause = suspects[dependency]
+                if dependency in incident.preceded:
+                    incident.preceded[dependency].append(self._before(cause, suspects[node]))
+                if dependency in incident.followed:
+                    incident.followed[dependency].append(self._follows(cause, node, incident))
+                if dependency in incident.nearer:
+                    quoted = self._quoted(cause, node, incident)
+                    if quoted is not None:
+                        bisect.insort(incident.nearer[dependency], quoted)
 
     @staticmethod
     def _best(kept: _Kept) -> tuple[RootCause, ...]:
@@ -994,28 +1011,46 @@ class TopologyCorrelator:
         if alone and (not cause.deviations or not incident.sized_above(cause.node)):
             followed: float = float(len(dependants))  # a sum of ones, exact
         else:
-            followed = sum(
-                _explains(cause, suspects[d]) * self._prompt(cause, d, incident) for d in dependants
-            )
+            terms = incident.followed.get(cause.node)
+            if terms is None:
+                terms = incident.followed[cause.node] = [
+                    self._follows(cause, d, incident) for d in dependants
+                ]
+            followed = math.fsum(terms)  # in whatever order they joined: exactly rounded
         fronted = sum(_explains(cause, suspects[d]) for d in fronts)
         return (followed + fronted) / (len(suspects) - 1)
 
+    def _follows(self, cause: _Suspect, dependant: str, incident: _Incident) -> float:
+        """How much of a failing dependant's trouble the cause accounts for (0..1): what
+        it explains of it, by how promptly it followed."""
+        suspect = incident.suspects[dependant]
+        return _explains(cause, suspect) * self._prompt(cause, dependant, incident)
+
     def _nearer(self, cause: _Suspect, dependants: list[str], incident: _Incident) -> str:
         """Evidence against a cause: dependants whose trouble began nearer in time to
-        another failing dependency's (the first two, with both gaps)."""
-        quoted = []
-        for dependant in dependants:
-            late, other = self._later(cause, dependant, incident)
-            if late > 0:
-                onset = incident.suspects[dependant].onset
-                quoted.append(
-                    f"{dependant} began {_apart(onset, cause.onset)} {cause.node}, "
-                    f"{_apart(onset, other.onset)} {other.node}"
-                )
+        another failing dependency's (the first two by name, with both gaps)."""
+        quoted = incident.nearer.get(cause.node)
+        if quoted is None:
+            found = (self._quoted(cause, d, incident) for d in dependants)
+            quoted = incident.nearer[cause.node] = [q for q in found if q is not None]
         if not quoted:
             return ""
         more = f" (and {len(quoted) - 2} more)" if len(quoted) > 2 else ""
-        return "; ".join(quoted[:2]) + more
+        return "; ".join(text for _, text in quoted[:2]) + more
+
+    def _quoted(
+        self, cause: _Suspect, dependant: str, incident: _Incident
+    ) -> tuple[str, str] | None:
+        """A dependant that began nearer to another failing dependency than to the cause,
+        as evidence quotes it (None: it did not)."""
+        late, other = self._later(cause, dependant, incident)
+        if late <= 0:
+            return None
+        onset = incident.suspects[dependant].onset
+        return dependant, (
+            f"{dependant} began {_apart(onset, cause.onset)} {cause.node}, "
+            f"{_apart(onset, other.onset)} {other.node}"
+        )
 
     def _precedes(
         self, suspect: _Suspect, failing_deps: Sequence[_Suspect], incident: _Incident
@@ -1031,11 +1066,17 @@ class TopologyCorrelator:
         earliest = min(incident.earliest_above(node), below)
         if earliest >= suspect.onset:
             return 1.0  # before each of them: every one counts 1 (kept for thousands)
-        related = [*failing_deps, *map(incident.suspects.__getitem__, dependants)]
+        terms = incident.preceded.get(node)
+        if terms is None:
+            related = [*failing_deps, *map(incident.suspects.__getitem__, dependants)]
+            terms = incident.preceded[node] = [self._before(suspect, o) for o in related]
+        return math.fsum(terms) / len(terms)  # in whatever order they joined: exactly rounded
+
+    def _before(self, suspect: _Suspect, other: _Suspect) -> float:
+        """How far a node began before one it is connected to (1: before it; down to 0 a
+        ``window`` after)."""
         window = max(self.config.window, 1.0)
-        return sum(
-            max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window) for other in related
-        ) / len(related)
+        return max(0.0, 1.0 - max(0.0, suspect.onset - other.onset) / window)
 
     def _stand_ins(self, suspects: dict[str, _Suspect]) -> dict[str, list[_Suspect]]:
         """For each failing remote endpoint with nothing failing below it: the failing
