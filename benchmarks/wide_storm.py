@@ -2,12 +2,15 @@
 
     python benchmarks/wide_storm.py [--sizes 500 2000 10000] [--batch 64]
                                     [--baseline-up-to 1000] [--evaluation 15]
+                                    [--mid-tier 20]
 
 ``dns`` fails and every service that depends on it follows within a minute, one alert
 each, sent in batches of ``--batch`` (Prometheus's) through the daemon's pipeline on a
-store on disk. Each storm runs twice: once with every alert beginning at a moment of its
-own, and once as Prometheus reports them, beginning at the rule evaluation that found
-them (every ``--evaluation`` seconds), so that hundreds share each onset. For each number
+store on disk. Each storm runs three ways: with every alert beginning at a moment of its
+own; as Prometheus reports them, beginning at the rule evaluation that found them (every
+``--evaluation`` seconds), so that hundreds share each onset; and where each dependant
+also depends on one of ``--mid-tier`` services that fail with dns, so that dns's
+weighing reads how promptly each followed it, one by one. For each number
 of dependants: the seconds the pipeline took, alerts/s, the slowest batch (the daemon
 handles nothing else meanwhile), how many times the incident was ranked, the process's
 peak memory, and what it grouped: one incident naming dns. Then the storm heals: the
@@ -49,19 +52,25 @@ def down(service: str, at: float) -> Alert:
 
 
 def run(
-    dependants: int, batch: int, at_each_join: bool, evaluation: float = 0.0
+    dependants: int, batch: int, at_each_join: bool, evaluation: float = 0.0, mid: int = 0
 ) -> dict[str, float | str]:
     if at_each_join:
         sentinel.pipeline.RANKED_AT_EACH_JOIN = sys.maxsize
     names = [f"svc-{n}" for n in range(dependants)]
+    mids = [f"mid-{n}" for n in range(mid)]  # each dependant also depends on one, failing
     services = [
         ServiceConfig(name="dns"),
-        *(ServiceConfig(name=n, depends_on=("dns",)) for n in names),
+        *(ServiceConfig(name=m, depends_on=("dns",)) for m in mids),
+        *(
+            ServiceConfig(name=n, depends_on=("dns", mids[i % mid]) if mid else ("dns",))
+            for i, n in enumerate(names)
+        ),
     ]
     onsets = [1.0 + 60.0 * i / dependants for i in range(dependants)]
     if evaluation:  # the evaluation after each one, as Prometheus's ``activeAt``
         onsets = [evaluation * math.ceil(at / evaluation) for at in onsets]
-    stream = [down("dns", 0.0), *map(down, names, onsets)]
+    mid_onsets = [0.5 + 0.01 * i for i in range(mid)]
+    stream = [down("dns", 0.0), *map(down, mids, mid_onsets), *map(down, names, onsets)]
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "sentinel.db")
         pipeline = Daemon(Config(services=services), store, clock=lambda: 0.0).pipeline
@@ -114,10 +123,10 @@ def _send(pipeline: sentinel.pipeline.Pipeline, stream: list[Alert], batch: int)
 
 
 def in_own_process(
-    dependants: int, batch: int, at_each_join: bool, evaluation: float
+    dependants: int, batch: int, at_each_join: bool, evaluation: float, mid: int
 ) -> dict[str, float | str]:
     with ProcessPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run, dependants, batch, at_each_join, evaluation).result()
+        return pool.submit(run, dependants, batch, at_each_join, evaluation, mid).result()
 
 
 def main() -> None:
@@ -128,21 +137,27 @@ def main() -> None:
     parser.add_argument(
         "--evaluation", type=float, default=15.0, help="seconds between rule evaluations"
     )
+    parser.add_argument(
+        "--mid-tier", type=int, default=20, help="services between dns and its dependants"
+    )
     args = parser.parse_args()
     table = Table(title=f"One service fails and its dependants follow, in batches of {args.batch}")
-    for column in ("dependants", "onsets", "wide incident ranked", "seconds", "alerts/s",
-                   "slowest batch", "rankings", "peak memory", "grouped", "healed in",
-                   "slowest heal batch", "resolved"):  # fmt: skip
+    for column in ("dependants", "they depend on", "onsets", "wide incident ranked", "seconds",
+                   "alerts/s", "slowest batch", "rankings", "peak memory", "grouped",
+                   "healed in", "slowest heal batch", "resolved"):  # fmt: skip
         table.add_column(column, justify="right")
+    mid, apart, shared = args.mid_tier, "each its own", f"every {args.evaluation:g} s"
     for size in args.sizes:
-        ways = [("each its own", 0.0, "once a batch", False)]
+        ways = [(0, apart, 0.0, "once a batch", False)]
         if size <= args.baseline_up_to:
-            ways.append(("each its own", 0.0, "at each join", True))
-        ways.append((f"every {args.evaluation:g} s", args.evaluation, "once a batch", False))
-        for onsets, evaluation, way, at_each_join in ways:
-            r = in_own_process(size, args.batch, at_each_join, evaluation)
+            ways.append((0, apart, 0.0, "at each join", True))
+        ways.append((0, shared, args.evaluation, "once a batch", False))
+        ways.append((mid, apart, 0.0, "once a batch", False))
+        for mids, onsets, evaluation, way, at_each_join in ways:
+            r = in_own_process(size, args.batch, at_each_join, evaluation, mids)
             table.add_row(
                 f"{size:,}",
+                f"dns and one of {mids} failing" if mids else "dns",
                 onsets,
                 way,
                 f"{r['seconds']:.2f}",
@@ -155,7 +170,7 @@ def main() -> None:
                 f"{r['heal_slowest'] * 1e3:,.0f} ms",
                 f"{r['resolved']} incident" + ("" if r["resolved"] == 1 else "s"),
             )
-    Console(width=200).print(table)
+    Console(width=230).print(table)
 
 
 if __name__ == "__main__":
