@@ -16,9 +16,11 @@ handles nothing else meanwhile), how many times the incident was ranked, the pro
 peak memory, and what it grouped: one incident naming dns. Then the storm heals: the
 dependants recover in the order they failed, five minutes later, then dns, in batches of
 the same size; the seconds that took, its slowest batch, and whether the incident
-resolved. Side by side, up to ``--baseline-up-to`` dependants (its time grows with the
-square of the size), the same stream ranked at each join, as before wide incidents
-ranked once a batch. Each run is a process of its own, so its peak memory is its own,
+resolved. Each join is ranked as it comes (placement reads the ranking), a wide
+incident's by the alert that joined, its ranking kept. Side by side, up to
+``--baseline-up-to`` dependants (its time grows with the square of the size), the same
+stream ranked at each join from all the incident holds, as before wide incidents kept
+their ranking. Each run is a process of its own, so its peak memory is its own,
 and freezes what exists once the daemon is built (``gc.freeze``), as ``sentinel run``
 does.
 """
@@ -142,17 +144,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     table = Table(title=f"One service fails and its dependants follow, in batches of {args.batch}")
-    for column in ("dependants", "they depend on", "onsets", "wide incident ranked", "seconds",
+    for column in ("dependants", "they depend on", "onsets", "each join ranked by", "seconds",
                    "alerts/s", "slowest batch", "rankings", "peak memory", "grouped",
                    "healed in", "slowest heal batch", "resolved"):  # fmt: skip
         table.add_column(column, justify="right")
     mid, apart, shared = args.mid_tier, "each its own", f"every {args.evaluation:g} s"
     for size in args.sizes:
-        ways = [(0, apart, 0.0, "once a batch", False)]
+        ways = [(0, apart, 0.0, "what joined", False)]
         if size <= args.baseline_up_to:
-            ways.append((0, apart, 0.0, "at each join", True))
-        ways.append((0, shared, args.evaluation, "once a batch", False))
-        ways.append((mid, apart, 0.0, "once a batch", False))
+            ways.append((0, apart, 0.0, "all it holds", True))
+        ways.append((0, shared, args.evaluation, "what joined", False))
+        ways.append((mid, apart, 0.0, "what joined", False))
         for mids, onsets, evaluation, way, at_each_join in ways:
             r = in_own_process(size, args.batch, at_each_join, evaluation, mids)
             table.add_row(

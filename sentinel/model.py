@@ -180,17 +180,21 @@ class IncidentStatus(StrEnum):
     CLOSED = "closed"
 
 
-def some_of(names: Sequence[str], shown: int) -> str:
-    """The first ``shown`` names and how many more: a storm on a service thousands depend
-    on touches thousands, and a line that names each is unreadable, too long for a page,
-    and stored again with every ranking.
+def some_of(names: Sequence[str], shown: int, of: int | None = None) -> str:
+    """The first ``shown`` names and how many more (of ``of`` in all, where ``names`` are
+    only the first of them): a storm on a service thousands depend on touches thousands,
+    and a line that names each is unreadable, too long for a page, and stored again with
+    every ranking.
 
     >>> some_of(["a", "b"], 3), some_of([f"svc-{n}" for n in range(1500)], 2)
     ('a, b', 'svc-0, svc-1 and 1,498 more')
+    >>> some_of(["a", "b", "c"], 2, of=10)
+    'a, b and 8 more'
     """
-    if len(names) <= shown:
-        return ", ".join(names)
-    return f"{', '.join(names[:shown])} and {len(names) - shown:,} more"
+    total = len(names) if of is None else of
+    if total <= shown:
+        return ", ".join(names[:shown])
+    return f"{', '.join(names[:shown])} and {total - shown:,} more"
 
 
 @dataclass(frozen=True, slots=True)

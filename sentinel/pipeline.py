@@ -6,8 +6,8 @@ that transaction runs nobody else writes, so the pipeline reads the unresolved i
 once and keeps that view current itself (reading again only the incidents the desk
 changed in ways it cannot follow), from batch to batch for as long as nothing else wrote
 to the store between them (``Store.write_mark``: this connection's changes, others'
-commits); alerts that merely add to an incident's known services are written together at
-the end of the batch.
+commits); alerts that join incidents are ranked as they join, in memory, and written
+together at the end of the batch.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import chain, groupby
 
 from sentinel.correlate import Topology
@@ -37,7 +37,7 @@ from sentinel.tickets import Desk
 
 log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
-# An incident of this many services ranks once per batch, not at each join; see ``_fire``.
+# An incident of this many services keeps its ranking, ranked again by what joins; see ``_rank``.
 RANKED_AT_EACH_JOIN = 100
 # What ranking reads of an incident: the earliest alert of each node, per measure.
 Representatives = dict[str, dict[Measure, Alert]]
@@ -134,17 +134,24 @@ class OpenIncidents:
         return [self._by_id[i] for i in sorted(ids)]
 
     def note(
-        self, incident: Incident, now: float, started: float | None = None, node: str = ""
+        self,
+        incident: Incident,
+        now: float,
+        placed: Placement | None = None,
+        causes: Sequence[RootCause] | None = None,
     ) -> None:
-        """``incident`` gained a firing alert at ``now`` (opened, reopened or joined), one
-        on ``node`` that ``started`` then if it has not been written to the incident yet.
+        """``incident`` gained a firing alert at ``now`` (opened, reopened or joined), the
+        one ``placed`` if it has not been written to the incident yet, and ranked as
+        ``causes`` if that is not written yet either.
         Its services and their times change in place: a wide storm's incident holds
         thousands, and each of its alerts would copy them all."""
         before = self._by_id.get(incident.id)
         if before is None:
             self._index(OpenIncident(incident.id, "", now, True, services=incident.services))
             before = self._by_id[incident.id]
-        root = incident.root_causes[0].node if incident.root_causes else ""
+        ranked = incident.root_causes if causes is None else causes
+        root = ranked[0].node if ranked else ""
+        started, node = (None, "") if placed is None else (placed.alert.starts_at, placed.node)
         times = [t for t in (incident.active_at, started, before.active_at) if t is not None]
         services, onsets, healed = before.services, before.onsets, before.healed
         assert isinstance(services, set) and isinstance(onsets, dict)
@@ -185,6 +192,20 @@ class _Services:
     tiers: list[int]
 
 
+@dataclass
+class _Join:
+    """Alerts that joined an incident in this batch and are not written yet, with what
+    they did to its ranking inputs (changed in place: a failed batch forgets them all,
+    see ``Pipeline.alerts``)."""
+
+    representatives: Representatives
+    placed: list[Placement] = field(default_factory=list)
+    joined: dict[str, None] = field(default_factory=dict)  # services new to it, in order
+    causes: tuple[RootCause, ...] | None = None  # its ranking, if one of them changed it
+    # Representatives added by joins that ranked alike, not yet handed to a kept ranking
+    unranked: list[Alert] = field(default_factory=list)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -223,7 +244,7 @@ class Pipeline:
         # the batches since, as long as nothing else wrote to the store (``write_mark``).
         self._open: OpenIncidents | None = None
         self._open_as_of = (0, 0, 0)
-        self._joining: dict[int, list[Placement]] = {}  # written by ``_join_pending``
+        self._joining: dict[int, _Join] = {}  # written by ``_join_pending``
         self._changes: list[Change] | None = None  # the recent changes, read when needed
         self._hints_version = 0  # of the grouping hints the correlator learned (none yet)
 
@@ -342,8 +363,8 @@ class Pipeline:
             if not fingerprints.isdisjoint(self._fired):  # some began in this batch
                 held.update(
                     incident_id
-                    for incident_id, placed in self._joining.items()
-                    if any(p.alert.fingerprint in fingerprints for p in placed)
+                    for incident_id, join in self._joining.items()
+                    if any(p.alert.fingerprint in fingerprints for p in join.placed)
                 )
             self._join_pending(now, [i for i in self._joining if i in held])
         self._fired -= fingerprints
@@ -381,24 +402,33 @@ class Pipeline:
         if chosen is None:
             self._open_or_reopen(Placement(alert, node, group_key), now)
             return
-        # Written with the batch's others unless it re-ranks the incident; meanwhile
-        # placement sees the incident as active when this alert started.
-        joining = self._joining.setdefault(chosen, [])
         incident = self._incident(chosen)
-        self._note_open(incident, now, alert.starts_at, node)
-        placement = Placement(alert, node, group_key)
-        joining.append(placement)
-        if len(incident.services) < RANKED_AT_EACH_JOIN and (
-            node not in incident.services
-            or self._reranks(self._representatives(incident), placement)
-        ):
-            # A service joined, or a measure that may change the likeliest cause: ranked
-            # now, so the batch's next alerts are placed as they would be had it come alone.
-            # Not so a wide incident, ranked with the batch's others: ranking reads every
-            # service, and a storm on a service thousands depend on spent minutes ranking
-            # at each of their joins, handling no other alert, to name the cause hundreds
-            # of its services had named already.
-            self._join_pending(now, (chosen,))
+        join = self._joining.get(chosen)
+        if join is None:
+            join = self._joining[chosen] = _Join(self._representatives(incident))
+        self._add(incident, join, Placement(alert, node, group_key), now)
+
+    def _add(self, incident: Incident, join: _Join, placement: Placement, now: float) -> None:
+        """An alert joins ``incident``: ranked at once, in memory, where it may change the
+        ranking (a service joined, or a measure that reads differently), so the batch's
+        next alerts are placed as they would be had it come alone; written with the
+        batch's other joins (``_join_pending``). Writing each join that re-ranked, and
+        ranking a wide incident only once a batch, placed a backlog differently."""
+        node = placement.node
+        fresh = node not in join.joined and node not in self._services_of(incident).names
+        reranks = fresh or self._reranks(join.representatives, placement)
+        added, replaced = self._keep_earliest(join.representatives, [placement])
+        join.placed.append(placement)
+        join.unranked += added
+        if fresh:
+            join.joined[node] = None
+        if reranks:
+            join.causes = self._rank(
+                incident.id, join.representatives, join.unranked, replaced, now
+            )
+            join.unranked = []
+        if self._open is not None:
+            self._open.note(incident, now, placement, join.causes)
 
     def _open_or_reopen(self, placement: Placement, now: float) -> None:
         """A new incident, unless the alert's last incident resolved within ``window`` (a
@@ -421,43 +451,38 @@ class Pipeline:
         opened = self.desk.open_incident(
             alert, (node,), self.topology.tiers((node,)), causes, policy, now, node, group_key
         )
-        self._note_open(opened, now, alert.starts_at, node)
+        if self._open is not None:
+            self._open.note(opened, now, placement)
         # Kept to check, not as current: the desk may have changed it once it read it.
         self._keep_copy(opened)
 
     def _join_pending(self, now: float, only: Collection[int] | None = None) -> None:
         """Write the alerts that joined incidents since the last call (or those joining
-        ``only`` these): one insert and one update per incident, and one ranking when
-        services joined it or measures that change how ranking reads them (``_reranks``).
-        A join that re-ranks is written at once (placement must see the ranking it leads
-        to), so what waits here is mostly a storm's further instances and rules on what
-        the incident holds."""
+        ``only`` these), as ranked when they joined: one insert and one update per
+        incident."""
         if only is None:
             joining, self._joining = self._joining, {}
         else:
             joining = {i: self._joining.pop(i) for i in only if i in self._joining}
-        for incident_id, placed in joining.items():
+        for incident_id, join in joining.items():
             incident = self._incident(incident_id)
-            services, tiers, causes = incident.services, [], incident.root_causes
+            services, tiers = incident.services, []
             held = self._services_of(incident)
-            joined = {p.node for p in placed}.difference(held.names)
-            # Changed in place: a failed batch forgets them all (see ``alerts``).
-            representatives = self._representatives(incident)
-            reranks = bool(joined) or any(self._reranks(representatives, p) for p in placed)
-            added, replaced = self._keep_earliest(representatives, placed)
-            if reranks:
-                causes = self._rank(incident, representatives, added, replaced, now)
+            if join.joined:
                 # Two sorted runs, merged in one pass: sorting the union anew took a wide
                 # incident's ten thousand names a millisecond and a half at every batch.
-                services = tuple(sorted([*services, *sorted(joined)]))
-                held.names |= joined
-                held.tiers += self.topology.tiers(joined)  # in any order: impact reads none
+                services = tuple(sorted([*services, *sorted(join.joined)]))
+                held.names.update(join.joined)
+                held.tiers += self.topology.tiers(join.joined)  # in any order: impact reads none
                 tiers = held.tiers
-            elif added or replaced:
+            if join.unranked:
                 self._ranked_kept.discard(incident_id)  # what it read changed unseen
-            updated = self.desk.attach(incident, placed, services, tiers, causes, now, joined)
+            causes = incident.root_causes if join.causes is None else join.causes
+            updated = self.desk.attach(
+                incident, join.placed, services, tiers, causes, now, join.joined
+            )
             held.of = updated.services
-            self._joined(updated, representatives, now)
+            self._joined(updated, join.representatives, now)
 
     def _services_of(self, incident: Incident) -> _Services:
         held = self._services.get(incident.id)
@@ -471,7 +496,7 @@ class Pipeline:
 
     def _rank(
         self,
-        incident: Incident,
+        incident_id: int,
         representatives: Representatives,
         added: list[Alert],
         replaced: bool,
@@ -479,10 +504,10 @@ class Pipeline:
     ) -> tuple[RootCause, ...]:
         """An incident's ranking once alerts joined it. A wide one's is kept, and ranked
         again by what joined (``added``) where its ranking read all the rest, as given
-        last time: it holds thousands, and listing them at each batch for the ranking to
-        find the few new ones among was a fifth of a storm's time beside a hub."""
-        incident_id, changes = incident.id, self._recent_changes(now)
-        wide = len(incident.services) >= RANKED_AT_EACH_JOIN
+        last time: it holds thousands, and listing them at each join for the ranking to
+        find the new one among grew with the square of a storm beside a hub."""
+        changes = self._recent_changes(now)
+        wide = len(representatives) >= RANKED_AT_EACH_JOIN  # nodes, those joining too
         if wide and not replaced and incident_id in self._ranked_kept:
             causes = self.correlator.rank_added(incident_id, added, changes)
             if causes is not None:
@@ -525,12 +550,6 @@ class Pipeline:
         if self._open is not None and changed:
             self._open.refresh(changed, self.store.open_incidents(ids=sorted(changed)))
 
-    def _note_open(
-        self, incident: Incident, now: float, started: float | None = None, node: str = ""
-    ) -> None:
-        if self._open is not None:
-            self._open.note(incident, now, started, node)
-
     def _representatives(self, incident: Incident) -> Representatives:
         """The earliest alert per node and measure of an incident (firing or not), which
         ranking reads each time a service joins: kept between joins (a storm's incident
@@ -558,7 +577,8 @@ class Pipeline:
         """Alerts joined ``incident`` (as the desk left it): keep the copies current, with
         its representatives (they include the alerts that joined)."""
         self._incidents[incident.id] = incident
-        self._note_open(incident, now)
+        if self._open is not None:
+            self._open.note(incident, now)
         self._kept[incident.id] = representatives
 
     @staticmethod

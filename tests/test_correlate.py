@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import os
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
-from sentinel.correlate.grouping import TopologyCorrelator, measure
+from sentinel.correlate.grouping import TopologyCorrelator, _Sum, measure
 from sentinel.model import Alert, AlertStatus, Change, GroupingHint
 
 SHOP = Topology.from_services(
@@ -660,6 +661,25 @@ def test_joins_that_change_what_the_others_read_are_ranked_as_from_nothing(kept,
     assert ranked == TopologyCorrelator(topo).rank([*kept, *joining])
     # An operator splits the newcomers off again: the incident holds what it held.
     assert correlator.rank(kept, kept_as=1) == TopologyCorrelator(topo).rank(kept)
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    terms=st.lists(
+        st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.1, 0.2, 0.3, 1e-17, 1 / 3])),
+        max_size=60,
+    ),
+    data=st.data(),
+)
+def test_a_kept_sum_is_exactly_rounded_in_any_order(terms, data):
+    """What a hub reads of its dependants, summed as they join: the same to the last bit
+    as ``math.fsum`` of them all, in whatever order they came."""
+    shuffled = data.draw(st.permutations(terms))
+    kept = _Sum()
+    for term in shuffled:
+        kept.add(term)
+    assert kept.total() == _Sum(terms).total() == math.fsum(terms)
+    assert kept.count == len(terms)
 
 
 @settings(

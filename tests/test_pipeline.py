@@ -396,22 +396,27 @@ def test_the_stored_ranking_reads_every_measure_though_not_every_one_reranks(tmp
 
 
 @pytest.mark.parametrize("together", [False, True], ids=["batch each", "one batch"])
-def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_holds(
+def test_a_wide_incident_ranks_each_join_by_what_joined_and_stores_the_ranking_of_all_it_holds(
     tmp_path, together, monkeypatch
 ):
     """dns fails and the sixty services that depend on it follow: one incident naming dns,
-    whichever way they arrive. Once the incident is wide, a batch ranks it once rather
-    than at each service's join (ranking reads every service: a storm of thousands spent
-    minutes ranking), and what it stores is the ranking of everything it holds."""
+    whichever way they arrive. Each join is ranked as it comes, whether the batch holds
+    one alert or all of them; once the incident is wide, by what joined, not by all it
+    holds (ranking reads every service: a storm of thousands spent minutes ranking), and
+    what it stores is the ranking of everything it holds."""
     monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(60)}})
-    correlator, rankings = daemon.pipeline.correlator, []
+    correlator, given = daemon.pipeline.correlator, []
     rank, rank_added = correlator.rank, correlator.rank_added
-    monkeypatch.setattr(correlator, "rank", lambda *a, **k: rankings.append(a) or rank(*a, **k))
+    monkeypatch.setattr(
+        correlator,
+        "rank",
+        lambda alerts, *a, **k: given.append(len(alerts)) or rank(alerts, *a, **k),
+    )
 
-    def added(*a, **k):  # ranked again by what joined, or None to rank from all it holds
-        ranked = rank_added(*a, **k)
-        rankings.extend([a] if ranked is not None else [])
+    def added(kept_as, alerts, *a):  # ranked again by what joined, or None: by all it holds
+        ranked = rank_added(kept_as, alerts, *a)
+        given.extend([-len(alerts)] if ranked is not None else [])
         return ranked
 
     monkeypatch.setattr(correlator, "rank_added", added)
@@ -420,8 +425,8 @@ def test_a_wide_incident_ranks_once_a_batch_and_stores_the_ranking_of_all_it_hol
     assert len(incident.services) == 61 and incident.root_causes[0].node == "dns"
     held = [alert for _, alert in daemon.store.node_representatives(incident.id)]
     assert incident.root_causes == rank(held)
-    # Opening, then each join while it has fewer than 20 services, then the rest at once.
-    assert len(rankings) == (61 if not together else 1 + 19 + 1)
+    # Opening, each join by all it holds up to 20 services, then each by the one joining.
+    assert given == [*range(1, 21), *[-1] * 41]
 
 
 @pytest.mark.parametrize("evaluation", [0, 15], ids=["onsets apart", "onsets shared"])
@@ -429,12 +434,11 @@ def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(
     tmp_path, monkeypatch, evaluation
 ):
     """Three hundred services follow dns, ten a batch: once the incident is wide, each
-    batch's ranking is given the ten that joined, not the hundreds before them (listing
-    them at each batch, for the ranking to find the new ones among, grew with the square
+    join's ranking is given the alert that joined, not the hundreds before it (listing
+    them at each join, for the ranking to find the new one among, grew with the square
     of the storm), also where they began at the same rule evaluations, fifteen at a
-    time, as Prometheus reports them; yet a further instance of dns, or a measure it had
-    none of, that began earlier than what ranking read of it has everything ranked
-    again."""
+    time, as Prometheus reports them; yet a further instance of dns that began earlier
+    than what ranking read of it has everything ranked again."""
     monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(300)}})
     correlator, given = daemon.pipeline.correlator, []
@@ -457,8 +461,8 @@ def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(
     # Old: 5,131, the incident's size at each batch; 5,101 where they shared onsets.
     assert sum(given) < 2 * len(storm)
     earlier = fire("dns", -5, instance="dns-2")  # ranking reads each measure's earliest
-    daemon.pipeline.alerts([earlier, fire("svc-0", 400, name="Slow")], now=401)
-    assert given[-1] == 302  # all it holds, as from nothing
+    daemon.pipeline.alerts([earlier], now=401)
+    assert given[-1] == 301  # all it holds, as from nothing
     [incident] = daemon.store.unresolved_incidents()
     held = [alert for _, alert in daemon.store.node_representatives(incident.id)]
     assert incident.root_causes == rank(held) and incident.root_causes[0].node == "dns"

@@ -188,6 +188,65 @@ def _largest(suspects: Iterable[_Suspect]) -> dict[Measure, float]:
     return largest
 
 
+class _Sum:
+    """A sum of floats, exactly rounded, kept as terms are added: Shewchuk's partials, as
+    ``math.fsum`` keeps them, which add up to the terms' sum exactly. So it is the same
+    to the last bit in whatever order the terms came (a kept ranking and one from
+    nothing agree), and adding one is not adding all of them again, at each of a storm's
+    thousands of joins."""
+
+    __slots__ = ("count", "partials")
+
+    def __init__(self, terms: Iterable[float] = ()) -> None:
+        self.partials: list[float] = []
+        self.count = 0
+        for term in terms:
+            self.add(term)
+
+    def add(self, term: float) -> None:
+        partials, kept = self.partials, 0
+        for other in partials:
+            if abs(term) < abs(other):
+                term, other = other, term
+            high = term + other
+            low = other - (high - term)
+            if low:
+                partials[kept] = low
+                kept += 1
+            term = high
+        partials[kept:] = [term]
+        self.count += 1
+
+    def total(self) -> float:
+        return math.fsum(self.partials)
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighing:
+    """A suspect's weighing before its breadth is a share of the others' trouble (how much
+    of it the suspect accounts for, over how many others there are): all a join that
+    does not touch a hub changes of its weighing (``TopologyCorrelator._rank_joined``)."""
+
+    node: str
+    onset: float
+    graph: float  # each part as weighed, but breadth
+    timing: float
+    accounted: float  # how much of the others' trouble it accounts for
+    strength: float
+    change: float
+    evidence: tuple[str, ...]
+    failure: str
+
+    def scored(self, others: int) -> _Ranked:
+        """Its rank among ``others`` more: a sum over the parts in one order, as every
+        weighing is summed, so it is the same to the last bit."""
+        breadth = _WEIGHTS["breadth"] * (self.accounted / others if others else 1.0)
+        score = round(sum((self.graph, self.timing, breadth, self.strength, self.change)), 3)
+        return (-score, self.onset, self.node), RootCause(
+            self.node, score, self.evidence, self.failure
+        )
+
+
 @dataclass
 class _Incident:
     """What ranking weighs each suspect against: the others, computed once per ranking."""
@@ -216,9 +275,11 @@ class _Incident:
     # evidence), and how far it began before each service it is connected to, where
     # weighing them one by one is needed: kept current by the correlator as dependants
     # join (``TopologyCorrelator._join``).
-    followed: dict[str, list[float]] = field(default_factory=dict)
+    followed: dict[str, _Sum] = field(default_factory=dict)
     nearer: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
-    preceded: dict[str, list[float]] = field(default_factory=dict)  # how far it began before each
+    preceded: dict[str, _Sum] = field(default_factory=dict)  # how far it began before each
+    # node -> its last weighing, for each suspect with failing dependants
+    weighings: dict[str, _Weighing] = field(default_factory=dict)
 
     def alone_below(self, node: str) -> bool:
         """Whether each failing dependant of ``node`` has one failing dependency only."""
@@ -281,6 +342,8 @@ class _Kept:
     below: set[str]  # everything any suspect depends on
     causes: dict[str, _Ranked]  # each suspect weighed
     order: list[tuple[float, float, str]]  # the causes' keys, sorted
+    # node -> its cause as last given, with how many began with it, and as given (``_best``)
+    given: dict[str, tuple[RootCause, int, RootCause]] = field(default_factory=dict)
 
 
 @dataclass(eq=False)  # one per node and alerts, known by identity: ranking's memo keys hold it
@@ -750,11 +813,19 @@ class TopologyCorrelator:
             return self._best(kept)
         kept.ids |= fresh
         self._join(kept, joined)
-        for node in {*joined, *incident.failing_above}:
+        # Weighed again: the newcomers and what they depend on. Every other suspect with
+        # failing dependants reads only that the others are more (beside a mid tier of
+        # hubs, each was weighed again at every join).
+        touched = {*joined, *(d.node for n in joined for d in incident.failing_below[n])}
+        others, weighings = len(suspects) - 1, incident.weighings
+        for node in {*touched, *incident.failing_above}:
             before = kept.causes.get(node)
             if before is not None:
                 del kept.order[bisect.bisect_left(kept.order, before[0])]
-            kept.causes[node] = weighed = self._alerting_cause(suspects[node], incident)
+            if node in touched:
+                kept.causes[node] = weighed = self._alerting_cause(suspects[node], incident)
+            else:
+                kept.causes[node] = weighed = weighings[node].scored(others)
             bisect.insort(kept.order, weighed[0])
         return self._best(kept)
 
@@ -784,9 +855,9 @@ class TopologyCorrelator:
                 incident.depended_on(dependency, node)
                 cause = suspects[dependency]
                 if dependency in incident.preceded:
-                    incident.preceded[dependency].append(self._before(cause, suspects[node]))
+                    incident.preceded[dependency].add(self._before(cause, suspects[node]))
                 if dependency in incident.followed:
-                    incident.followed[dependency].append(self._follows(cause, node, incident))
+                    incident.followed[dependency].add(self._follows(cause, node, incident))
                 if dependency in incident.nearer:
                     quoted = self._quoted(cause, node, incident)
                     if quoted is not None:
@@ -794,9 +865,18 @@ class TopologyCorrelator:
 
     @staticmethod
     def _best(kept: _Kept) -> tuple[RootCause, ...]:
-        """The first candidates by the kept, sorted keys (as ``rank`` orders them)."""
-        causes = (kept.causes[key[2]][1] for key in kept.order[:MAX_CANDIDATES])
-        return tuple(_tied(cause, kept.incident) for cause in causes)
+        """The first candidates by the kept, sorted keys (as ``rank`` orders them), each
+        told who began with it again only where it, or they, changed: in a storm whose
+        alerts began at the same evaluations, they do at most joins, and the candidates
+        at most rarely."""
+        best, together, given = [], kept.incident.together, kept.given
+        for _, onset, node in kept.order[:MAX_CANDIDATES]:
+            cause, ties = kept.causes[node][1], len(together.get(onset, ()))
+            known = given.get(node)
+            if known is None or known[0] is not cause or known[1] != ties:
+                known = given[node] = cause, ties, _tied(cause, kept.incident)
+            best.append(known[2])
+        return tuple(best)
 
     @staticmethod
     def _together_at(suspects: dict[str, _Suspect]) -> dict[float, tuple[str, ...]]:
@@ -877,21 +957,11 @@ class TopologyCorrelator:
         else:
             unexplained, explanation = self._unexplained(own, failing_deps)
         change, change_note = self._change(node, first.onset, incident.changes)
-        parts = {
-            "graph": unexplained,
-            "onset": self._precedes(suspect, failing_deps, incident),
-            "breadth": (
-                self._breadth(suspect, dependants, alone, fronts, incident) if others else 1.0
-            ),
-            "strength": suspect.strength
-            / incident.top_strength
-            * (
-                _magnitude(own, incident.largest)
-                if own.deviations or not suspect.deviations
-                else 0.0
-            ),
-            "change": change,
-        }
+        strength = suspect.strength / incident.top_strength
+        if own.deviations or not suspect.deviations:
+            strength *= _magnitude(own, incident.largest)
+        else:
+            strength *= 0.0
         reason = strongest.annotations.get("reason")
         evidence = [
             f"{node}: {strongest.name} firing since {_clock(strongest.starts_at)}"
@@ -914,9 +984,20 @@ class TopologyCorrelator:
         evidence.append(_timing(suspect, incident))  # who began with it: see ``_tied``
         if change_note:
             evidence.append(change_note)
-        score = round(sum(_WEIGHTS[k] * v for k, v in parts.items()), 3)
-        failure = failure_class(strongest)
-        return (-score, suspect.onset, node), RootCause(node, score, tuple(evidence), failure)
+        weighing = _Weighing(
+            node,
+            suspect.onset,
+            _WEIGHTS["graph"] * unexplained,
+            _WEIGHTS["onset"] * self._precedes(suspect, failing_deps, incident),
+            self._accounted(suspect, dependants, alone, fronts, incident) if others else 0.0,
+            _WEIGHTS["strength"] * strength,
+            _WEIGHTS["change"] * change,
+            tuple(evidence),
+            failure_class(strongest),
+        )
+        if dependants:
+            incident.weighings[node] = weighing
+        return weighing.scored(others)
 
     def _own(self, suspect: _Suspect, callers: Sequence[str]) -> _Suspect:
         """The suspect's trouble without its request rates' deviations while services that
@@ -993,7 +1074,7 @@ class TopologyCorrelator:
                 return abs(incident.suspects[dependant].onset - cause.onset) - gap, other
         return 0.0, cause
 
-    def _breadth(
+    def _accounted(
         self,
         cause: _Suspect,
         dependants: Sequence[str],
@@ -1001,24 +1082,25 @@ class TopologyCorrelator:
         fronts: list[str],
         incident: _Incident,
     ) -> float:
-        """How much of the others' trouble a cause accounts for (0..1): each failing
-        dependant by what it explains of it and how promptly it followed, and each service
-        it may front. Where each dependant fails below it alone (``alone``: it followed
-        promptly) and one side or the other says nothing of size (explained whole), each
-        counts 1, as ``_explains`` and ``_prompt`` would give: counted, not weighed one by
-        one, beside a service thousands depend on at every batch."""
+        """How much of the others' trouble a cause accounts for (its breadth is that share
+        of them all): each failing dependant by what it explains of it (0..1) and how
+        promptly it followed, and each service it may front. Where each dependant fails
+        below it alone (``alone``: it followed promptly) and one side or the other says
+        nothing of size (explained whole), each counts 1, as ``_explains`` and ``_prompt``
+        would give: counted, not weighed one by one, beside a service thousands depend on
+        at every join."""
         suspects = incident.suspects
         if alone and (not cause.deviations or not incident.sized_above(cause.node)):
             followed: float = float(len(dependants))  # a sum of ones, exact
         else:
             terms = incident.followed.get(cause.node)
             if terms is None:
-                terms = incident.followed[cause.node] = [
+                terms = incident.followed[cause.node] = _Sum(
                     self._follows(cause, d, incident) for d in dependants
-                ]
-            followed = math.fsum(terms)  # in whatever order they joined: exactly rounded
+                )
+            followed = terms.total()  # in whatever order they joined: exactly rounded
         fronted = sum(_explains(cause, suspects[d]) for d in fronts)
-        return (followed + fronted) / (len(suspects) - 1)
+        return followed + fronted
 
     def _follows(self, cause: _Suspect, dependant: str, incident: _Incident) -> float:
         """How much of a failing dependant's trouble the cause accounts for (0..1): what
@@ -1069,8 +1151,8 @@ class TopologyCorrelator:
         terms = incident.preceded.get(node)
         if terms is None:
             related = [*failing_deps, *map(incident.suspects.__getitem__, dependants)]
-            terms = incident.preceded[node] = [self._before(suspect, o) for o in related]
-        return math.fsum(terms) / len(terms)  # in whatever order they joined: exactly rounded
+            terms = incident.preceded[node] = _Sum(self._before(suspect, o) for o in related)
+        return terms.total() / terms.count  # in whatever order they joined: exactly rounded
 
     def _before(self, suspect: _Suspect, other: _Suspect) -> float:
         """How far a node began before one it is connected to (1: before it; down to 0 a
@@ -1210,12 +1292,16 @@ def _tied(cause: RootCause, incident: _Incident) -> RootCause:
     suspect = incident.suspects.get(cause.node)
     if suspect is None:  # a changed service that is not alerting
         return cause
-    alongside = [n for n in incident.together.get(suspect.onset, ()) if n != cause.node]
-    if not alongside:
+    # All who began then, the cause among them: thousands, where a storm's alerts began
+    # at the same evaluations, of whom a few are named.
+    tied = incident.together.get(suspect.onset, ())
+    if len(tied) < 2:
         return cause
+    shown = 3
+    alongside = [n for n in tied[: shown + 1] if n != cause.node][:shown]
     evidence = list(cause.evidence)
     line = evidence.index(_timing(suspect, incident))
-    evidence[line] += f", at the same time as {_named(alongside, 3)}"
+    evidence[line] += f", at the same time as {some_of(alongside, shown, of=len(tied) - 1)}"
     return replace(cause, evidence=tuple(evidence))
 
 
@@ -1236,10 +1322,10 @@ def _failing_dependants(dependants: Sequence[str], node: str) -> str:
     return f"{_named(dependants)} depend on {node} and are failing"
 
 
-def _named(nodes: Sequence[str], shown: int = NAMED_IN_EVIDENCE) -> str:
+def _named(nodes: Sequence[str]) -> str:
     """Nodes as evidence names them: evidence is stored with each ranking, sent in pages
     and read by a person."""
-    return some_of(nodes, shown)
+    return some_of(nodes, NAMED_IN_EVIDENCE)
 
 
 def _active(incident: OpenIncident) -> float:
