@@ -221,11 +221,13 @@ class _Sum:
         return math.fsum(self.partials)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # never changed once made
 class _Weighing:
     """A suspect's weighing before its breadth is a share of the others' trouble (how much
-    of it the suspect accounts for, over how many others there are): all a join that
-    does not touch a hub changes of its weighing (``TopologyCorrelator._rank_joined``)."""
+    of it the suspect accounts for, over how many others there are), with the parts
+    that read its failing dependants apart: a kept ranking's joins change only how
+    many others there are for a suspect with failing dependants, or, for what the
+    newcomers depend on, those parts (``TopologyCorrelator._rank_joined``)."""
 
     node: str
     onset: float
@@ -234,8 +236,15 @@ class _Weighing:
     accounted: float  # how much of the others' trouble it accounts for
     strength: float
     change: float
-    evidence: tuple[str, ...]
+    head: tuple[str, ...]  # evidence: its strongest alert, what it depends on
+    middle: tuple[str, ...]  # evidence: its failing dependants
+    tail: tuple[str, ...]  # evidence: what it may front, when it began, changes on it
     failure: str
+    calls_read: bool  # its head names its failing dependants (its callers drive it)
+    evidence: tuple[str, ...] = field(init=False)  # all of it, in that order
+
+    def __post_init__(self) -> None:
+        self.evidence = self.head + self.middle + self.tail
 
     def scored(self, others: int) -> _Ranked:
         """Its rank among ``others`` more: a sum over the parts in one order, as every
@@ -261,7 +270,7 @@ class _Incident:
     failing_below: dict[str, tuple[_Suspect, ...]]  # node -> the suspects it depends on, in order
     failing_above: dict[str, list[str]]  # node -> the suspects that depend on it, sorted
     # onset -> the suspects that began then, sorted, where more than one did
-    together: dict[float, tuple[str, ...]]
+    together: dict[float, list[str]]
 
     _nearness: dict[str, list[tuple[float, _Suspect]]] = field(default_factory=dict)
     # node -> what its failing dependants are as a whole, once asked: a hub's weighing asks
@@ -340,10 +349,11 @@ class _Kept:
     incident: _Incident  # the suspects, and what each is weighed against
     onsets: dict[float, str]  # each suspect's onset, with a suspect that began then
     below: set[str]  # everything any suspect depends on
-    causes: dict[str, _Ranked]  # each suspect weighed
+    causes: dict[str, _Ranked]  # each suspect weighed, but those with failing dependants
     order: list[tuple[float, float, str]]  # the causes' keys, sorted
-    # node -> its cause as last given, with how many began with it, and as given (``_best``)
-    given: dict[str, tuple[RootCause, int, RootCause]] = field(default_factory=dict)
+    # node -> its cause's evidence and score as last given, how many began with it, and
+    # the cause as given (``_best``)
+    given: dict[str, tuple[tuple[str, ...], float, int, RootCause]] = field(default_factory=dict)
 
 
 @dataclass(eq=False)  # one per node and alerts, known by identity: ranking's memo keys hold it
@@ -386,6 +396,7 @@ class _Suspect:
 
 # A cause with the key ``rank`` orders causes by: best score, earliest onset, then name.
 _Ranked = tuple[tuple[float, float, str], RootCause]
+_KEY = operator.itemgetter(0)  # of a ranked cause: nodes are unique, so keys never tie
 _ONSET, _FINGERPRINT = operator.attrgetter("starts_at"), operator.attrgetter("fingerprint")
 _ONSET_OF, _DEVIATIONS = operator.attrgetter("onset"), operator.attrgetter("deviations")
 
@@ -718,7 +729,7 @@ class TopologyCorrelator:
             self._keep(kept_as, alerts, incident, causes)
         causes += self._changed_causes(suspects, first, changes)
         # Nodes are unique, so the keys order the causes totally and never tie.
-        best = heapq.nsmallest(MAX_CANDIDATES, causes, key=operator.itemgetter(0))
+        best = heapq.nsmallest(MAX_CANDIDATES, causes, key=_KEY)
         return tuple(_tied(cause, incident) for _, cause in best)
 
     def rank_added(
@@ -761,13 +772,15 @@ class TopologyCorrelator:
             below |= self.topology.below(node)
         if len(self._kept) >= RANKINGS_KEPT:
             del self._kept[next(iter(self._kept))]
+        hubs = incident.weighings  # scored as they are given: see ``_best``
+        listed = {cause.node: (key, cause) for key, cause in causes if cause.node not in hubs}
         self._kept[kept_as] = _Kept(
             ids,
             incident,
             {s.onset: node for node, s in suspects.items()},
             below,
-            {cause.node: (key, cause) for key, cause in causes},
-            sorted(key for key, _ in causes),
+            listed,
+            sorted(key for key, _ in listed.values()),
         )
 
     def _rank_joined(
@@ -813,21 +826,31 @@ class TopologyCorrelator:
             return self._best(kept)
         kept.ids |= fresh
         self._join(kept, joined)
-        # Weighed again: the newcomers and what they depend on. Every other suspect with
-        # failing dependants reads only that the others are more (beside a mid tier of
-        # hubs, each was weighed again at every join).
-        touched = {*joined, *(d.node for n in joined for d in incident.failing_below[n])}
-        others, weighings = len(suspects) - 1, incident.weighings
-        for node in {*touched, *incident.failing_above}:
-            before = kept.causes.get(node)
-            if before is not None:
-                del kept.order[bisect.bisect_left(kept.order, before[0])]
-            if node in touched:
-                kept.causes[node] = weighed = self._alerting_cause(suspects[node], incident)
+        # Weighed again: the newcomers, and of what they depend on, what reads its failing
+        # dependants (a hub thousands depend on was weighed whole at every join). Every
+        # other suspect with failing dependants reads only how many others there are.
+        weighings = incident.weighings
+        for node in {d.node for n in joined for d in incident.failing_below[n]} - joined.keys():
+            held = weighings.get(node)
+            if held is not None and not held.calls_read:
+                timing, accounted, middle = self._followed(suspects[node], incident, [])
+                weighings[node] = replace(held, timing=timing, accounted=accounted, middle=middle)
             else:
-                kept.causes[node] = weighed = weighings[node].scored(others)
-            bisect.insort(kept.order, weighed[0])
+                self._weigh_kept(kept, node)
+        for node in joined:
+            self._weigh_kept(kept, node)
         return self._best(kept)
+
+    def _weigh_kept(self, kept: _Kept, node: str) -> None:
+        """Weigh a suspect of a kept ranking again: listed by its key, unless it has failing
+        dependants (those are scored as the ranking is given, ``_best``)."""
+        before = kept.causes.pop(node, None)
+        if before is not None:
+            del kept.order[bisect.bisect_left(kept.order, before[0])]
+        weighed = self._alerting_cause(kept.incident.suspects[node], kept.incident)
+        if node not in kept.incident.weighings:
+            kept.causes[node] = weighed
+            bisect.insort(kept.order, weighed[0])
 
     def _join(self, kept: _Kept, joined: dict[str, _Suspect]) -> None:
         """Add newcomers to a kept ranking's suspects, with what they depend on that fails
@@ -841,11 +864,13 @@ class TopologyCorrelator:
             kept.below |= below(node)
             began[suspect.onset].append(node)
         for onset, nodes in began.items():
-            earlier: tuple[str, ...] = ()
-            if onset in kept.onsets:  # one began then already, or several did
-                earlier = together.get(onset) or (kept.onsets[onset],)
-            if len(earlier) + len(nodes) > 1:
-                together[onset] = tuple(sorted([*earlier, *nodes]))
+            tied = together.get(onset)
+            if tied is None and (onset in kept.onsets or len(nodes) > 1):
+                # One began then already, or several do: listed from now on.
+                tied = together[onset] = [kept.onsets[onset]] if onset in kept.onsets else []
+            if tied is not None:
+                for node in nodes:  # each in its place: a storm's hundreds share an onset
+                    bisect.insort(tied, node)
             kept.onsets.setdefault(onset, nodes[0])
         for node in joined:
             failing = sorted(suspects.keys() & below(node), key=lambda m: _listed(suspects[m]))
@@ -869,17 +894,26 @@ class TopologyCorrelator:
         told who began with it again only where it, or they, changed: in a storm whose
         alerts began at the same evaluations, they do at most joins, and the candidates
         at most rarely."""
-        best, together, given = [], kept.incident.together, kept.given
-        for _, onset, node in kept.order[:MAX_CANDIDATES]:
-            cause, ties = kept.causes[node][1], len(together.get(onset, ()))
+        incident = kept.incident
+        others = len(incident.suspects) - 1
+        listed = [kept.causes[node] for *_, node in kept.order[:MAX_CANDIDATES]]
+        listed += [weighing.scored(others) for weighing in incident.weighings.values()]
+        best, together, given = [], incident.together, kept.given
+        for (_, onset, node), cause in heapq.nsmallest(MAX_CANDIDATES, listed, key=_KEY):
+            ties = len(together.get(onset, ()))
             known = given.get(node)
-            if known is None or known[0] is not cause or known[1] != ties:
-                known = given[node] = cause, ties, _tied(cause, kept.incident)
-            best.append(known[2])
+            if (
+                known is None
+                or known[0] is not cause.evidence
+                or known[1] != cause.score
+                or known[2] != ties
+            ):
+                known = given[node] = cause.evidence, cause.score, ties, _tied(cause, incident)
+            best.append(known[3])
         return tuple(best)
 
     @staticmethod
-    def _together_at(suspects: dict[str, _Suspect]) -> dict[float, tuple[str, ...]]:
+    def _together_at(suspects: dict[str, _Suspect]) -> dict[float, list[str]]:
         """The onsets at which more than one suspect began, each with those suspects by
         name. Counted first: a list per suspect, alive while ranking runs, is thousands of
         objects for the collector to walk in a storm (where few share an onset)."""
@@ -891,7 +925,7 @@ class TopologyCorrelator:
             for node, suspect in suspects.items():
                 if suspect.onset in shared:
                     together[suspect.onset].append(node)
-        return {at: tuple(sorted(nodes)) for at, nodes in together.items()}
+        return {at: sorted(nodes) for at, nodes in together.items()}
 
     def _suspect(self, node: str, alerts: Alert | list[Alert]) -> _Suspect:
         """The node's suspect, the one made last if its alerts are the same ones."""
@@ -938,14 +972,12 @@ class TopologyCorrelator:
 
     def _weigh(self, suspect: _Suspect, incident: _Incident, fronts: list[str]) -> _Ranked:
         node, topology = suspect.node, self.topology
-        suspects, first = incident.suspects, incident.first
-        others = len(suspects) - 1
-        failing_deps = incident.failing_below[node]
+        first = incident.first
         dependants = incident.failing_above.get(node, [])
-        alone = incident.alone_below(node)  # each fails below it only: followed promptly
         strongest = suspect.strongest
         own = self._own(suspect, dependants)
-        if suspect.deviations and not own.deviations:
+        calls_read = bool(suspect.deviations and not own.deviations)
+        if calls_read:
             unexplained, explanation = (
                 0.0,
                 (f"{node}'s request rate follows its failing callers: {_named(dependants)}"),
@@ -955,7 +987,7 @@ class TopologyCorrelator:
                 own, incident.stand_ins[node], "is seen only from its callers, who also call"
             )
         else:
-            unexplained, explanation = self._unexplained(own, failing_deps)
+            unexplained, explanation = self._unexplained(own, incident.failing_below[node])
         change, change_note = self._change(node, first.onset, incident.changes)
         strength = suspect.strength / incident.top_strength
         if own.deviations or not suspect.deviations:
@@ -963,41 +995,62 @@ class TopologyCorrelator:
         else:
             strength *= 0.0
         reason = strongest.annotations.get("reason")
-        evidence = [
+        head = [
             f"{node}: {strongest.name} firing since {_clock(strongest.starts_at)}"
             f" — {strongest.summary}"
             + (f" ({reason})" if reason and reason not in strongest.summary else "")
         ]
         if explanation:
-            evidence.append(explanation)
+            head.append(explanation)
         elif node in topology:
-            evidence.append(f"nothing {node} depends on is failing")
-        if dependants:
-            evidence.append(_failing_dependants(dependants, node))
-            nearer = "" if alone else self._nearer(suspect, dependants, incident)
-            if nearer:
-                evidence.append(nearer)
+            head.append(f"nothing {node} depends on is failing")
+        tail = []
         if fronts:
-            evidence.append(
+            tail.append(
                 f"may be behind {_named(fronts)}: remote, called by its callers, failing too"
             )
-        evidence.append(_timing(suspect, incident))  # who began with it: see ``_tied``
+        tail.append(_timing(suspect, incident))  # who began with it: see ``_tied``
         if change_note:
-            evidence.append(change_note)
+            tail.append(change_note)
+        timing, accounted, middle = self._followed(suspect, incident, fronts)
         weighing = _Weighing(
             node,
             suspect.onset,
             _WEIGHTS["graph"] * unexplained,
-            _WEIGHTS["onset"] * self._precedes(suspect, failing_deps, incident),
-            self._accounted(suspect, dependants, alone, fronts, incident) if others else 0.0,
+            timing,
+            accounted,
             _WEIGHTS["strength"] * strength,
             _WEIGHTS["change"] * change,
-            tuple(evidence),
+            tuple(head),
+            middle,
+            tuple(tail),
             failure_class(strongest),
+            calls_read,
         )
         if dependants:
             incident.weighings[node] = weighing
-        return weighing.scored(others)
+        return weighing.scored(len(incident.suspects) - 1)
+
+    def _followed(
+        self, suspect: _Suspect, incident: _Incident, fronts: list[str]
+    ) -> tuple[float, float, tuple[str, ...]]:
+        """What of a suspect's weighing reads its failing dependants: whether it began
+        before them (weighed), how much of their trouble it accounts for, and who they
+        are (evidence). All that a join of another of them changes."""
+        node, others = suspect.node, len(incident.suspects) - 1
+        dependants = incident.failing_above.get(node, [])
+        alone = incident.alone_below(node)  # each fails below it only: followed promptly
+        middle = []
+        if dependants:
+            middle.append(_failing_dependants(dependants, node))
+            nearer = "" if alone else self._nearer(suspect, dependants, incident)
+            if nearer:
+                middle.append(nearer)
+        return (
+            _WEIGHTS["onset"] * self._precedes(suspect, incident.failing_below[node], incident),
+            self._accounted(suspect, dependants, alone, fronts, incident) if others else 0.0,
+            tuple(middle),
+        )
 
     def _own(self, suspect: _Suspect, callers: Sequence[str]) -> _Suspect:
         """The suspect's trouble without its request rates' deviations while services that
@@ -1302,7 +1355,7 @@ def _tied(cause: RootCause, incident: _Incident) -> RootCause:
     evidence = list(cause.evidence)
     line = evidence.index(_timing(suspect, incident))
     evidence[line] += f", at the same time as {some_of(alongside, shown, of=len(tied) - 1)}"
-    return replace(cause, evidence=tuple(evidence))
+    return RootCause(cause.node, cause.score, tuple(evidence), cause.failure)
 
 
 def _listed(suspect: _Suspect) -> tuple[float, str]:
