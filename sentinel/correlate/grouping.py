@@ -21,7 +21,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Hashable, Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from sentinel.correlate.base import OpenIncident, correlators
 from sentinel.correlate.topology import Ball, CorrelationConfig, SizedCache, Topology
@@ -246,6 +246,14 @@ class _Weighing:
     def __post_init__(self) -> None:
         self.evidence = self.head + self.middle + self.tail
 
+    def followed_anew(self, timing: float, accounted: float, middle: tuple[str, ...]) -> _Weighing:
+        """The weighing with what reads the failing dependants weighed again (built, not
+        ``replace``d: that reads every field anew, at each of a storm's joins)."""
+        return _Weighing(
+            *(self.node, self.onset, self.graph, timing, accounted, self.strength, self.change),
+            *(self.head, middle, self.tail, self.failure, self.calls_read),
+        )
+
     def scored(self, others: int) -> _Ranked:
         """Its rank among ``others`` more: a sum over the parts in one order, as every
         weighing is summed, so it is the same to the last bit."""
@@ -365,6 +373,11 @@ class _Suspect:
     onset: float
     deviations: dict[Measure, float]  # measure -> largest deviation
     sigmas: dict[Measure, float]  # measure -> that deviation in σ, where known
+    # Its highest-scored alert (of equals, the first to fire: ``rank`` orders them), and
+    # that alert's score times severity weight (never 0, to compare by). Found as it is
+    # made: every suspect is weighed by them, and a cached property takes a lock in each.
+    strongest: Alert
+    strength: float
 
     @classmethod
     def of(cls, node: str, alerts: list[Alert]) -> _Suspect:
@@ -381,17 +394,11 @@ class _Suspect:
                     sigmas.pop(kind, None)
                 else:
                     sigmas[kind] = count
-        return cls(node, alerts, min(a.starts_at for a in alerts), deviations, sigmas)
-
-    @cached_property
-    def strongest(self) -> Alert:
-        """Its highest-scored alert; of equals, the first to fire (``rank`` orders them)."""
-        return max(self.alerts, key=_weighed)
-
-    @cached_property
-    def strength(self) -> float:
-        """Score times severity weight of its strongest alert (never 0, to compare by)."""
-        return max(_weighed(self.strongest), 1e-9)
+        strongest = max(alerts, key=_weighed)
+        onset = min(a.starts_at for a in alerts)
+        return cls(
+            node, alerts, onset, deviations, sigmas, strongest, max(_weighed(strongest), 1e-9)
+        )
 
 
 # A cause with the key ``rank`` orders causes by: best score, earliest onset, then name.
@@ -833,8 +840,7 @@ class TopologyCorrelator:
         for node in {d.node for n in joined for d in incident.failing_below[n]} - joined.keys():
             held = weighings.get(node)
             if held is not None and not held.calls_read:
-                timing, accounted, middle = self._followed(suspects[node], incident, [])
-                weighings[node] = replace(held, timing=timing, accounted=accounted, middle=middle)
+                weighings[node] = held.followed_anew(*self._followed(suspects[node], incident, []))
             else:
                 self._weigh_kept(kept, node)
         for node in joined:
@@ -899,7 +905,8 @@ class TopologyCorrelator:
         listed = [kept.causes[node] for *_, node in kept.order[:MAX_CANDIDATES]]
         listed += [weighing.scored(others) for weighing in incident.weighings.values()]
         best, together, given = [], incident.together, kept.given
-        for (_, onset, node), cause in heapq.nsmallest(MAX_CANDIDATES, listed, key=_KEY):
+        listed.sort(key=_KEY)  # a few hubs among the ten listed: sorted in C
+        for (_, onset, node), cause in listed[:MAX_CANDIDATES]:
             ties = len(together.get(onset, ()))
             known = given.get(node)
             if (
