@@ -92,13 +92,17 @@ def sent(stream: list[tuple[str, str, int, bool, int]]) -> list[tuple[float, Ale
     stream=events,
     sizes=st.lists(st.integers(1, 8), min_size=1, max_size=10),
     commands=st.lists(actions, max_size=10),
+    wide_from=st.sampled_from([RANKED_AT_EACH_JOIN, 2]),
 )
 def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires(
-    stream, sizes, commands
+    stream, sizes, commands, wide_from
 ):
     """Batches of any size; after each, an operator may acknowledge, resolve, merge or
-    split incidents."""
-    with tempfile.TemporaryDirectory() as tmp:
+    split incidents; also where incidents rank as wide ones do from two services."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        mock.patch("sentinel.pipeline.RANKED_AT_EACH_JOIN", wide_from),
+    ):
         store = Store(Path(tmp) / "sentinel.db")
         daemon = Daemon(Config(services=SERVICES), store, clock=Clock(0))
         operator = Operator(Store(Path(tmp) / "sentinel.db"), daemon)
