@@ -795,8 +795,9 @@ class TopologyCorrelator:
     ) -> tuple[RootCause, ...] | None:
         """The ranking of an incident that only gained ``new`` alerts (``fresh``: their
         ``id``s) since it was kept, and no recent change is weighed: the newcomers are
-        weighed, and so is every suspect with failing dependants (each reads how many
-        others there are); the rest read what they read before (as in
+        weighed, and what they depend on reads its failing dependants again; every
+        suspect with failing dependants is scored for how many others there are as the
+        ranking is given (``_best``); the rest read what they read before (as in
         ``_alerting_cause``). None, to rank from nothing, where the joins change what
         those read: a newcomer changed a suspect, began before the first (which all are
         timed against), is stronger or deviates further than all of them, is a remote
@@ -1208,6 +1209,8 @@ class TopologyCorrelator:
         earliest = min(incident.earliest_above(node), below)
         if earliest >= suspect.onset:
             return 1.0  # before each of them: every one counts 1 (kept for thousands)
+        if not dependants:  # a symptom: its few terms are not kept, for a storm's thousands
+            return math.fsum(self._before(suspect, o) for o in failing_deps) / len(failing_deps)
         terms = incident.preceded.get(node)
         if terms is None:
             related = [*failing_deps, *map(incident.suspects.__getitem__, dependants)]
