@@ -20,7 +20,8 @@ from itertools import chain, groupby
 
 from sentinel.correlate import Topology
 from sentinel.correlate.base import Scope
-from sentinel.correlate.grouping import Measure, TopologyCorrelator, measure
+from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.correlate.ranking import Measure, measure
 from sentinel.detect import Detector
 from sentinel.metrics import Metrics
 from sentinel.model import (

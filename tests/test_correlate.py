@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sentinel.correlate import CorrelationConfig, OpenIncident, ServiceConfig, Topology
-from sentinel.correlate.grouping import TopologyCorrelator, _Sum, measure
+from sentinel.correlate.grouping import TopologyCorrelator
+from sentinel.correlate.ranking import _Sum, measure
 from sentinel.model import Alert, AlertStatus, Change, GroupingHint
 
 SHOP = Topology.from_services(
