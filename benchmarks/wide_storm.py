@@ -57,7 +57,7 @@ def run(
     dependants: int, batch: int, at_each_join: bool, evaluation: float = 0.0, mid: int = 0
 ) -> dict[str, float | str]:
     if at_each_join:
-        sentinel.pipeline.RANKED_AT_EACH_JOIN = sys.maxsize
+        sentinel.pipeline.RANKING_KEPT_FROM = sys.maxsize
     names = [f"svc-{n}" for n in range(dependants)]
     mids = [f"mid-{n}" for n in range(mid)]  # each dependant also depends on one, failing
     services = [

@@ -39,7 +39,7 @@ from sentinel.tickets import Desk
 log = logging.getLogger("sentinel.pipeline")
 KEPT_INCIDENTS = 1000  # incidents whose copies and ranking inputs are kept between joins
 # An incident of this many services keeps its ranking, ranked again by what joins; see ``_rank``.
-RANKED_AT_EACH_JOIN = 100
+RANKING_KEPT_FROM = 100
 # What ranking reads of an incident: the earliest alert of each node, per measure.
 Representatives = dict[str, dict[Measure, Alert]]
 
@@ -508,7 +508,7 @@ class Pipeline:
         last time: it holds thousands, and listing them at each join for the ranking to
         find the new one among grew with the square of a storm beside a hub."""
         changes = self._recent_changes(now)
-        wide = len(representatives) >= RANKED_AT_EACH_JOIN  # nodes, those joining too
+        wide = len(representatives) >= RANKING_KEPT_FROM  # nodes, those joining too
         if wide and not replaced and incident_id in self._ranked_kept:
             causes = self.correlator.rank_added(incident_id, added, changes)
             if causes is not None:

@@ -404,7 +404,7 @@ def test_a_wide_incident_ranks_each_join_by_what_joined_and_stores_the_ranking_o
     one alert or all of them; once the incident is wide, by what joined, not by all it
     holds (ranking reads every service: a storm of thousands spent minutes ranking), and
     what it stores is the ranking of everything it holds."""
-    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
+    monkeypatch.setattr("sentinel.pipeline.RANKING_KEPT_FROM", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(60)}})
     correlator, given = daemon.pipeline.correlator, []
     rank, rank_added = correlator.rank, correlator.rank_added
@@ -439,7 +439,7 @@ def test_a_wide_incident_hands_ranking_what_joined_not_all_it_holds(
     of the storm), also where they began at the same rule evaluations, fifteen at a
     time, as Prometheus reports them; yet a further instance of dns that began earlier
     than what ranking read of it has everything ranked again."""
-    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 20)
+    monkeypatch.setattr("sentinel.pipeline.RANKING_KEPT_FROM", 20)
     daemon = _on(tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(300)}})
     correlator, given = daemon.pipeline.correlator, []
     rank, rank_added = correlator.rank, correlator.rank_added
@@ -544,7 +544,7 @@ def test_a_wide_incidents_kept_ranking_follows_a_rolled_back_batch_and_a_merge(
     """A wide incident's ranking is kept from batch to batch and weighs only what joined;
     a batch that ranked it and then failed, and a merge by hand, leave it the ranking of
     what the store holds."""
-    monkeypatch.setattr("sentinel.pipeline.RANKED_AT_EACH_JOIN", 3)
+    monkeypatch.setattr("sentinel.pipeline.RANKING_KEPT_FROM", 3)
     daemon = _on(
         tmp_path, {"dns": None, **{f"svc-{n}": "dns" for n in range(8)}, "warehouse": None}
     )

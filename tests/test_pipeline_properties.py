@@ -22,7 +22,7 @@ from sentinel.correlate.grouping import TopologyCorrelator
 from sentinel.correlate.topology import ProblemConfig
 from sentinel.daemon import Daemon
 from sentinel.model import Alert, AlertStatus
-from sentinel.pipeline import RANKED_AT_EACH_JOIN
+from sentinel.pipeline import RANKING_KEPT_FROM
 from sentinel.store import Store
 from sentinel.tickets import Desk, DeskError
 from tests.helpers.api import Clock
@@ -92,7 +92,7 @@ def sent(stream: list[tuple[str, str, int, bool, int]]) -> list[tuple[float, Ale
     stream=events,
     sizes=st.lists(st.integers(1, 8), min_size=1, max_size=10),
     commands=st.lists(actions, max_size=10),
-    wide_from=st.sampled_from([RANKED_AT_EACH_JOIN, 2]),
+    wide_from=st.sampled_from([RANKING_KEPT_FROM, 2]),
 )
 def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires(
     stream, sizes, commands, wide_from
@@ -101,7 +101,7 @@ def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires
     split incidents; also where incidents rank as wide ones do from two services."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        mock.patch("sentinel.pipeline.RANKED_AT_EACH_JOIN", wide_from),
+        mock.patch("sentinel.pipeline.RANKING_KEPT_FROM", wide_from),
     ):
         store = Store(Path(tmp) / "sentinel.db")
         daemon = Daemon(Config(services=SERVICES), store, clock=Clock(0))
@@ -122,7 +122,7 @@ def test_every_firing_alert_is_in_one_worked_incident_and_every_worked_one_fires
 
 
 @searched
-@given(stream=events, wide_from=st.sampled_from([RANKED_AT_EACH_JOIN, 2]))
+@given(stream=events, wide_from=st.sampled_from([RANKING_KEPT_FROM, 2]))
 # web's incident takes edge, then db, which ranks above web: edge, three hops from db, is
 # out of its reach. Placed before the incident was ranked again, edge joined it.
 @example(
@@ -140,7 +140,7 @@ def test_a_backlog_groups_as_the_same_alerts_did_one_by_one(stream, wide_from):
     webhook behind Alertmanager's ``group_interval`` does: the same incidents, also where
     incidents rank as wide ones do (kept, ranked again by what joins) from two services."""
     alerts = sent(stream)
-    with mock.patch("sentinel.pipeline.RANKED_AT_EACH_JOIN", wide_from):
+    with mock.patch("sentinel.pipeline.RANKING_KEPT_FROM", wide_from):
         assert _incidents_of(alerts, 5.0) == _incidents_of(alerts, 300.0)
 
 
