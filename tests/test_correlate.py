@@ -702,6 +702,8 @@ def test_a_kept_sum_is_exactly_rounded_in_any_order(terms, data):
                 st.sampled_from([None, 0.2, 1.5, 9.0]),  # deviation
                 st.sampled_from([None, 2.0, 30.0]),  # sigmas
                 st.sampled_from(["critical", "warning"]),
+                # A request rate's deviation is its callers' doing while they fail.
+                st.sampled_from(["", "http_requests_per_second"]),
             ),
             min_size=1,
             max_size=6,
@@ -715,8 +717,9 @@ def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
     """Ranked again as alerts join (each node's earliest alert per measure, as the
     pipeline keeps them), a kept ranking equals a fresh correlator's, whatever joins:
     newcomers before the suspects they follow, on a shared onset, stronger or larger,
-    depended on by a suspect, a remote endpoint and the services behind it, with and
-    without a recent change; given all the incident holds, or only what joined."""
+    depended on by a suspect, a remote endpoint and the services behind it, request
+    rates their failing callers drive, with and without a recent change; given all the
+    incident holds, or only what joined."""
     depends_on: dict[str, set[str]] = {f"n{i}": set() for i in range(10)}
     for a, b in edges:
         depends_on[f"n{a}"].add(f"n{b}")
@@ -732,13 +735,14 @@ def test_a_kept_ranking_is_the_ranking_from_nothing(edges, batches, changed):
     for step, batch in enumerate(batches):
         added: dict[tuple[str, object], Alert] = {}  # as the pipeline keeps them
         replaced = False
-        for node, offset, name, size, sigmas, severity in batch:
+        for node, offset, name, size, sigmas, severity, metric in batch:
             annotations = {"summary": name}
             if size is not None:
                 annotations.update(value=str(1.0 + size), expected="1.0")
                 if sigmas is not None:
                     annotations["sigmas"] = str(sigmas)
             labels = {"alertname": name, "service": names[node], "severity": severity}
+            labels.update({"metric": metric} if metric else {})
             alert = Alert(labels, annotations, AlertStatus.FIRING, step * 10.0 + offset)
             key = (names[node], measure(alert))
             held = earliest.get(key)
