@@ -36,7 +36,9 @@ its groups (``group_interval``), and must group the same. Reported against the t
   sentinel's pipeline calls, the fastest of ``--repeat`` replays of the stream (which must
   group and rank alike); the harness's own reading of rankings and the Alertmanager
   baseline are left out (the share of the loop they take is printed), and the share of it
-  spent in durable commits is printed from the daemon's ``sentinel_store_commit_seconds``.
+  spent in durable commits is printed from the daemon's ``sentinel_store_commit_seconds``,
+  with the two bounds it sets: the rate were the commits all the pipeline did, and were
+  they free (no faster rate is reached at that batch size without cutting both).
   As ``sentinel run`` does once it has built the daemon, each replay freezes what exists
   then (``gc.freeze``: the topology, and here the stream), out of the collector's walks.
   Beside it, the store's floor: the same batches written as alert rows alone (inserted,
@@ -611,6 +613,12 @@ def main() -> None:
             f"  {r['commits']:,.0f} durable commits took {r['commit_share']:.0%} of the "
             f"pipeline's time, {r['commit_s'] * 1e6:,.0f} µs each "
             "(sentinel_store_commit_seconds): each batch's decisions are on disk before the next"
+        )
+        console.print(
+            f"  bounds: the commits alone allow at most "
+            f"{r['alerts_per_s'] / r['commit_share']:,.0f} events/s at this batch size; "
+            f"the rest of the work alone (placement, ranking, desk, their statements) "
+            f"{r['alerts_per_s'] / (1 - r['commit_share']):,.0f}"
         )
         console.print(
             f"  store floor: the same batches written as alert rows alone (inserted, refreshed "
